@@ -1,0 +1,21 @@
+"""latentatlas: map the geometry of transformer latent spaces and relate it to downstream performance."""
+
+from .errors import BadInputError, LatentAtlasError, MissingAssetError, TooFewPointsError
+from .measures import PointCloud, compute, flatten, get, names, registry, run_battery
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BadInputError",
+    "LatentAtlasError",
+    "MissingAssetError",
+    "PointCloud",
+    "TooFewPointsError",
+    "__version__",
+    "compute",
+    "flatten",
+    "get",
+    "names",
+    "registry",
+    "run_battery",
+]

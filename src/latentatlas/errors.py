@@ -1,0 +1,72 @@
+"""Exceptions raised by latentatlas.
+
+Every error a user can cause derives from :class:`LatentAtlasError`. Its message names the offending
+input and the fix; the CLI prints it and exits with code 2 (see :data:`EXIT_BAD_INPUT`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+EXIT_BAD_INPUT = 2
+
+
+class LatentAtlasError(Exception):
+    """Base class of every error caused by input, configuration or missing assets."""
+
+
+class BadInputError(LatentAtlasError, ValueError):
+    """An argument, file or option is malformed or out of range."""
+
+
+class TooFewPointsError(BadInputError):
+    """A point cloud has fewer points than a measure needs."""
+
+    def __init__(self, what: str, needed: int, got: int) -> None:
+        self.needed = needed
+        self.got = got
+        super().__init__(
+            f"{what} needs at least {needed} points but the cloud has {got}; "
+            "use more sentences (a larger corpus or --n-sentences) or drop this measure."
+        )
+
+
+class UnknownNameError(BadInputError, KeyError):
+    """A name (measure, model spec, layer keyword, ...) is not known; suggests close matches."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], hint: str = "") -> None:
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        msg = f"unknown {kind} {name!r}"
+        if close:
+            msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
+        if hint:
+            msg += f" {hint}"
+        self.name = name
+        self.suggestions = close
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class MissingAssetError(LatentAtlasError):
+    """A model, corpus or optional dependency is not available on this machine."""
+
+
+class CacheCorruptError(LatentAtlasError):
+    """A cache entry is truncated or inconsistent; it will be (or must be) rebuilt."""
+
+
+def require(module: str, extra: str) -> object:
+    """Import an optional dependency or raise a :class:`MissingAssetError` naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingAssetError(
+            f"this feature needs the optional package {module!r}; install it with "
+            f"`pip install 'latentatlas[{extra}]'`"
+        ) from exc

