@@ -1,0 +1,1 @@
+"""Quantized cell-density measures (placeholder module: being written)."""
