@@ -113,7 +113,7 @@ def _load_builtin() -> None:
                 raise
 
 
-def registry() -> dict[str, MeasureSpec]:
+def all_measures() -> dict[str, MeasureSpec]:
     """All registered measures by name (built-in families loaded on first call)."""
     _load_builtin()
     return dict(_REGISTRY)
@@ -121,7 +121,7 @@ def registry() -> dict[str, MeasureSpec]:
 
 def get(name: str) -> MeasureSpec:
     """The spec for ``name``; raises :class:`UnknownNameError` with close names if unknown."""
-    reg = registry()
+    reg = all_measures()
     try:
         return reg[name]
     except KeyError:
@@ -134,7 +134,7 @@ def names(family: str | None = None, *, cloud_measures_only: bool = True) -> lis
     """Registered names, optionally of one family; by default only single-cloud measures."""
     return [
         s.name
-        for s in registry().values()
+        for s in all_measures().values()
         if (family is None or s.family == family)
         and not (cloud_measures_only and s.family == "similarity")
     ]
@@ -225,11 +225,11 @@ __all__ = [
     "MeasureSpec",
     "MeasureValue",
     "PointCloud",
+    "all_measures",
     "compute",
     "flatten",
     "get",
     "measure",
     "names",
-    "registry",
     "run_battery",
 ]

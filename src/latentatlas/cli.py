@@ -1,0 +1,233 @@
+"""Command-line interface. Thin: parses options, calls the Python API, prints results.
+
+Every :class:`~latentatlas.errors.LatentAtlasError` becomes a one-line message on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from .errors import EXIT_BAD_INPUT, BadInputError, LatentAtlasError
+
+app = typer.Typer(
+    name="latentatlas",
+    help="Map the geometry of transformer latent spaces and relate it to downstream performance.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state = {"progress": True}
+
+
+@app.callback()
+def _global(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info logs.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _state["progress"] = not quiet
+
+
+def _parse_param(text: str) -> tuple[str, str, Any]:
+    name, eq, value = text.partition("=")
+    measure, dot, key = name.partition(".")
+    if not (eq and dot and measure and key):
+        raise BadInputError(f"--param {text!r} must look like MEASURE.PARAM=VALUE, e.g. pq_pp.M=8.")
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return measure, key, parsed
+
+
+@app.command("measures")
+def list_measures(
+    family: Annotated[str | None, typer.Option(help="Only this family (spread, quantization, ...).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the measure registry: name, family, direction, reference."""
+    from .measures import registry as reg
+
+    specs = [s for s in reg.all_measures().values() if family is None or s.family == family]
+    if family is not None and not specs:
+        from .errors import UnknownNameError
+
+        raise UnknownNameError("measure family", family, {s.family for s in reg.all_measures().values()})
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "family": s.family,
+                        "higher_means_spread": s.higher_means_spread,
+                        "reference": s.reference,
+                        "defaults": dict(s.defaults),
+                        "summary": s.summary,
+                    }
+                    for s in specs
+                ],
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    width = max(len(s.name) for s in specs)
+    for s in specs:
+        direction = {True: "↑spread", False: "↓spread", None: "   –   "}[s.higher_means_spread]
+        typer.echo(f"{s.name:<{width}}  {s.family:<12} {direction}  {s.summary}")
+
+
+@app.command("measure")
+def measure_cloud(
+    cloud: Annotated[Path, typer.Argument(help="A .npy file holding an (n_points, n_dims) array.")],
+    measure: Annotated[
+        list[str] | None, typer.Option("--measure", "-m", help="Measure name; repeat. Default: all.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for stochastic measures.")] = 0,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="MEASURE.PARAM=VALUE override; repeat.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object {measure: value}.")] = False,
+) -> None:
+    """Compute measures on a point cloud saved as .npy (dict-valued measures flattened as name.key)."""
+    import numpy as np
+
+    from .measures import registry as reg
+
+    if not cloud.is_file():
+        raise BadInputError(f"cloud file {str(cloud)!r} does not exist; pass a .npy file.")
+    try:
+        X = np.load(cloud, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError) as exc:
+        raise BadInputError(
+            f"cloud file {str(cloud)!r} is not a readable .npy array ({exc}); save it with numpy.save."
+        ) from None
+    params: dict[str, dict[str, Any]] = {}
+    for p in param or []:
+        name, key, value = _parse_param(p)
+        params.setdefault(name, {})[key] = value
+    names = measure or reg.names()
+    stray = sorted(set(params) - set(names))
+    if stray:
+        raise BadInputError(f"--param given for measure(s) {stray} that are not being run.")
+    results = reg.run_battery(
+        np.asarray(X), names, seed=seed, params=params, progress=_state["progress"] and not as_json
+    )
+    flat = reg.flatten(results)
+    if as_json:
+        typer.echo(json.dumps(flat, indent=2))
+    else:
+        width = max(len(k) for k in flat)
+        for k, v in flat.items():
+            typer.echo(f"{k:<{width}}  {v:.6g}")
+
+
+@app.command("extract")
+def extract(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Model spec; repeat.")],
+    corpus: Annotated[str, typer.Option(help="'bundled' or a .txt/.jsonl/.csv file.")] = "bundled",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size (default all).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
+    drop_special: Annotated[bool, typer.Option(help="Drop [CLS]/[SEP] tokens.")] = False,
+    dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
+    batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 32,
+    max_length: Annotated[int, typer.Option(help="Truncation length in tokens.")] = 128,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Extract token-level hidden states of every layer into the on-disk activation store."""
+    from .study import CorpusSpec, ExtractionSpec, Study
+
+    study = _validated(
+        Study,
+        cache=str(cache),
+        corpus=_validated(CorpusSpec, source=corpus, n_sentences=n_sentences, seed=seed, text_column=text_column),
+        models=model,
+        layers=layers,
+        extraction=_validated(
+            ExtractionSpec,
+            batch_size=batch_size,
+            max_length=max_length,
+            keep_special_tokens=not drop_special,
+            dtype=dtype,
+        ),
+    )
+    from .runner import extract_study
+
+    stores = extract_study(study, progress=_state["progress"])
+    out = [
+        {"model": spec, "store": str(s.path), "n_tokens": s.n_tokens, "layers": list(s.layers)}
+        for spec, s in stores.items()
+    ]
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for o in out:
+            typer.echo(f"{o['model']}: {o['n_tokens']} tokens, layers {o['layers']} -> {o['store']}")
+
+
+@app.command("run")
+def run(
+    study_file: Annotated[Path | None, typer.Argument(help="Study YAML; default: the built-in preset.")] = None,
+    preset: Annotated[str, typer.Option(help="Built-in study when no file is given: default, quick, full.")] = "default",
+    output: Annotated[Path | None, typer.Option(help="Output folder (overrides the study's).")] = None,
+) -> None:
+    """Run a study: extract, measure every layer of every model, write results and report."""
+    from .runner import run_study
+    from .study import load_study
+
+    study = load_study(study_file, preset=preset)
+    result = run_study(study, output=output, progress=_state["progress"])
+    typer.echo(
+        f"{len(result.results)} results for {result.results['spec'].nunique()} models in "
+        f"{result.timings['total']:.1f} s"
+    )
+    for name, path in result.files.items():
+        typer.echo(f"  {name:<16} {path}")
+
+
+def _validated(model: Any, **fields: Any) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BadInputError(f"invalid option: {problems}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``latentatlas`` console script; returns the exit code."""
+    try:
+        app(args=argv, standalone_mode=False, prog_name="latentatlas")
+    except LatentAtlasError as exc:
+        typer.echo(f"latentatlas: error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        return EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""The stage runner: corpus → models → activation stores → measures → results table → report.
+
+Every stage is cached under the study's cache folder (models and activations content-addressed by
+their inputs, measure values per cloud and measure parameters), so rerunning an interrupted study
+redoes only unfinished work. Outputs are written atomically at the end: an interrupted or failed run
+leaves no half-written results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import resource
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .corpus import Corpus, bundled_corpus, load_corpus
+from .errors import BadInputError
+from .extract import ActivationStore, ExtractionOptions
+from .io import atomic_write_json
+from .layers import resolve_layers
+from .measures import registry as reg
+from .models import ModelSpec, load_model
+from .results import rows_for, to_frame, write_results
+from .study import MeasureEntry, Study
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_study` produced."""
+
+    results: pd.DataFrame
+    output_dir: Path
+    files: dict[str, Path]
+    manifest: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def load_study_corpus(study: Study) -> Corpus:
+    c = study.corpus
+    if c.source == "bundled":
+        return bundled_corpus(c.n_sentences, seed=c.seed, min_words=c.min_words, max_words=c.max_words)
+    return load_corpus(
+        c.source,
+        text_column=c.text_column,
+        n_sentences=c.n_sentences,
+        seed=c.seed,
+        min_words=c.min_words,
+        max_words=c.max_words,
+    )
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class MeasureCache:
+    """Per-cloud JSON of measure values, keyed by the cloud's identity; one file per cloud."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "measures"
+
+    def path(self, cloud_key: str) -> Path:
+        return self.root / f"{cloud_key}.json"
+
+    def load(self, cloud_key: str) -> dict[str, Any]:
+        p = self.path(cloud_key)
+        if not p.exists():
+            return {}
+        try:
+            data = json.loads(p.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, json.JSONDecodeError):
+            log.warning("measure cache %s is unreadable; recomputing", p)
+            return {}
+
+    def save(self, cloud_key: str, data: Mapping[str, Any]) -> None:
+        atomic_write_json(self.path(cloud_key), dict(data))
+
+
+def _entry_key(e: MeasureEntry, seed: int) -> str:
+    spec = reg.get(e.name)
+    params = {**spec.defaults, **e.params}
+    return f"{e.name}|{_digest({'params': params, 'seed': seed if spec.stochastic else None})}"
+
+
+def measure_cloud(
+    X: np.ndarray,
+    entries: list[MeasureEntry],
+    *,
+    seed: int,
+    cache: MeasureCache | None = None,
+    cloud_key: str | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Run ``entries`` on one cloud, reusing cached values; returns (values by name, timings)."""
+    stored = cache.load(cloud_key) if cache and cloud_key else {}
+    todo = [e for e in entries if _entry_key(e, seed) not in stored]
+    timings: dict[str, float] = {}
+    if todo:
+        fresh = reg.run_battery(
+            X,
+            [e.name for e in todo],
+            seed=seed,
+            params={e.name: e.params for e in todo},
+            timings=timings,
+            progress=progress,
+        )
+        for e in todo:
+            stored[_entry_key(e, seed)] = fresh[e.name]
+        if cache and cloud_key:
+            cache.save(cloud_key, stored)
+    return {e.name: stored[_entry_key(e, seed)] for e in entries}, timings
+
+
+def model_store(
+    spec: ModelSpec,
+    study: Study,
+    corpus: Corpus,
+    *,
+    progress: bool = True,
+    timings: dict[str, float] | None = None,
+) -> tuple[ActivationStore, list[int]]:
+    """Load (or build) one model and open (or fill) its activation store for the study's layers."""
+    timings = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    lm = load_model(spec, cache_dir=Path(study.cache))
+    layers = resolve_layers(study.layers, lm.num_layers)
+    timings["models"] = timings.get("models", 0.0) + time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store = ActivationStore.build_or_open(
+        Path(study.cache),
+        lm.model,
+        lm.tokenizer,
+        list(corpus.sentences),
+        model_key=lm.fingerprint,
+        options=ExtractionOptions(layers=layers, **study.extraction.model_dump()),
+        progress=progress,
+    )
+    timings["extract"] = timings.get("extract", 0.0) + time.perf_counter() - t0
+    return store, layers
+
+
+def extract_study(study: Study, *, progress: bool = True) -> dict[str, ActivationStore]:
+    """Fill the activation store for every model of ``study`` (the ``extract`` stage alone)."""
+    specs = [ModelSpec.parse(m) for m in study.models]
+    corpus = load_study_corpus(study)
+    return {str(spec): model_store(spec, study, corpus, progress=progress)[0] for spec in specs}
+
+
+def run_study(study: Study, *, output: str | Path | None = None, progress: bool = True) -> RunResult:
+    """Execute every stage of ``study`` and write results, manifest and report to the output folder."""
+    t_start = time.perf_counter()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    out_dir = Path(output if output is not None else study.output)
+    cache_root = Path(study.cache)
+    entries = study.measure_entries()
+    specs = [ModelSpec.parse(m) for m in study.models]  # all specs checked before any work
+    families = {e.name: reg.get(e.name).family for e in entries}
+    params = {e.name: dict(e.params) for e in entries}
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    corpus = load_study_corpus(study)
+    timings["corpus"] = time.perf_counter() - t0
+    log.info("corpus: %d sentences (%s)", len(corpus), corpus.source)
+
+    measure_cache = MeasureCache(cache_root)
+    rows: list[dict[str, Any]] = []
+    per_model: list[dict[str, Any]] = []
+    timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
+    measure_times: dict[str, float] = {}
+
+    for spec in specs:
+        store, layers = model_store(spec, study, corpus, progress=progress, timings=timings)
+
+        t0 = time.perf_counter()
+        for layer in layers:
+            X = store.cloud(layer, max_points=study.max_points, seed=study.seed)
+            cloud_key = _digest(
+                {"store": store.key, "layer": layer, "max_points": study.max_points, "seed": study.seed}
+            )
+            values, mt = measure_cloud(
+                X, entries, seed=study.seed, cache=measure_cache, cloud_key=cloud_key, progress=progress
+            )
+            for name, dt in mt.items():
+                measure_times[name] = measure_times.get(name, 0.0) + dt
+            rows.extend(
+                rows_for(
+                    spec=str(spec),
+                    base=spec.base,
+                    variant=spec.variant or "pretrained",
+                    variant_seed=spec.seed,
+                    layer=layer,
+                    values=reg.flatten(values),
+                    families=families,
+                    n_points=int(X.shape[0]),
+                    params=params,
+                    measure_seed=study.seed,
+                )
+            )
+        timings["measures"] += time.perf_counter() - t0
+        per_model.append(
+            {"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": layers}
+        )
+        log.info("%s: %d tokens, %d layers measured", spec, store.n_tokens, len(layers))
+
+    if not rows:
+        raise BadInputError("the study produced no results; check its models, layers and measures.")
+    df = to_frame(rows)
+
+    t0 = time.perf_counter()
+    files: dict[str, Path] = {}
+    files["results.parquet"], files["results.csv"] = write_results(df, out_dir)
+    timings["write"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    manifest = build_manifest(study, corpus, per_model, timings, measure_times, started)
+
+    from .report import write_report
+
+    t0 = time.perf_counter()
+    files["report.html"] = write_report(df, manifest, out_dir / "report.html")
+    manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
+    files["run.json"] = atomic_write_json(out_dir / "run.json", manifest)
+    return RunResult(results=df, output_dir=out_dir, files=files, manifest=manifest, timings=timings)
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "latentatlas": __version__}
+    for pkg in ("numpy", "scipy", "torch", "transformers", "faiss-cpu", "pandas", "scikit-learn"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def build_manifest(
+    study: Study,
+    corpus: Corpus,
+    per_model: list[dict[str, Any]],
+    timings: Mapping[str, float],
+    measure_times: Mapping[str, float],
+    started: str,
+) -> dict[str, Any]:
+    import os
+
+    return {
+        "study": study.model_dump(mode="json"),
+        "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": versions(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "corpus": {
+            "source": corpus.source,
+            "n_sentences": len(corpus),
+            "fingerprint": corpus.fingerprint(),
+        },
+        "models": per_model,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "measure_time_s": {k: round(v, 3) for k, v in sorted(measure_times.items())},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
