@@ -1,0 +1,373 @@
+"""On-disk activation store: one memory-mapped array per layer plus a parquet token index.
+
+Layout of ``<cache_root>/activations/<key>/``::
+
+    layer_00.npy ... layer_LL.npy   (n_tokens, hidden) float16/float32, rows in original sentence order
+    tokens.parquet                  sentence_id, position, token_id, token, word_id, is_special
+    manifest.json                   key, options, counts, per-file byte size and sha256, timings
+
+``key`` is a sha256 of the model identity, the sentences and every option that changes the stored
+numbers. An entry is built in ``<key>.partial/`` shard by shard; ``progress.json`` records finished
+shards (written only after the arrays are flushed), so an interrupted build resumes where it stopped.
+The directory is renamed to ``<key>/`` only when complete, manifest last. Opening an entry checks file
+sizes and sha256 checksums; a missing, truncated or altered entry is logged and rebuilt. A file lock
+keeps two processes from building the same entry at once. Memory use is one batch of hidden states,
+independent of corpus size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from filelock import FileLock
+
+from ..errors import CacheCorruptError
+from ..io import atomic_write_json
+from ..layers import resolve_layers
+from .extractor import (
+    ExtractionOptions,
+    Tokenized,
+    forward_batch,
+    length_sorted_batches,
+    num_layers_of,
+    tokenize,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+BATCHES_PER_SHARD = 8
+Verify = Literal["checksum", "size"]
+
+
+def _sha256_file(path: Path, block: int = 1 << 24) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sentences_digest(sentences: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for s in sentences:
+        h.update(s.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def store_key(model_key: str, sentences: Sequence[str], options: ExtractionOptions, layers: list[int]) -> str:
+    """Content hash identifying an extraction (batch size excluded: it does not change the numbers)."""
+    blob = {
+        "format": FORMAT_VERSION,
+        "model": model_key,
+        "sentences": sentences_digest(sentences),
+        "layers": layers,
+        "max_length": options.max_length,
+        "keep_special_tokens": options.keep_special_tokens,
+        "dtype": options.dtype,
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _layer_file(layer: int) -> str:
+    return f"layer_{layer:02d}.npy"
+
+
+def _token_table(tok: Tokenized, kept: list[np.ndarray]) -> pd.DataFrame:
+    sid, pos, tid, text, wid, spec = [], [], [], [], [], []
+    for i, rows in enumerate(kept):
+        sid.append(np.full(len(rows), i, dtype=np.int32))
+        pos.append(rows.astype(np.int32))
+        ids = np.asarray(tok.input_ids[i], dtype=np.int32)
+        tid.append(ids[rows])
+        text.extend(tok.tokens[i][r] for r in rows)
+        wid.append(np.asarray(tok.word_ids[i], dtype=np.int32)[rows])
+        spec.append(np.asarray(tok.special[i], dtype=bool)[rows])
+    cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dtype=dt)  # noqa: E731
+    return pd.DataFrame(
+        {
+            "sentence_id": cat(sid, np.int32),
+            "position": cat(pos, np.int32),
+            "token_id": cat(tid, np.int32),
+            "token": text,
+            "word_id": cat(wid, np.int32),
+            "is_special": cat(spec, bool),
+        }
+    )
+
+
+class ActivationStore:
+    """A finished, verified store entry. Open or build one with :meth:`build_or_open`."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._tokens: pd.DataFrame | None = None
+        self._layers: dict[int, np.ndarray] = {}
+
+    # -- metadata ----------------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return str(self.manifest["key"])
+
+    @property
+    def layers(self) -> list[int]:
+        return list(self.manifest["layers"])
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.manifest["n_tokens"])
+
+    @property
+    def n_sentences(self) -> int:
+        return int(self.manifest["n_sentences"])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.manifest["hidden_size"])
+
+    @property
+    def tokens(self) -> pd.DataFrame:
+        """The token index, one row per stored vector."""
+        if self._tokens is None:
+            self._tokens = pd.read_parquet(self.path / "tokens.parquet")
+        return self._tokens
+
+    def __repr__(self) -> str:
+        return f"ActivationStore({self.path}, n_tokens={self.n_tokens}, layers={self.layers})"
+
+    # -- data --------------------------------------------------------------------------------------
+    def layer(self, layer: int) -> np.ndarray:
+        """The read-only memory map of one layer, shape (n_tokens, hidden)."""
+        if layer < 0:
+            layer = self.layers[-1] + 1 + layer if self.layers else layer
+        if layer not in self.layers:
+            from ..errors import BadInputError
+
+            raise BadInputError(f"layer {layer} is not in this store; it holds layers {self.layers}.")
+        if layer not in self._layers:
+            self._layers[layer] = np.load(self.path / _layer_file(layer), mmap_mode="r")
+        return self._layers[layer]
+
+    def cloud(
+        self,
+        layer: int,
+        *,
+        dtype: Any = np.float32,
+        drop_special: bool = False,
+        max_points: int | None = None,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """The layer's token cloud as an in-memory array, optionally without special tokens and
+        subsampled to ``max_points`` rows (seeded, without replacement, rows kept in store order)."""
+        rows = np.arange(self.n_tokens)
+        if drop_special:
+            rows = rows[~self.tokens["is_special"].to_numpy()]
+        if max_points is not None and max_points < rows.size:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_points, replace=False))
+        return np.asarray(self.layer(layer)[rows], dtype=dtype)
+
+    # -- building ----------------------------------------------------------------------------------
+    @classmethod
+    def build_or_open(
+        cls,
+        cache_root: Path | str,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        sentences: Sequence[str],
+        *,
+        model_key: str,
+        options: ExtractionOptions | None = None,
+        progress: bool = True,
+        verify: Verify = "checksum",
+    ) -> ActivationStore:
+        """Open the cached entry for these inputs, or extract it (resuming an interrupted build)."""
+        options = options or ExtractionOptions()
+        layers = resolve_layers(options.layers, num_layers_of(model))
+        key = store_key(model_key, sentences, options, layers)
+        root = Path(cache_root) / "activations"
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / key
+        with FileLock(str(root / f"{key}.lock")):
+            if final.exists():
+                try:
+                    store = cls.open(final, verify=verify)
+                    log.info("activation store %s reused (%d tokens)", key[:12], store.n_tokens)
+                    return store
+                except CacheCorruptError as exc:
+                    log.warning("activation store %s is corrupt (%s); rebuilding it", key[:12], exc)
+                    shutil.rmtree(final)
+            _build(final, model, tokenizer, list(sentences), model_key, options, layers, progress)
+            return cls.open(final, verify="size")
+
+    @classmethod
+    def open(cls, path: Path | str, *, verify: Verify = "checksum") -> ActivationStore:
+        """Open a finished entry, checking sizes (and sha256 checksums unless ``verify='size'``)."""
+        path = Path(path)
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+            files = manifest["files"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise CacheCorruptError(f"manifest of {path} is missing or unreadable ({exc})") from None
+        for name, meta in files.items():
+            f = path / name
+            if not f.is_file():
+                raise CacheCorruptError(f"{name} is missing")
+            if f.stat().st_size != meta["bytes"]:
+                raise CacheCorruptError(f"{name} has {f.stat().st_size} bytes, expected {meta['bytes']}")
+            if verify == "checksum" and _sha256_file(f) != meta["sha256"]:
+                raise CacheCorruptError(f"{name} fails its sha256 checksum")
+        return cls(path, manifest)
+
+
+def _build(
+    final: Path,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    sentences: list[str],
+    model_key: str,
+    options: ExtractionOptions,
+    layers: list[int],
+    progress: bool,
+) -> None:
+    t0 = time.perf_counter()
+    model.eval()
+    partial = final.with_name(final.name + ".partial")
+    tok = tokenize(tokenizer, sentences, options.max_length)
+    kept = tok.kept(options.keep_special_tokens)
+    counts = np.array([len(k) for k in kept], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    n_tokens = int(offsets[-1])
+    hidden = int(model.config.hidden_size)
+    batches = length_sorted_batches(tok.lengths(), options.batch_size)
+    shards = [batches[s : s + BATCHES_PER_SHARD] for s in range(0, len(batches), BATCHES_PER_SHARD)]
+    plan = {"key": final.name, "n_tokens": n_tokens, "n_shards": len(shards), "batch_size": options.batch_size}
+
+    done: set[int] = set()
+    progress_file = partial / "progress.json"
+    if partial.exists():
+        try:
+            state = json.loads(progress_file.read_text())
+            if state["plan"] == plan and all((partial / _layer_file(l)).is_file() for l in layers):
+                done = set(state["done"])
+                log.info("resuming extraction %s: %d of %d shards done", final.name[:12], len(done), len(shards))
+            else:
+                raise ValueError("different plan")
+        except (OSError, ValueError, KeyError):
+            log.warning("discarding unusable partial extraction %s", partial)
+            shutil.rmtree(partial)
+    if not done:
+        partial.mkdir(parents=True, exist_ok=True)
+        for layer in layers:
+            np.lib.format.open_memmap(
+                partial / _layer_file(layer), mode="w+", dtype=options.dtype, shape=(n_tokens, hidden)
+            ).flush()
+        _token_table(tok, kept).to_parquet(partial / "tokens.parquet", index=False)
+        atomic_write_json(progress_file, {"plan": plan, "done": []})
+
+    arrays = {l: np.load(partial / _layer_file(l), mmap_mode="r+") for l in layers}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    todo = [i for i in range(len(shards)) if i not in done]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(len(b) for i in todo for b in shards[i]), desc="extract", unit="sent", leave=False)
+    for shard_id in todo:
+        for batch in shards[shard_id]:
+            H = forward_batch(model, [tok.input_ids[i] for i in batch], pad_id, layers).numpy()
+            for li, layer in enumerate(layers):
+                arr = arrays[layer]
+                for j, i in enumerate(batch):
+                    arr[offsets[i] : offsets[i + 1]] = H[li, j, kept[i]]
+            if bar is not None:
+                bar.update(len(batch))
+        for arr in arrays.values():
+            arr.flush()
+        done.add(shard_id)
+        atomic_write_json(progress_file, {"plan": plan, "done": sorted(done)})
+        _fsync(progress_file)
+    if bar is not None:
+        bar.close()
+    del arrays
+
+    files = {}
+    for name in [_layer_file(l) for l in layers] + ["tokens.parquet"]:
+        f = partial / name
+        files[name] = {"bytes": f.stat().st_size, "sha256": _sha256_file(f)}
+    progress_file.unlink()
+    from ..runner import versions  # lazy: runner imports this module
+
+    atomic_write_json(
+        partial / "manifest.json",
+        {
+            "key": final.name,
+            "format": FORMAT_VERSION,
+            "model_key": model_key,
+            "options": options.model_dump(mode="json"),
+            "layers": layers,
+            "n_sentences": len(sentences),
+            "n_tokens": n_tokens,
+            "hidden_size": hidden,
+            "dtype": options.dtype,
+            "files": files,
+            "versions": versions(),
+            "seconds": round(time.perf_counter() - t0, 3),
+        },
+    )
+    os.replace(partial, final)
+    log.info("extracted %d tokens × %d layers in %.1fs -> %s", n_tokens, len(layers), time.perf_counter() - t0, final)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def word_vectors(
+    store: ActivationStore, layer: int, how: Literal["first", "last", "mean"] = "last"
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Aggregate subword vectors into word vectors (special tokens excluded).
+
+    Returns ``(vectors (n_words, hidden) float32, DataFrame[sentence_id, word_id, first_token_row,
+    n_subwords])``; words are in store order.
+    """
+    if how not in ("first", "last", "mean"):
+        from ..errors import BadInputError
+
+        raise BadInputError(f"word aggregation {how!r} is not one of 'first', 'last', 'mean'.")
+    t = store.tokens
+    rows = np.flatnonzero((~t["is_special"].to_numpy()) & (t["word_id"].to_numpy() >= 0))
+    sid = t["sentence_id"].to_numpy()[rows]
+    wid = t["word_id"].to_numpy()[rows]
+    new = np.ones(rows.size, dtype=bool)
+    new[1:] = (sid[1:] != sid[:-1]) | (wid[1:] != wid[:-1])
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], rows.size)
+    X = store.layer(layer)
+    if how == "first":
+        vecs = np.asarray(X[rows[starts]], dtype=np.float32)
+    elif how == "last":
+        vecs = np.asarray(X[rows[ends - 1]], dtype=np.float32)
+    else:
+        vecs = np.add.reduceat(np.asarray(X[rows], dtype=np.float32), starts, axis=0)
+        vecs /= (ends - starts)[:, None]
+    index = pd.DataFrame(
+        {"sentence_id": sid[starts], "word_id": wid[starts], "first_token_row": rows[starts], "n_subwords": ends - starts}
+    )
+    return vecs, index
