@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from .errors import EXIT_BAD_INPUT, BadInputError, LatentAtlasError
@@ -38,6 +37,11 @@ def _global(
     for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _state["progress"] = not quiet
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
 
 
 def _parse_param(text: str) -> tuple[str, str, Any]:
@@ -212,20 +216,18 @@ def _validated(model: Any, **fields: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``latentatlas`` console script; returns the exit code."""
+    """Entry point of the ``latentatlas`` console script; returns the exit code.
+
+    Usage errors are reported by Typer itself (exit code 2); a LatentAtlasError becomes one line on
+    stderr and exit code 2.
+    """
     try:
-        app(args=argv, standalone_mode=False, prog_name="latentatlas")
+        app(args=argv, prog_name="latentatlas")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except LatentAtlasError as exc:
         typer.echo(f"latentatlas: error: {exc}", err=True)
         return EXIT_BAD_INPUT
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        return EXIT_BAD_INPUT
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        return 130
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
     return 0
 
 

@@ -69,6 +69,12 @@ def _fit_pq(cloud: PointCloud, M: int, nbits: int, seed: int, train_size: int, t
     pq = faiss.ProductQuantizer(d, M, nbits)
     pq.cp.seed = int(seed)
     pq.cp.niter = int(train_iters)
+    # faiss prints a C++ warning below 39 points per centroid; say it once through logging instead
+    n_train = min(train_size, cloud.n)
+    if n_train < pq.cp.min_points_per_centroid * (1 << nbits):
+        log.info("PQ k-means on %d points for %d centroids (faiss suggests ≥ %d)", n_train, 1 << nbits,
+                 pq.cp.min_points_per_centroid * (1 << nbits))
+    pq.cp.min_points_per_centroid = 1
     pq.train(_train_rows(cloud, train_size, seed))
     k, dsub = pq.ksub, pq.dsub
     cents = faiss.vector_to_array(pq.centroids).reshape(M, k, dsub)
