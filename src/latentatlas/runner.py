@@ -47,6 +47,14 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _progress(items: list[Any], enabled: bool, **kw: Any) -> Any:
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, leave=False, **kw)
+
+
 def load_study_corpus(study: Study) -> Corpus:
     c = study.corpus
     if c.source == "bundled":
@@ -186,13 +194,13 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
         store, layers = model_store(spec, study, corpus, progress=progress, timings=timings)
 
         t0 = time.perf_counter()
-        for layer in layers:
+        for layer in _progress(layers, progress, desc=f"measure {spec}", unit="layer"):
             X = store.cloud(layer, max_points=study.max_points, seed=study.seed)
             cloud_key = _digest(
                 {"store": store.key, "layer": layer, "max_points": study.max_points, "seed": study.seed}
             )
             values, mt = measure_cloud(
-                X, entries, seed=study.seed, cache=measure_cache, cloud_key=cloud_key, progress=progress
+                X, entries, seed=study.seed, cache=measure_cache, cloud_key=cloud_key
             )
             for name, dt in mt.items():
                 measure_times[name] = measure_times.get(name, 0.0) + dt

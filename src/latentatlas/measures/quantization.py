@@ -72,7 +72,7 @@ def _fit_pq(cloud: PointCloud, M: int, nbits: int, seed: int, train_size: int, t
     # faiss prints a C++ warning below 39 points per centroid; say it once through logging instead
     n_train = min(train_size, cloud.n)
     if n_train < pq.cp.min_points_per_centroid * (1 << nbits):
-        log.info("PQ k-means on %d points for %d centroids (faiss suggests ≥ %d)", n_train, 1 << nbits,
+        log.debug("PQ k-means on %d points for %d centroids (faiss suggests ≥ %d)", n_train, 1 << nbits,
                  pq.cp.min_points_per_centroid * (1 << nbits))
     pq.cp.min_points_per_centroid = 1
     pq.train(_train_rows(cloud, train_size, seed))
@@ -161,7 +161,7 @@ def fit_quantizer(
     key = ("quantizer", kind, M, nbits, seed, min(train_size, cloud.n), train_iters)
 
     def fit() -> QuantizerFit:
-        log.info(
+        log.debug(
             "training %s quantizer M=%d nbits=%d on %d of %d points",
             kind, M, nbits, min(train_size, cloud.n), cloud.n,
         )

@@ -34,8 +34,8 @@ def eee_from_eigenvalues(eigenvalues: np.ndarray) -> float:
     """Eigenspectrum early enrichment of a spectrum λ₁ ≥ … ≥ λ_D (Marbut et al. 2023).
 
     Sᵢ = Σ_{j≤i} λⱼ, Rᵢ = i·S_D/D (uniform reference), EEE = ∫₀^{D−1}(S − R) dx / (S_D·D/2), with the
-    integral taken by the trapezoid rule over x = 0…D−1. 0 means isotropic (all λ equal); values near
-    1 mean all variance lies on the first principal component.
+    integral taken by the trapezoid rule over x = 0…D−1. 0 means isotropic (all λ equal); a single
+    spike (all variance on PC1) gives the maximum ((D − 1)/D)², which tends to 1 as D grows.
     """
     lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))[::-1]
     D = lam.size
