@@ -155,7 +155,8 @@ def extract(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Extract token-level hidden states of every layer into the on-disk activation store."""
-    from .study import CorpusSpec, ExtractionSpec, Study
+    from .extract.extractor import ExtractionSettings
+    from .study import CorpusSpec, Study
 
     study = _validated(
         Study,
@@ -164,7 +165,7 @@ def extract(
         models=model,
         layers=layers,
         extraction=_validated(
-            ExtractionSpec,
+            ExtractionSettings,
             batch_size=batch_size,
             max_length=max_length,
             keep_special_tokens=not drop_special,

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import BadInputError, UnknownNameError
+from .extract.extractor import ExtractionSettings
 
 PRESETS = ("default", "quick", "full")
 
@@ -33,13 +34,6 @@ class CorpusSpec(_Strict):
     max_words: int = Field(default=49, ge=1)
 
 
-class ExtractionSpec(_Strict):
-    batch_size: int = Field(default=32, ge=1)
-    max_length: int = Field(default=128, ge=2)
-    keep_special_tokens: bool = True
-    dtype: Literal["float16", "float32"] = "float16"
-
-
 class MeasureEntry(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -57,7 +51,7 @@ class Study(_Strict):
     measures: Literal["all"] | list[str | MeasureEntry] = "all"
     max_points: int | None = Field(default=20000, ge=10)
     seed: int = 0
-    extraction: ExtractionSpec = ExtractionSpec()
+    extraction: ExtractionSettings = ExtractionSettings()
 
     @field_validator("models")
     @classmethod

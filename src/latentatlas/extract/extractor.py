@@ -21,16 +21,21 @@ from ..layers import resolve_layers
 log = logging.getLogger(__name__)
 
 
-class ExtractionOptions(BaseModel):
-    """Options that define an extraction (all but ``batch_size`` change the stored numbers)."""
+class ExtractionSettings(BaseModel):
+    """How hidden states are computed and stored (all but ``batch_size`` change the stored numbers)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    layers: str | int | list[int] = "all"
     batch_size: int = Field(default=32, ge=1)
     max_length: int = Field(default=128, ge=2)
     keep_special_tokens: bool = True
     dtype: Literal["float16", "float32"] = "float16"
+
+
+class ExtractionOptions(ExtractionSettings):
+    """:class:`ExtractionSettings` plus the layers to keep (``'all'``, an index, or a list)."""
+
+    layers: str | int | list[int] = "all"
 
 
 @dataclass(frozen=True)

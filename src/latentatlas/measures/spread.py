@@ -56,7 +56,7 @@ def variance_matched(cloud: PointCloud) -> np.ndarray:
             raise BadInputError(
                 f"{cloud.name} has zero variance (all points identical); spread is undefined."
             )
-        return cloud.pca_scores() * math.sqrt(cloud.d / total)
+        return cloud.pca_scores() * np.float32(math.sqrt(cloud.d / total))
 
     return cloud.cached("variance_matched", compute)
 
@@ -141,18 +141,22 @@ def iv(
     scripts). Computed in log space, so large norms do not overflow. 1 = isotropic.
     """
     cloud = as_cloud(X)
-    V = cloud.X.astype(np.float64)
+    V = cloud.X
     if normalize:
         norms = np.linalg.norm(V, axis=1, keepdims=True)
         V = V / np.where(norms > 0, norms, 1.0)
     if directions == "principal":
-        _, C = np.linalg.eigh(V.T @ V)
+        moment = cloud.second_moment() if not normalize else (V.T @ V).astype(np.float64)
+        _, C = np.linalg.eigh(moment)
     elif directions == "random":
         C = np.random.default_rng(seed).standard_normal((cloud.d, n_directions))
         C /= np.linalg.norm(C, axis=0, keepdims=True)
     else:
         raise BadInputError(f"iv directions={directions!r} must be 'principal' or 'random'.")
-    log_z = logsumexp(V @ C, axis=0)
+    C32 = C.astype(np.float32)
+    # log Z(c) accumulated over row chunks: logsumexp of the per-chunk logsumexps
+    parts = [logsumexp((V[s : s + 16384] @ C32).astype(np.float64), axis=0) for s in range(0, len(V), 16384)]
+    log_z = logsumexp(np.stack(parts), axis=0)
     return float(np.exp(log_z.min() - log_z.max()))
 
 
@@ -246,13 +250,14 @@ def vasicek_entropy(Z: np.ndarray, window: int | None = None) -> np.ndarray:
     """
     n = Z.shape[0]
     m = window or int(math.floor(math.sqrt(n) + 0.5))
-    S = np.sort(Z, axis=0)
     i = np.arange(n)
-    upper = S[np.minimum(i + m, n - 1)]
-    lower = S[np.maximum(i - m, 0)]
-    floor = _TINY * np.maximum(Z.std(axis=0), _TINY)
-    spacing = np.maximum(upper - lower, floor)
-    return np.log(n / (2 * m) * spacing).mean(axis=0)
+    up, lo = np.minimum(i + m, n - 1), np.maximum(i - m, 0)
+    out = np.empty(Z.shape[1])
+    for c in range(0, Z.shape[1], 32):  # a few columns at a time: memory O(n·32)
+        S = np.sort(Z[:, c : c + 32].astype(np.float64), axis=0)
+        floor = _TINY * np.maximum(S.std(axis=0), _TINY)
+        out[c : c + 32] = np.log(n / (2 * m) * np.maximum(S[up] - S[lo], floor)).mean(axis=0)
+    return out
 
 
 @measure(
@@ -424,10 +429,10 @@ def dkls(
     else:
         raise BadInputError(f"dkls reference={reference!r} must be 'exact' or 'sampled'.")
     q = np.maximum(q, _TINY)
-    idx = np.clip(np.searchsorted(edges, Z, side="right") - 1, 0, bins - 1)
     kls = np.empty(cloud.d)
     for j in range(D):
-        p = np.bincount(idx[:, j], minlength=bins) / n
+        idx = np.clip(np.searchsorted(edges, Z[:, j], side="right") - 1, 0, bins - 1)
+        p = np.bincount(idx, minlength=bins) / n
         nz = p > 0
         kls[j] = float((p[nz] * np.log(p[nz] / q[nz])).sum())
     if D < cloud.d:  # flat directions: all mass in the bin holding 0
