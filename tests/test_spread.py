@@ -129,3 +129,9 @@ def test_published_variants(gauss: np.ndarray, aniso: np.ndarray) -> None:
 def test_too_few_points() -> None:
     with pytest.raises(TooFewPointsError, match="needs at least 4 points"):
         la.compute("vrm", np.random.default_rng(0).standard_normal((3, 5)))
+
+
+@pytest.mark.parametrize("name", ["eee", "isoscore", "pc_ratio", "vrm", "gauss_kl", "dkls", "koleo"])
+def test_identical_points_are_rejected(name: str) -> None:
+    with pytest.raises(la.BadInputError, match="zero variance"):
+        la.compute(name, np.ones((50, 4)))

@@ -47,16 +47,19 @@ def eee_from_eigenvalues(eigenvalues: np.ndarray) -> float:
     return float(np.trapezoid(S - R) / (total * D / 2.0))
 
 
+def _total_variance(cloud: PointCloud) -> float:
+    """Σλ, or a BadInputError when every point is identical (spread is then undefined)."""
+    total = float(cloud.eigenvalues().sum())
+    if total <= 0:
+        raise BadInputError(f"{cloud.name} has zero variance (all points identical); spread is undefined.")
+    return total
+
+
 def variance_matched(cloud: PointCloud) -> np.ndarray:
     """PCA scores rescaled to total variance d: Z = P·√(d/Σλ), shape (n, min(n, d)), shared per cloud."""
 
     def compute() -> np.ndarray:
-        total = float(cloud.eigenvalues().sum())
-        if total <= 0:
-            raise BadInputError(
-                f"{cloud.name} has zero variance (all points identical); spread is undefined."
-            )
-        return cloud.pca_scores() * np.float32(math.sqrt(cloud.d / total))
+        return cloud.pca_scores() * np.float32(math.sqrt(cloud.d / _total_variance(cloud)))
 
     return cloud.cached("variance_matched", compute)
 
@@ -64,11 +67,8 @@ def variance_matched(cloud: PointCloud) -> np.ndarray:
 def _matched_spectrum(cloud: PointCloud) -> np.ndarray:
     """Eigenvalues rescaled to sum d, padded with zeros to length d."""
     lam = cloud.eigenvalues()
-    total = lam.sum()
-    if total <= 0:
-        raise BadInputError(f"{cloud.name} has zero variance (all points identical); spread is undefined.")
     out = np.zeros(cloud.d)
-    out[: lam.size] = lam * cloud.d / total
+    out[: lam.size] = lam * cloud.d / _total_variance(cloud)
     return out
 
 
@@ -179,12 +179,11 @@ def isoscore(X: np.ndarray | PointCloud) -> float:
     d = cloud.d
     if d < 2:
         raise BadInputError("IsoScore needs at least 2 dimensions.")
+    _total_variance(cloud)
     lam = np.zeros(d)
     ev = cloud.eigenvalues()
     lam[: ev.size] = ev
     norm_ = np.linalg.norm(lam)
-    if norm_ == 0:
-        raise BadInputError(f"{cloud.name} has zero variance (all points identical); IsoScore is undefined.")
     sd = math.sqrt(d)
     lam_hat = sd * lam / norm_
     delta = np.linalg.norm(lam_hat - 1.0) / math.sqrt(2 * (d - sd))
@@ -203,7 +202,9 @@ def eee(X: np.ndarray | PointCloud) -> float:
 
     EEE = ∫(Sᵢ − Rᵢ)/(S_D·D/2) with Sᵢ the cumulative PCA eigenvalues and Rᵢ = i·S_D/D.
     """
-    return eee_from_eigenvalues(as_cloud(X).eigenvalues())
+    cloud = as_cloud(X)
+    _total_variance(cloud)
+    return eee_from_eigenvalues(cloud.eigenvalues())
 
 
 @measure(
@@ -215,9 +216,8 @@ def eee(X: np.ndarray | PointCloud) -> float:
 def pc_ratio(X: np.ndarray | PointCloud) -> float:
     """Ratio of the smallest to the largest PCA eigenvalue, λ_min/λ_max over all d axes (0 when n ≤ d)."""
     cloud = as_cloud(X)
+    _total_variance(cloud)
     lam = cloud.eigenvalues()
-    if lam[0] <= 0:
-        raise BadInputError(f"{cloud.name} has zero variance; the PC ratio is undefined.")
     smallest = lam[-1] if lam.size == cloud.d else 0.0
     return float(smallest / lam[0])
 
