@@ -34,7 +34,7 @@ def _global(
 ) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "huggingface_hub"):
+    for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "huggingface_hub", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _state["progress"] = not quiet
     if quiet:

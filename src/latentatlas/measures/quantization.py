@@ -26,7 +26,7 @@ from scipy.special import kl_div
 from scipy.stats import skew
 
 from ..errors import BadInputError
-from .cloud import PointCloud, as_cloud
+from .cloud import PointCloud, as_cloud, distinct_rows
 from .registry import measure
 from .spread import eee_from_eigenvalues
 
@@ -262,7 +262,7 @@ def _pd_eee(fit: QuantizerFit, cloud: PointCloud) -> float:
         for rows in np.split(order, bounds):
             if rows.size < 2:
                 continue
-            pts = _distinct_rows(cloud.X[np.sort(rows)])
+            pts = distinct_rows(cloud.X[np.sort(rows)])
             if pts.shape[0] < 2:
                 continue
             centered = pts.astype(np.float64) - pts.mean(axis=0)
@@ -273,14 +273,6 @@ def _pd_eee(fit: QuantizerFit, cloud: PointCloud) -> float:
     if not values:
         raise BadInputError("no quantizer cell holds two distinct points; per-cell EEE is undefined.")
     return float(np.mean(values))
-
-
-def _distinct_rows(A: np.ndarray) -> np.ndarray:
-    """Unique rows of A (byte-wise), much faster than ``np.unique(axis=0)`` for wide float rows."""
-    A = np.ascontiguousarray(A)
-    keys = A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
-    _, first = np.unique(keys, return_index=True)
-    return A[np.sort(first)]
 
 
 def _re(fit: QuantizerFit, cloud: PointCloud) -> float:
