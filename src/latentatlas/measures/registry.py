@@ -143,6 +143,11 @@ def names(family: str | None = None, *, cloud_measures_only: bool = True) -> lis
 def compute(name: str, X: Any, *, seed: int = 0, **params: Any) -> MeasureValue:
     """Validate ``X`` (if needed), check the point count and parameters, and run measure ``name``."""
     spec = get(name)
+    if spec.family == "similarity":
+        raise BadInputError(
+            f"{name!r} compares two clouds; call latentatlas.measures.similarity.similarity({name!r}, X, Y) "
+            "or `latentatlas compare`."
+        )
     unknown = set(params) - set(spec.defaults)
     if unknown:
         raise BadInputError(
