@@ -206,6 +206,43 @@ def run(
         typer.echo(f"  {name:<16} {path}")
 
 
+@app.command("compare")
+def compare_cmd(
+    a: Annotated[str, typer.Argument(help="Model spec, or a .npy cloud.")],
+    b: Annotated[str, typer.Argument(help="Model spec, or a .npy cloud with the same rows as A.")],
+    measure: Annotated[
+        list[str] | None, typer.Option("--measure", "-m", help="cka, mutual_knn, svcca, pwcca, rsa, procrustes.")
+    ] = None,
+    corpus: Annotated[str, typer.Option(help="'bundled' or a .txt/.jsonl/.csv file (model specs).")] = "bundled",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size.")] = 500,
+    layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    max_points: Annotated[int | None, typer.Option(help="Seeded subsample of shared tokens.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
+    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-compare"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the matrices as JSON.")] = False,
+) -> None:
+    """Layer × layer similarity of two models (or two .npy clouds) over the same tokens."""
+    from .compare import compare, write_comparison
+    from .study import CorpusSpec, Study
+
+    study = _validated(
+        Study,
+        cache=str(cache),
+        corpus=_validated(CorpusSpec, source=corpus, n_sentences=n_sentences, seed=seed, text_column=text_column),
+        layers=layers,
+    )
+    result = compare(a, b, measures=measure or ["cka"], study=study, max_points=max_points, seed=seed,
+                     progress=_state["progress"])
+    files = write_comparison(result, output)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for name, path in files.items():
+            typer.echo(f"  {name:<16} {path}")
+
+
 def _validated(model: Any, **fields: Any) -> Any:
     from pydantic import ValidationError
 

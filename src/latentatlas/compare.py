@@ -1,0 +1,150 @@
+"""Compare two representation spaces over the same tokens: layer × layer similarity matrices.
+
+Either two model specs, extracted on the same sentences (their token ids must be identical, otherwise
+rows would not correspond), or two .npy clouds with the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BadInputError
+from .io import atomic_write, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Comparison:
+    """Layer × layer matrices per measure; rows are A's layers, columns B's."""
+
+    name_a: str
+    name_b: str
+    layers_a: list[int]
+    layers_b: list[int]
+    n_points: int
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "a": self.name_a,
+            "b": self.name_b,
+            "layers_a": self.layers_a,
+            "layers_b": self.layers_b,
+            "n_points": self.n_points,
+            "matrices": {k: v.tolist() for k, v in self.matrices.items()},
+        }
+
+
+def _load_npy(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"cloud file {path!r} does not exist; pass a .npy file.")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise BadInputError(f"cloud file {path!r} is not a readable .npy array ({exc}).") from None
+
+
+def _rows(n: int, max_points: int | None, seed: int) -> np.ndarray:
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+
+
+def compare(
+    a: str,
+    b: str,
+    *,
+    measures: Sequence[str] = ("cka",),
+    study: Any = None,
+    max_points: int | None = 5000,
+    seed: int = 0,
+    progress: bool = True,
+) -> Comparison:
+    """Compare ``a`` and ``b``: two .npy paths, or two model specs extracted per ``study`` (a Study)."""
+    from .measures.similarity import _FUNCS, compare_layers
+
+    for m in measures:
+        if m not in _FUNCS:
+            from .errors import UnknownNameError
+
+            raise UnknownNameError("similarity measure", m, _FUNCS)
+    if a.endswith(".npy") and b.endswith(".npy"):
+        Xa, Xb = _load_npy(a), _load_npy(b)
+        if Xa.ndim != 2 or Xb.ndim != 2 or Xa.shape[0] != Xb.shape[0]:
+            raise BadInputError(
+                f"the two clouds must be 2-D with the same rows, got shapes {Xa.shape} and {Xb.shape}."
+            )
+        rows = _rows(Xa.shape[0], max_points, seed)
+        mats = compare_layers([Xa[rows]], [Xb[rows]], measures)
+        return Comparison(a, b, [0], [0], rows.size, mats)
+    if a.endswith(".npy") or b.endswith(".npy"):
+        raise BadInputError("compare takes two .npy clouds or two model specs, not one of each.")
+
+    from .models import ModelSpec
+    from .runner import load_study_corpus, model_store
+
+    spec_a, spec_b = ModelSpec.parse(a), ModelSpec.parse(b)
+    corpus = load_study_corpus(study)
+    store_a, layers_a = model_store(spec_a, study, corpus, progress=progress)
+    store_b, layers_b = model_store(spec_b, study, corpus, progress=progress)
+    ids_a = store_a.tokens["token_id"].to_numpy()
+    ids_b = store_b.tokens["token_id"].to_numpy()
+    if ids_a.shape != ids_b.shape or not np.array_equal(ids_a, ids_b):
+        raise BadInputError(
+            f"{a} and {b} tokenise the sentences differently ({ids_a.size} vs {ids_b.size} tokens), so "
+            "their rows are not the same tokens; compare models that share a tokenizer."
+        )
+    rows = _rows(store_a.n_tokens, max_points, seed)
+    clouds_a = [np.asarray(store_a.layer(layer)[rows], dtype=np.float32) for layer in layers_a]
+    clouds_b = [np.asarray(store_b.layer(layer)[rows], dtype=np.float32) for layer in layers_b]
+    return Comparison(str(spec_a), str(spec_b), layers_a, layers_b, rows.size, compare_layers(clouds_a, clouds_b, measures))
+
+
+def write_comparison(result: Comparison, out_dir: Path) -> dict[str, Path]:
+    """Write ``compare.json``, one CSV per measure and ``compare.html`` with a heatmap per measure."""
+    import base64
+
+    import pandas as pd
+
+    from .report.figures import heatmap
+
+    files: dict[str, Path] = {}
+    for name, M in result.matrices.items():
+        df = pd.DataFrame(M, index=[f"A{l}" for l in result.layers_a], columns=[f"B{l}" for l in result.layers_b])
+        files[f"{name}.csv"] = atomic_write(out_dir / f"compare_{name}.csv", lambda p, df=df: df.to_csv(p))
+    files["compare.json"] = atomic_write_json(out_dir / "compare.json", result.to_json())
+    figs = []
+    for name, M in result.matrices.items():
+        png = heatmap(M, result.layers_a, result.layers_b, title=name, xlabel=f"B: {result.name_b}", ylabel=f"A: {result.name_a}")
+        figs.append(
+            f'<figure class="heatmap" data-measure="{name}"><img alt="{name} layer by layer" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode()}"><figcaption>{name}</figcaption></figure>'
+        )
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>latentatlas comparison</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em} figure{display:inline-block;margin:1em}</style>"
+        f"</head><body><h1>Layer × layer similarity</h1><p>A = {_esc(result.name_a)}, B = {_esc(result.name_b)}, "
+        f"{result.n_points} shared tokens.</p>{''.join(figs)}</body></html>"
+    )
+    from .io import atomic_write_text
+
+    files["compare.html"] = atomic_write_text(out_dir / "compare.html", page)
+    log.info("comparison written to %s", out_dir)
+    return files
+
+
+def _esc(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+__all__ = ["Comparison", "compare", "write_comparison"]
