@@ -109,16 +109,10 @@ def measure_cloud(
     """Compute measures on a point cloud saved as .npy (dict-valued measures flattened as name.key)."""
     import numpy as np
 
+    from .io import load_npy
     from .measures import registry as reg
 
-    if not cloud.is_file():
-        raise BadInputError(f"cloud file {str(cloud)!r} does not exist; pass a .npy file.")
-    try:
-        X = np.load(cloud, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError) as exc:
-        raise BadInputError(
-            f"cloud file {str(cloud)!r} is not a readable .npy array ({exc}); save it with numpy.save."
-        ) from None
+    X = load_npy(cloud)
     params: dict[str, dict[str, Any]] = {}
     for p in param or []:
         name, key, value = _parse_param(p)
@@ -156,14 +150,10 @@ def extract(
 ) -> None:
     """Extract token-level hidden states of every layer into the on-disk activation store."""
     from .extract.extractor import ExtractionSettings
-    from .study import CorpusSpec, Study
 
-    study = _validated(
-        Study,
-        cache=str(cache),
-        corpus=_validated(CorpusSpec, source=corpus, n_sentences=n_sentences, seed=seed, text_column=text_column),
+    study = _study_from_options(
+        cache, corpus, n_sentences, seed, text_column, layers,
         models=model,
-        layers=layers,
         extraction=_validated(
             ExtractionSettings,
             batch_size=batch_size,
@@ -225,14 +215,8 @@ def compare_cmd(
 ) -> None:
     """Layer × layer similarity of two models (or two .npy clouds) over the same tokens."""
     from .compare import compare, write_comparison
-    from .study import CorpusSpec, Study
 
-    study = _validated(
-        Study,
-        cache=str(cache),
-        corpus=_validated(CorpusSpec, source=corpus, n_sentences=n_sentences, seed=seed, text_column=text_column),
-        layers=layers,
-    )
+    study = _study_from_options(cache, corpus, n_sentences, seed, text_column, layers)
     result = compare(a, b, measures=measure or ["cka"], study=study, max_points=max_points, seed=seed,
                      progress=_state["progress"])
     files = write_comparison(result, output)
@@ -241,6 +225,16 @@ def compare_cmd(
     else:
         for name, path in files.items():
             typer.echo(f"  {name:<16} {path}")
+
+
+def _study_from_options(
+    cache: Path, corpus: str, n_sentences: int | None, seed: int, text_column: str | None, layers: str, **extra: Any
+) -> Any:
+    """A Study built from command-line options, validated with the same messages as a study file."""
+    from .study import CorpusSpec, Study
+
+    corpus_spec = _validated(CorpusSpec, source=corpus, n_sentences=n_sentences, seed=seed, text_column=text_column)
+    return _validated(Study, cache=str(cache), corpus=corpus_spec, layers=layers, **extra)
 
 
 def _validated(model: Any, **fields: Any) -> Any:

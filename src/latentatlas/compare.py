@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BadInputError
-from .io import atomic_write, atomic_write_json
+from .io import atomic_write, atomic_write_json, atomic_write_text, load_npy
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,6 @@ class Comparison:
             "n_points": self.n_points,
             "matrices": {k: v.tolist() for k, v in self.matrices.items()},
         }
-
-
-def _load_npy(path: str) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise BadInputError(f"cloud file {path!r} does not exist; pass a .npy file.")
-    try:
-        return np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise BadInputError(f"cloud file {path!r} is not a readable .npy array ({exc}).") from None
 
 
 def _rows(n: int, max_points: int | None, seed: int) -> np.ndarray:
@@ -77,7 +67,7 @@ def compare(
 
             raise UnknownNameError("similarity measure", m, _FUNCS)
     if a.endswith(".npy") and b.endswith(".npy"):
-        Xa, Xb = _load_npy(a), _load_npy(b)
+        Xa, Xb = np.asarray(load_npy(a)), np.asarray(load_npy(b))
         if Xa.ndim != 2 or Xb.ndim != 2 or Xa.shape[0] != Xb.shape[0]:
             raise BadInputError(
                 f"the two clouds must be 2-D with the same rows, got shapes {Xa.shape} and {Xb.shape}."
@@ -134,8 +124,6 @@ def write_comparison(result: Comparison, out_dir: Path) -> dict[str, Path]:
         f"</head><body><h1>Layer × layer similarity</h1><p>A = {_esc(result.name_a)}, B = {_esc(result.name_b)}, "
         f"{result.n_points} shared tokens.</p>{''.join(figs)}</body></html>"
     )
-    from .io import atomic_write_text
-
     files["compare.html"] = atomic_write_text(out_dir / "compare.html", page)
     log.info("comparison written to %s", out_dir)
     return files

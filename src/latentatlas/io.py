@@ -26,6 +26,23 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     return path
 
 
+def load_npy(path: str | Path) -> Any:
+    """Read a .npy array (memory-mapped, no pickles) or raise a BadInputError naming the file and fix."""
+    import numpy as np
+
+    from .errors import BadInputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"cloud file {str(p)!r} does not exist; pass a .npy file.")
+    try:
+        return np.load(p, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError) as exc:
+        raise BadInputError(
+            f"cloud file {str(p)!r} is not a readable .npy array ({exc}); save it with numpy.save."
+        ) from None
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
