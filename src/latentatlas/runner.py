@@ -26,7 +26,7 @@ from . import __version__
 from .corpus import Corpus, bundled_corpus, load_corpus
 from .errors import BadInputError
 from .extract import ActivationStore, ExtractionOptions
-from .io import atomic_write_json
+from .io import atomic_write_json, atomic_write_text
 from .layers import resolve_layers
 from .measures import registry as reg
 from .models import ModelSpec, load_model
@@ -228,19 +228,21 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
         raise BadInputError("the study produced no results; check its models, layers and measures.")
     df = to_frame(rows)
 
+    # Render everything before writing anything: past this point only atomic file writes remain, so a
+    # failure cannot leave results without their report and manifest.
+    from .report import render_report
+
     t0 = time.perf_counter()
-    files: dict[str, Path] = {}
-    files["results.parquet"], files["results.csv"] = write_results(df, out_dir)
-    timings["write"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     manifest = build_manifest(study, corpus, per_model, timings, measure_times, started)
-
-    from .report import write_report
-
-    t0 = time.perf_counter()
-    files["report.html"] = write_report(df, manifest, out_dir / "report.html")
+    page = render_report(df, manifest)
     manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
+
+    files: dict[str, Path] = {}
+    files["results.parquet"], files["results.csv"] = write_results(df, out_dir)
+    files["report.html"] = atomic_write_text(out_dir / "report.html", page)
     files["run.json"] = atomic_write_json(out_dir / "run.json", manifest)
+    log.info("results, report and manifest written to %s", out_dir)
     return RunResult(results=df, output_dir=out_dir, files=files, manifest=manifest, timings=timings)
 
 

@@ -1,5 +1,5 @@
 """HTML report and figures."""
 
-from .html import render_report, write_report
+from .html import render_report
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report"]

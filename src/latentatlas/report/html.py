@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import logging
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..io import atomic_write_text
 from ..measures import registry as reg
 from . import figures
 
@@ -63,8 +61,3 @@ def render_report(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     )
 
 
-def write_report(df: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Path:
-    """Render and atomically write the report to ``path``."""
-    page = render_report(df, manifest)
-    log.info("report written to %s", path)
-    return atomic_write_text(path, page)
