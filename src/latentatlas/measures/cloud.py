@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CHUNK_ROWS = 65_536
+_MIN_K = 32
 
 
 def validate_cloud(X: Any, *, name: str = "point cloud", min_points: int = 2) -> np.ndarray:
@@ -158,7 +159,9 @@ class PointCloud:
             )
         best = self._memo.get("knn")
         if best is None or best[0].shape[1] < k:
-            best = _exact_knn(self.X, k)
+            # A brute-force search costs the same for k = 2 or 32 (the distance computations dominate),
+            # so fetch at least _MIN_K neighbours once and serve every smaller k from that graph.
+            best = _exact_knn(self.X, max(k, min(_MIN_K, self.n - 1)))
             self._memo["knn"] = best
         D, I = best
         return D[:, :k], I[:, :k]
