@@ -2,7 +2,7 @@
 
 A point cloud is a float32 array of shape ``(n_points, n_dims)``; rows are tokens. :func:`as_cloud`
 validates once at the edge; measures then trust their input. :class:`PointCloud` computes the
-expensive shared pieces (PCA spectrum, principal-component scores, exact k-NN graph, quantizer codes)
+expensive shared pieces (PCA spectrum, second moment, exact k-NN graph, quantizer codes)
 once, on first use, and hands the same result to every measure that asks.
 """
 
@@ -126,22 +126,17 @@ class PointCloud:
         _, V = self._eig()
         return V[:, : min(self.n, self.d)]
 
-    def pca_scores(self) -> np.ndarray:
-        """Centered cloud projected on all principal axes, float32 ``(n, min(n, d))``."""
+    def second_moment(self) -> np.ndarray:
+        """Uncentered second-moment matrix XᵀX = (n − 1)·Σ + n·μμᵀ (d × d, float64).
+
+        Rebuilt from the shared eigendecomposition in O(d³), so it costs no further pass over X.
+        """
 
         def compute() -> np.ndarray:
-            V = self.components().astype(np.float32)
-            mu = self.mean().astype(np.float32)
-            out = np.empty((self.n, V.shape[1]), dtype=np.float32)
-            for s in range(0, self.n, _CHUNK_ROWS):
-                out[s : s + _CHUNK_ROWS] = (self.X[s : s + _CHUNK_ROWS] - mu) @ V
-            return out
+            C, lam, mu = self.components(), self.eigenvalues(), self.mean()
+            return (self.n - 1) * (C * lam) @ C.T + self.n * np.outer(mu, mu)
 
-        return self.cached("pca_scores", compute)
-
-    def second_moment(self) -> np.ndarray:
-        """Uncentered second-moment matrix XᵀX in float64 (d × d)."""
-        return self.cached("second_moment", lambda: _chunked_scatter(self.X, None))
+        return self.cached("second_moment", compute)
 
     # -- exact k-NN --------------------------------------------------------------------------------
     def knn(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,18 +182,16 @@ def _chunked_mean(X: np.ndarray) -> np.ndarray:
     return total / X.shape[0]
 
 
-def _chunked_scatter(X: np.ndarray, mu: np.ndarray | None) -> np.ndarray:
-    """Σ (x−μ)(x−μ)ᵀ (or Σ xxᵀ when ``mu`` is None), reading X in row chunks.
+def _chunked_scatter(X: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Σ (x−μ)(x−μ)ᵀ, reading X in row chunks.
 
     Each chunk's product is a float32 GEMM (twice the speed of float64), accumulated in float64, so the
     rounding error is that of one chunk's sum; memory stays O(chunk·d + d²).
     """
     S = np.zeros((X.shape[1], X.shape[1]), dtype=np.float64)
-    shift = None if mu is None else mu.astype(np.float32)
+    shift = mu.astype(np.float32)
     for s in range(0, X.shape[0], _CHUNK_ROWS):
-        C = X[s : s + _CHUNK_ROWS]
-        if shift is not None:
-            C = C - shift
+        C = X[s : s + _CHUNK_ROWS] - shift
         S += (C.T @ C).astype(np.float64)
     return S
 

@@ -245,12 +245,6 @@ def acs(X: np.ndarray | PointCloud) -> float:
     return float((s @ s - n) / (n * (n - 1)))
 
 
-def _second_moment(cloud: PointCloud) -> np.ndarray:
-    """XᵀX = (n − 1)·Σ + n·μμᵀ, rebuilt from the shared PCA in O(d³) instead of another pass over X."""
-    C, lam, mu = cloud.components(), cloud.eigenvalues(), cloud.mean()
-    return (cloud.n - 1) * (C * lam) @ C.T + cloud.n * np.outer(mu, mu)
-
-
 def _log_partition(V: np.ndarray, C: np.ndarray, normalize: bool) -> np.ndarray:
     """log Z(c) = log Σᵢ exp(cᵀvᵢ) for every column c of C and for −c; length 2·C.shape[1].
 
@@ -314,7 +308,7 @@ def iv(
                 U = B / np.where(norms > 0, norms, 1.0)[:, None]
                 M += (U.T @ U).astype(np.float64)
         else:
-            M = _second_moment(cloud)
+            M = cloud.second_moment()
         _, C = np.linalg.eigh(M)
     else:
         _at_least("iv", "n_directions", n_directions, 1)
