@@ -87,18 +87,37 @@ def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarr
     return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
 
 
-def forward_batch(
-    model: torch.nn.Module, input_ids: Sequence[Sequence[int]], pad_id: int, layers: Sequence[int]
-) -> torch.Tensor:
-    """One padded forward pass; returns hidden states of ``layers`` as (n_layers, B, T, d) float32."""
+def pad_batch(
+    input_ids: Sequence[Sequence[int]],
+    pad_id: int,
+    token_type_ids: Sequence[Sequence[int]] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Right-pad variable-length id lists into ``input_ids`` / ``attention_mask`` (/ ``token_type_ids``)."""
     T = max(len(x) for x in input_ids)
     ids = torch.full((len(input_ids), T), pad_id, dtype=torch.long)
     mask = torch.zeros((len(input_ids), T), dtype=torch.long)
     for i, x in enumerate(input_ids):
         ids[i, : len(x)] = torch.as_tensor(x)
         mask[i, : len(x)] = 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if token_type_ids is not None:
+        types = torch.zeros((len(input_ids), T), dtype=torch.long)
+        for i, x in enumerate(token_type_ids):
+            types[i, : len(x)] = torch.as_tensor(x)
+        batch["token_type_ids"] = types
+    return batch
+
+
+def forward_batch(
+    model: torch.nn.Module,
+    input_ids: Sequence[Sequence[int]],
+    pad_id: int,
+    layers: Sequence[int],
+    token_type_ids: Sequence[Sequence[int]] | None = None,
+) -> torch.Tensor:
+    """One padded forward pass; returns hidden states of ``layers`` as (n_layers, B, T, d) float32."""
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        out = model(**pad_batch(input_ids, pad_id, token_type_ids), output_hidden_states=True)
     hs = out.hidden_states
     return torch.stack([hs[layer] for layer in layers]).float()
 
