@@ -227,6 +227,28 @@ def compare_cmd(
             typer.echo(f"  {name:<16} {path}")
 
 
+@app.command("predict")
+def predict_cmd(
+    table: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet table, one row per model.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict (e.g. the GLUE average).")],
+    predictor: Annotated[list[str], typer.Option("--predictor", "-p", help="Numeric predictor column; repeat.")],
+    factor: Annotated[str | None, typer.Option(help="Categorical column added as a treatment-coded factor.")] = None,
+    holdout_col: Annotated[
+        str | None, typer.Option(help="Column whose truthy values (1/true/yes/holdout) mark held-out rows.")
+    ] = None,
+    id_col: Annotated[str | None, typer.Option(help="Column naming rows (default: spec, model or row number).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+) -> None:
+    """Fit target ~ predictor (+ factor) by OLS, with leave-one-out error and held-out predictions."""
+    from .analysis import analyse, read_table
+    from .analysis.summary import format_analysis
+
+    result = analyse(
+        read_table(table), target, predictor, factor=factor, holdout=holdout_col, id_col=id_col
+    )
+    typer.echo(json.dumps(result, indent=2) if as_json else format_analysis(result))
+
+
 def _study_from_options(
     cache: Path, corpus: str, n_sentences: int | None, seed: int, text_column: str | None, layers: str, **extra: Any
 ) -> Any:

@@ -35,7 +35,7 @@ FALSY = frozenset({"0", "0.0", "false", "f", "no", "n", "train", "", "nan", "non
 MODEL_KEYS = (
     "formula", "predictors", "factor", "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "r2",
     "adj_r2", "coef", "se", "p_values", "loo_mse", "loo_mae", "n_train", "holdout_mse", "holdout_mae",
-    "predictions",
+    "predictions", "note",
 )
 """Keys of every model entry of :func:`analyse`."""
 
@@ -92,7 +92,9 @@ def analyse(
         (``intercept``, slopes, ``factor[level]``); ``loo_mse``, ``loo_mae``; ``n_train``;
         ``holdout_mse``/``holdout_mae`` (``None`` without held-out targets); ``predictions``: one
         ``{"id", "predicted", "actual", "error"}`` per held-out row (``actual``/``error`` ``None`` where
-        the target is missing; error = predicted − actual). Every number is a plain float (JSON-ready).
+        the target is missing; error = predicted − actual); ``note``: ``None``, or why ``loo_mse`` /
+        ``loo_mae`` are ``None`` (a training row with leverage 1, e.g. the only row of a factor level:
+        the fit is reported, leave-one-out is undefined). Every number is a plain float (JSON-ready).
 
     Raises:
         BadInputError: unknown columns (with suggestions), non-numeric or missing predictor values, a
@@ -113,8 +115,8 @@ def analyse(
     if target in predictors:
         raise BadInputError(f"column {target!r} is both the target and a predictor; pick another predictor.")
 
-    table = table.reset_index(drop=True)
     ids = _row_ids(table, id_col)
+    table = table.set_axis(pd.Index(ids, name="id"), axis=0)  # errors from the fits name rows by id
     mask = _mask(table, holdout)
     train = table.loc[~mask]
     test = table.loc[mask]
@@ -232,7 +234,15 @@ def _entry(
             f"training rows (parameters + 2) but there are {len(train)}; add rows or drop terms."
         )
     fit: OLSFit = fit_ols(train, target, preds, factor)
-    cv = loo(train, target, preds, factor)
+    lone = fit.leverage > 1.0 - 1e-10
+    note = None
+    if lone.any():  # e.g. the single training row of a factor level: the fit is fine, LOO is not defined
+        note = (f"leave-one-out undefined: row(s) {list(map(str, train.index[lone]))} alone determine a "
+                "coefficient (leverage 1)")
+        log.warning("%s: %s", formula, note)
+        cv = None
+    else:
+        cv = loo(train, target, preds, factor)
     y = train[target].to_numpy(dtype=float)
     x = train[preds[0]].to_numpy(dtype=float) if single else fit.fitted
     pr = stats.pearsonr(x, y)
@@ -250,12 +260,13 @@ def _entry(
         "coef": fit.coef_dict(),
         "se": {k: _f(v) for k, v in zip(fit.names, fit.se)},
         "p_values": {k: _f(v) for k, v in zip(fit.names, fit.p)},
-        "loo_mse": _f(cv.mse),
-        "loo_mae": _f(cv.mae),
+        "loo_mse": None if cv is None else _f(cv.mse),
+        "loo_mae": None if cv is None else _f(cv.mae),
         "n_train": int(fit.n),
         "holdout_mse": None,
         "holdout_mae": None,
         "predictions": [],
+        "note": note,
     }
     if len(test):
         held = predict_holdout(train, test, target, preds, factor)
@@ -265,7 +276,7 @@ def _entry(
             {"id": str(i), "predicted": _f(p), "actual": _f(a), "error": _f(p - a)}
             for i, p, a in zip(test_ids, held.predicted, held.actual)
         ]
-    log.debug("%s: R²=%.3f LOO MSE=%.4g", formula, fit.r2, cv.mse)
+    log.debug("%s: R²=%.3f LOO MSE=%s", formula, fit.r2, entry["loo_mse"])
     return entry
 
 

@@ -27,6 +27,9 @@ def format_analysis(result: dict[str, Any]) -> str:
         if result["n_holdout"]:
             row += f" {_num(m['holdout_mse']):>10}"
         lines.append(row)
+    for key, m in models.items():
+        if m.get("note"):
+            lines.append(f"  note ({key}): {m['note']}")
     lines.append("")
     lines.append("coefficients (estimate ± se):")
     for key, m in models.items():
