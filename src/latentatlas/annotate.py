@@ -136,15 +136,17 @@ def _load_pipeline(pipes: tuple[str, ...]) -> Any:
 
 
 def _model_identity() -> str:
-    """Model name, model version and spaCy version, read without loading the pipeline."""
-    spacy = require("spacy", "nlp")
-    try:
-        from importlib.metadata import version
+    """Model and spaCy versions from the installed metadata (importing spaCy takes seconds; a cache hit
+    should not pay for it)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-        model_version = version(SPACY_MODEL.replace("_", "-"))
-    except Exception:  # noqa: BLE001 - the identity only needs to be stable
-        model_version = "unknown"
-    return f"{SPACY_MODEL}=={model_version};spacy=={spacy.__version__}"  # type: ignore[attr-defined]
+    def installed(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "unknown"
+
+    return f"{SPACY_MODEL}=={installed(SPACY_MODEL.replace('_', '-'))};spacy=={installed('spacy')}"
 
 
 def cache_key(sentences: Sequence[str], layers: tuple[str, ...]) -> str:
