@@ -50,15 +50,6 @@ _ELEMENT_BUDGET = 4_000_000
 
 
 # --------------------------------------------------------------------------------------------- kernels
-def _standardise(a: np.ndarray) -> np.ndarray:
-    """Centre and scale the last axis to unit norm; constant rows (max == min) become NaN."""
-    centred = a - a.mean(axis=-1, keepdims=True)
-    norm = np.sqrt((centred * centred).sum(axis=-1, keepdims=True))
-    constant = np.ptp(a, axis=-1, keepdims=True) == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(constant, np.nan, centred / np.where(constant, 1.0, norm))
-
-
 def _pair_signs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """sign(a_i − a_j) over pairs i < j of the last axis, and the number of untied pairs."""
     n = a.shape[-1]
@@ -67,32 +58,67 @@ def _pair_signs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, (s * s).sum(axis=-1)
 
 
-def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(P, S, k) x (T, S, k) -> (P, T, S): dot products of every a row with every b row, per sample."""
-    prod = np.matmul(a.transpose(1, 0, 2), b.transpose(1, 2, 0))  # (S, P, T), one GEMM per sample
-    return prod.transpose(1, 2, 0)
+def resample_weights(idx: np.ndarray, n: int) -> np.ndarray:
+    """Multiplicities (S, n): how often each of the n pairs is drawn in each of the S resamples."""
+    S = idx.shape[0]
+    flat = (idx + n * np.arange(S)[:, None]).ravel()
+    return np.bincount(flat, minlength=S * n).reshape(S, n).astype(float)
 
 
-def _coefficients(xs: np.ndarray, ys: np.ndarray) -> dict[str, np.ndarray]:
-    """Pearson, Spearman and Kendall τ_b of every x row with every y row, per sample.
+def _weighted_coefficients(X: np.ndarray, Y: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
+    """Pearson, Spearman and Kendall τ_b of every x row with every y row on every resample.
 
-    ``xs``: (P, S, n) and ``ys``: (T, S, n), S samples (resamples) of n pairs each.
-    Returns arrays of shape (P, T, S); NaN where x or y is constant in that sample.
+    A resample is given by its multiplicities W[s] (summing to n), so nothing is gathered:
+    * Pearson: weighted moments, r = (⟨xy⟩ − ⟨x⟩⟨y⟩)/√((⟨x²⟩ − ⟨x⟩²)(⟨y²⟩ − ⟨y⟩²)), ⟨·⟩ = Σᵤ Wᵤ(·)/n;
+    * Spearman: the average rank of original point u in the resample is
+      Σᵥ Wᵥ([xᵥ < xᵤ] + ½[xᵥ = xᵤ]) + ½ (mean (n+1)/2), then the weighted Pearson of the ranks;
+    * Kendall: with Sₓ[u, v] = sign(xᵤ − xᵥ), n_c − n_d = ½ Σᵤᵥ WᵤWᵥ Sₓ[u,v] S_y[u,v] and the
+      untied pair counts are ½ Σᵤᵥ WᵤWᵥ |Sₓ[u,v]| (0 exactly when the resample is constant).
+    Returns (P, T, S) arrays, NaN where x or y is constant in that resample. W = ones((1, n)) gives
+    the ordinary coefficients.
     """
+    P, n = X.shape
+    T = Y.shape[0]
+    S = W.shape[0]
+    Xc = X - X.mean(axis=1, keepdims=True)
+    Yc = Y - Y.mean(axis=1, keepdims=True)
+    # --- Kendall numerators and untied-pair counts from outer products of the weights
+    Q = (W[:, :, None] * W[:, None, :]).reshape(S, n * n)
+    Sx = np.sign(X[:, :, None] - X[:, None, :]).reshape(P, n * n)
+    Sy = np.sign(Y[:, :, None] - Y[:, None, :]).reshape(T, n * n)
+    ux = 0.5 * (np.abs(Sx) @ Q.T)  # (P, S)
+    uy = 0.5 * (np.abs(Sy) @ Q.T)  # (T, S)
+    num = np.stack([0.5 * ((Sx * Sy[t]) @ Q.T) for t in range(T)], axis=1)  # (P, T, S)
+    degenerate = (ux[:, None, :] == 0) | (uy[None, :, :] == 0)
+    # --- Pearson from weighted moments of the centred data
+    mx, my = Xc @ W.T / n, Yc @ W.T / n
+    vx = (Xc * Xc) @ W.T / n - mx * mx
+    vy = (Yc * Yc) @ W.T / n - my * my
+    cxy = ((Xc[:, None, :] * Yc[None, :, :]).reshape(P * T, n) @ W.T / n).reshape(P, T, S)
+    cxy -= mx[:, None, :] * my[None, :, :]
+    # --- Spearman: ranks of the original points within each resample, centred at (n+1)/2
+    rank_x = ((X[:, None, :] < X[:, :, None]) + 0.5 * (X[:, None, :] == X[:, :, None])).reshape(P * n, n)
+    rank_y = ((Y[:, None, :] < Y[:, :, None]) + 0.5 * (Y[:, None, :] == Y[:, :, None])).reshape(T * n, n)
+    rx = (rank_x @ W.T).reshape(P, n, S) + 0.5 - (n + 1) / 2.0
+    ry = (rank_y @ W.T).reshape(T, n, S) + 0.5 - (n + 1) / 2.0
+    rxw = rx * W.T[None, :, :]
+    cross = np.matmul(rxw.transpose(2, 0, 1), ry.transpose(2, 1, 0)).transpose(1, 2, 0)  # (P, T, S)
+    sx = (rxw * rx).sum(axis=1)
+    sy = ((ry * ry) * W.T[None, :, :]).sum(axis=1)
     out: dict[str, np.ndarray] = {}
-    out["pearson"] = _rowdot(_standardise(xs), _standardise(ys))
-    rx = stats.rankdata(xs, axis=-1)
-    ry = stats.rankdata(ys, axis=-1)
-    out["spearman"] = _rowdot(_standardise(rx), _standardise(ry))
-    sx, ux = _pair_signs(xs)
-    sy, uy = _pair_signs(ys)
-    num = _rowdot(sx, sy)
     with np.errstate(invalid="ignore", divide="ignore"):
-        den = np.sqrt(ux[:, None, :] * uy[None, :, :])
-        out["kendall"] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-    for k in out:  # rounding can push |r| a hair above 1
-        np.clip(out[k], -1.0, 1.0, out=out[k])
+        out["pearson"] = cxy / np.sqrt(vx[:, None, :] * vy[None, :, :])
+        out["spearman"] = cross / np.sqrt(sx[:, None, :] * sy[None, :, :])
+        out["kendall"] = num / np.sqrt(ux[:, None, :] * uy[None, :, :])
+    for k in out:
+        out[k] = np.where(degenerate, np.nan, np.clip(out[k], -1.0, 1.0))  # rounding can leave |r| > 1
     return out
+
+
+def _coefficients(X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
+    """The ordinary coefficients of every x row (P, n) with every y row (T, n), as (P, T) arrays."""
+    got = _weighted_coefficients(X, Y, np.ones((1, X.shape[1])))
+    return {k: v[:, :, 0] for k, v in got.items()}
 
 
 def _t_pvalue(r: np.ndarray, n: int) -> np.ndarray:
@@ -117,15 +143,16 @@ def _bootstrap(
     P, n = X.shape
     T = Y.shape[0]
     B = idx.shape[0]
-    n_pairs = n * (n - 1) // 2
-    # chunk over resamples so that (P + T) * chunk * n_pairs stays within budget
-    chunk = max(1, min(B, _ELEMENT_BUDGET // max(1, (P + T) * max(n_pairs, n))))
+    W = resample_weights(idx, n)
+    # chunk resamples and x rows so that the largest intermediate stays within the element budget
+    s_chunk = max(1, min(B, _ELEMENT_BUDGET // (n * n)))
+    p_chunk = max(1, min(P, _ELEMENT_BUDGET // max(n * s_chunk, T * s_chunk, n * n)))
     draws = {s: np.empty((P, T, B)) for s in STATS}
-    for start in range(0, B, chunk):
-        sel = idx[start : start + chunk]
-        got = _coefficients(X[:, sel], Y[:, sel])
-        for s in STATS:
-            draws[s][:, :, start : start + chunk] = got[s]
+    for s0 in range(0, B, s_chunk):
+        for p0 in range(0, P, p_chunk):
+            got = _weighted_coefficients(X[p0 : p0 + p_chunk], Y, W[s0 : s0 + s_chunk])
+            for s in STATS:
+                draws[s][p0 : p0 + p_chunk, :, s0 : s0 + s_chunk] = got[s]
     q = [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0]
     lo, hi = {}, {}
     skipped = np.isnan(draws["pearson"]).sum(axis=-1)
@@ -260,12 +287,12 @@ def correlations(
                 f"variables: drop {name} or use observations where it varies."
             )
     X, Y = xa[None, :], ya[None, :]
-    point = _coefficients(X[:, None, :], Y[:, None, :])
+    point = _coefficients(X, Y)
     lo, hi, skipped = _bootstrap(X, Y, bootstrap_indices(xa.size, n_boot, seed), ci)
     n = xa.size
     out: dict[str, Any] = {"n": n}
     for s in STATS:
-        value = float(point[s][0, 0, 0])
+        value = float(point[s][0, 0])
         out[VALUE_COLUMN[s]] = value
         out[f"{s}_p"] = float(_kendall_pvalues(X, Y)[0, 0]) if s == "kendall" else float(_t_pvalue(value, n))
         out[f"{s}_lo"] = float(lo[s][0, 0])
@@ -328,7 +355,11 @@ def correlation_table(
         if col.isna().sum() > scores[t].isna().sum():
             raise BadInputError(f"target column {t!r} holds non-numeric values; it must contain scores.")
         score_values[t] = col.to_numpy(dtype=float)
-    models = [m for m in scores[key].tolist() if m in set(geometry[key])]
+    in_geometry = set(geometry[key].tolist())
+    models = [m for m in scores[key].tolist() if m in in_geometry]
+    if len(models) < len(scores):
+        log.info("%d model(s) of the scores table have no geometry rows and are left out",
+                 len(scores) - len(models))
     wide = geometry.pivot(index=["measure", "layer"], columns=key, values="value").sort_index()
     pos = {m: i for i, m in enumerate(scores[key].tolist())}
     frames = []
@@ -366,12 +397,12 @@ def _table_block(
     P, T = X.shape[0], Y.shape[0]
     result = {c: np.full((P, T), np.nan) for c in TABLE_COLUMNS[4:]}
     if Xu.shape[0]:
-        point = _coefficients(Xu[:, None, :], Y[:, None, :])
+        point = _coefficients(Xu, Y)
         lo, hi, skipped = _bootstrap(Xu, Y, bootstrap_indices(n, n_boot, seed), ci)
         if skipped.any():
             log.info("bootstrap: up to %d of %d resamples skipped (constant variable)", int(skipped.max()), n_boot)
         for s in STATS:
-            v = point[s][:, :, 0]
+            v = point[s]
             result[VALUE_COLUMN[s]][usable] = v
             result[f"{s}_lo"][usable] = lo[s]
             result[f"{s}_hi"][usable] = hi[s]
