@@ -3,7 +3,17 @@ and held-out prediction (Marbut's protocol), and the table reader behind ``laten
 
 from .correlate import TABLE_COLUMNS, correlation_table, correlations
 from .predict import FACTOR_SUFFIX, JOINT, MODEL_KEYS, analyse, holdout_mask
-from .regress import HoldoutResult, LOOResult, OLSFit, design_matrix, fit_ols, loo, predict_holdout
+from .regress import (
+    HoldoutResult,
+    LOOResult,
+    OLSFit,
+    design_matrix,
+    fit_ols,
+    holdout_from_fit,
+    loo,
+    loo_from_fit,
+    predict_holdout,
+)
 from .tables import read_table
 
 __all__ = [
@@ -19,8 +29,10 @@ __all__ = [
     "correlations",
     "design_matrix",
     "fit_ols",
+    "holdout_from_fit",
     "holdout_mask",
     "loo",
+    "loo_from_fit",
     "predict_holdout",
     "read_table",
 ]

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import BadInputError, UnknownNameError
-from .regress import OLSFit, fit_ols, loo, predict_holdout
+from .regress import LEVERAGE_TOL, OLSFit, fit_ols, holdout_from_fit, loo_from_fit
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def _entry(
             f"training rows (parameters + 2) but there are {len(train)}; add rows or drop terms."
         )
     fit: OLSFit = fit_ols(train, target, preds, factor)
-    lone = fit.leverage > 1.0 - 1e-10
+    lone = fit.leverage > 1.0 - LEVERAGE_TOL
     note = None
     if lone.any():  # e.g. the single training row of a factor level: the fit is fine, LOO is not defined
         note = (f"leave-one-out undefined: row(s) {list(map(str, train.index[lone]))} alone determine a "
@@ -242,7 +242,7 @@ def _entry(
         log.warning("%s: %s", formula, note)
         cv = None
     else:
-        cv = loo(train, target, preds, factor)
+        cv = loo_from_fit(fit, train)
     y = train[target].to_numpy(dtype=float)
     x = train[preds[0]].to_numpy(dtype=float) if single else fit.fitted
     pr = stats.pearsonr(x, y)
@@ -269,7 +269,7 @@ def _entry(
         "note": note,
     }
     if len(test):
-        held = predict_holdout(train, test, target, preds, factor)
+        held = holdout_from_fit(fit, test)
         entry["holdout_mse"] = _f(held.mse)
         entry["holdout_mae"] = _f(held.mae)
         entry["predictions"] = [

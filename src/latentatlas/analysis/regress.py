@@ -26,11 +26,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import stats
 
 from ..errors import BadInputError
 
 INTERCEPT = "intercept"
+LEVERAGE_TOL = 1e-10
+"""A row with leverage above 1 − LEVERAGE_TOL cannot be left out (its LOO residual is undefined)."""
 
 
 def factor_term(factor: str, level: Any) -> str:
@@ -97,8 +99,8 @@ def design_matrix(
         cols.append(_numeric(df, p))
         names.append(p)
     if factor is not None:
-        values = df[factor].astype(str)
-        lv = list(levels) if levels is not None else sorted(values.unique())
+        values = df[factor].astype(str).to_numpy()
+        lv = list(levels) if levels is not None else sorted(set(values))
         if check_levels:
             unseen = sorted(set(values) - set(map(str, lv)))
             if unseen:
@@ -108,7 +110,7 @@ def design_matrix(
                     "fit without the factor."
                 )
         for level in lv[1:]:
-            cols.append((values == str(level)).to_numpy(dtype=float))
+            cols.append((values == str(level)).astype(float))
             names.append(factor_term(factor, level))
     return np.column_stack(cols), names
 
@@ -152,7 +154,7 @@ def fit_ols(df: pd.DataFrame, target: str, predictors: Sequence[str], factor: st
     df_resid = n - p
     rss = float(resid @ resid)
     sigma2 = rss / df_resid
-    Rinv = linalg.solve_triangular(R, np.eye(p))
+    Rinv = np.linalg.inv(R)  # p × p upper triangular, full rank (checked above)
     se = np.sqrt(sigma2 * (Rinv * Rinv).sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = coef / se
@@ -183,24 +185,28 @@ def loo(df: pd.DataFrame, target: str, predictors: Sequence[str], factor: str | 
     Needs at least p + 2 rows (p parameters) so that every leave-one-out fit has a residual degree of
     freedom; a row with leverage 1 (e.g. the only row of a factor level) cannot be left out and raises.
     """
-    fit = fit_ols(df, target, predictors, factor)
+    return loo_from_fit(fit_ols(df, target, predictors, factor), df)
+
+
+def loo_from_fit(fit: OLSFit, df: pd.DataFrame) -> LOOResult:
+    """:func:`loo` for an existing fit on the rows of ``df`` (no refit)."""
     need = fit.n_params + 2
     if fit.n < need:
         raise BadInputError(
-            f"leave-one-out of {_formula(target, fit.predictors, factor)} needs at least {need} rows "
+            f"leave-one-out of {_formula(fit.target, fit.predictors, fit.factor)} needs at least {need} rows "
             f"(parameters + 2) but got {fit.n}; add rows or drop terms."
         )
     h = fit.leverage
-    lone = np.flatnonzero(h > 1.0 - 1e-10)
+    lone = np.flatnonzero(h > 1.0 - LEVERAGE_TOL)
     if lone.size:
         rows = [str(i) for i in df.index[lone]]
         raise BadInputError(
             f"leave-one-out is undefined for row(s) {rows}: each is the only row that determines one "
-            f"coefficient of {_formula(target, fit.predictors, factor)} (leverage 1, e.g. the single row of "
-            "a factor level); add rows like it or drop the factor."
+            f"coefficient of {_formula(fit.target, fit.predictors, fit.factor)} (leverage 1, e.g. the single "
+            "row of a factor level); add rows like it or drop the factor."
         )
     e_loo = fit.residuals / (1.0 - h)
-    y = _numeric(df, target)
+    y = fit.fitted + fit.residuals
     return LOOResult(mse=float(np.mean(e_loo**2)), mae=float(np.mean(np.abs(e_loo))), predictions=y - e_loo)
 
 
@@ -234,10 +240,14 @@ def predict_holdout(
         BadInputError: anything :func:`fit_ols` rejects, a missing/NaN predictor in the test rows, or a
             test row whose factor level did not occur in training (named in the message).
     """
-    fit = fit_ols(train_df, target, predictors, factor)
+    return holdout_from_fit(fit_ols(train_df, target, predictors, factor), test_df)
+
+
+def holdout_from_fit(fit: OLSFit, test_df: pd.DataFrame) -> HoldoutResult:
+    """:func:`predict_holdout` for an existing fit (no refit)."""
     predicted = fit.predict(test_df)
-    if target in test_df.columns:
-        actual = pd.to_numeric(test_df[target], errors="coerce").to_numpy(dtype=float)
+    if fit.target in test_df.columns:
+        actual = pd.to_numeric(test_df[fit.target], errors="coerce").to_numpy(dtype=float)
     else:
         actual = np.full(len(test_df), np.nan)
     ok = np.isfinite(actual)
@@ -255,8 +265,13 @@ def _formula(target: str, predictors: Sequence[str], factor: str | None) -> str:
 def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
     if column not in df.columns:
         raise BadInputError(f"column {column!r} is not in the table; columns: {list(map(str, df.columns))}.")
-    values = pd.to_numeric(df[column], errors="coerce")
-    bad_text = values.isna() & df[column].notna()
+    raw = df[column]
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        arr = raw.to_numpy(dtype=float)  # fast path: already numeric
+        if np.isfinite(arr).all():
+            return arr
+    values = pd.to_numeric(raw, errors="coerce")
+    bad_text = values.isna() & raw.notna()
     if bad_text.any():
         example = df.loc[bad_text, column].iloc[0]
         raise BadInputError(
