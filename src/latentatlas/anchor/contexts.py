@@ -1,0 +1,94 @@
+"""Contexts for the anchor analysis: which positions of which sentences give one (f(x), log Z_bulk) pair.
+
+Registry :data:`CONTEXT_BUILDERS`, keyed by head kind:
+
+* ``masked``: one position per sentence, drawn with ``numpy.random.default_rng(seed)`` among the
+  non-special tokens, is replaced by the mask token; the context x is the sentence with that one
+  mask, as in masked-LM pre-training. One mask per sentence keeps contexts independent (every-position
+  unmasked outputs would mostly predict the visible token itself, which is not a prediction problem).
+* ``causal``: every position of every sentence is a context (the prefix up to it), as in Wu et al.'s
+  GPT-2 experiment; when more than ``max_contexts`` arise, a seeded subsample is kept.
+
+Each builder yields batches of (f, logits) rows; :func:`collect` turns them into F (n × d) and
+Y (n × len(ks)) with Y = bulk log partition computed in float64 from W f + b.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import BadInputError
+from .fit import bulk_log_partition
+from .heads import LMWithHead
+
+MAX_LENGTH = 128
+Rows = Iterator[torch.Tensor]
+
+
+def _batches(sentences: Sequence[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(sentences), size):
+        yield list(sentences[i : i + size])
+
+
+def masked_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_size: int) -> Rows:
+    """f at one seeded masked position per sentence (sentences with no ordinary token are skipped)."""
+    tok = lm.tokenizer
+    if tok.mask_token_id is None:
+        raise BadInputError(f"model {lm.name!r}: its tokenizer has no mask token, so a masked-LM head cannot be queried.")
+    rng = np.random.default_rng(seed)
+    for batch in _batches(sentences, batch_size):
+        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=MAX_LENGTH,
+                  return_special_tokens_mask=True)
+        special = enc.pop("special_tokens_mask").bool() | ~enc["attention_mask"].bool()
+        rows, cols = [], []
+        for i in range(len(batch)):
+            allowed = np.flatnonzero(~special[i].numpy())
+            if allowed.size:
+                rows.append(i)
+                cols.append(int(rng.choice(allowed)))
+        if not rows:
+            continue
+        ids = enc["input_ids"].clone()
+        ids[rows, cols] = tok.mask_token_id
+        enc["input_ids"] = ids
+        f, _ = lm.features(**enc)
+        yield f[rows, cols]
+
+
+def causal_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_size: int) -> Rows:
+    """f at every real (non-padding) position of every sentence."""
+    tok = lm.tokenizer
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    for batch in _batches(sentences, batch_size):
+        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=MAX_LENGTH)
+        enc.pop("token_type_ids", None)
+        f, _ = lm.features(**enc)
+        yield f[enc["attention_mask"].bool()]
+
+
+CONTEXT_BUILDERS: dict[str, Callable[..., Rows]] = {"masked": masked_rows, "causal": causal_rows}
+
+
+def collect(
+    lm: LMWithHead,
+    sentences: Sequence[str],
+    ks: Sequence[int],
+    *,
+    seed: int = 0,
+    batch_size: int = 32,
+    max_contexts: int | None = None,
+    chunk: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """F (n × d, float64) of decoder inputs and Y (n × len(ks)) of bulk log partition functions."""
+    feats = torch.cat(list(CONTEXT_BUILDERS[lm.kind](lm, sentences, seed=seed, batch_size=batch_size)))
+    if max_contexts is not None and feats.shape[0] > max_contexts:
+        keep = np.sort(np.random.default_rng(seed).choice(feats.shape[0], max_contexts, replace=False))
+        feats = feats[torch.as_tensor(keep)]
+    F = feats.to(torch.float64)
+    W, b = lm.weight.to(torch.float64), lm.bias.to(torch.float64)
+    Y = np.concatenate([bulk_log_partition(F[i : i + chunk] @ W.T + b, ks) for i in range(0, F.shape[0], chunk)])
+    return F.numpy(), Y
