@@ -257,6 +257,35 @@ def topology_cmd(
         typer.echo(f"  {name:<20} {path}")
 
 
+@app.command("anchor")
+def anchor_cmd(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Model folder with an LM head; repeat.")],
+    ks: Annotated[str, typer.Option(help="Comma-separated bulk sizes k (top-k words left out).")] = "0,10,100,1000",
+    n_sentences: Annotated[int, typer.Option(help="Bundled sentences (seeded sample).")] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the sentence sample, masked positions and split.")] = 0,
+    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-anchor"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Anchor vector (Wu, Lee & Ge 2023): how well v0·f(x) predicts the bulk log partition function."""
+    from .anchor import AnchorSettings, run_anchor, write_anchor
+
+    try:
+        k_list = tuple(int(k) for k in ks.split(",") if k.strip())
+    except ValueError:
+        raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
+    settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed)
+    result = run_anchor(settings)
+    files = write_anchor(result, output)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        return
+    for row in result.table.itertuples():
+        c = "with c" if row.intercept else "no c  "
+        typer.echo(f"{row.model:<28.28} k={row.k:<5} {c} R2 {row.r2:9.4f}  cos(v0, mean f) {row.cos_v0_mean_f:7.3f}")
+    for name, path in files.items():
+        typer.echo(f"  {name:<16} {path}")
+
+
 @app.command("predict")
 def predict_cmd(
     table: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet table, one row per model.")],
