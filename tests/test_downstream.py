@@ -122,12 +122,14 @@ def test_probe_decodes_a_linear_signal_and_seeds_vary_the_sample(tiny) -> None:
     assert min(r["score"] for r in rows) > max(0.9, majority)
 
 
-def test_probe_tagging_scores_per_word(tiny) -> None:
+@pytest.mark.parametrize("classifier", ["logistic", "ridge"])
+def test_probe_tagging_scores_per_word(tiny, classifier: str) -> None:
     model, tok = tiny
     task = _tagging_task()
     tr = features(model, tok, task.train, task.info, layers=[0])
     va = features(model, tok, task.validation, task.info, layers=[0])
-    (row,) = probe(task, tr, va, layers=[0], seeds=[0], settings=ProbeSettings(train_fraction=1.0))
+    settings = ProbeSettings(train_fraction=1.0, classifier=classifier)
+    (row,) = probe(task, tr, va, layers=[0], seeds=[0], settings=settings)
     # layer 0 = word embedding + position: the noun identity is linearly decodable
     assert row["score"] > 0.95
 
