@@ -29,7 +29,7 @@ from .extract import ActivationStore, ExtractionOptions
 from .io import atomic_write_json, atomic_write_text
 from .layers import resolve_layers
 from .measures import registry as reg
-from .models import ModelSpec, load_model
+from .models import LoadedModel, ModelSpec, load_model
 from .results import rows_for, to_frame, write_results
 from .study import MeasureEntry, Study
 
@@ -38,13 +38,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
-    """What :func:`run_study` produced."""
+    """What :func:`run_study` produced (``scores``/``analysis`` only when the study has tasks)."""
 
     results: pd.DataFrame
     output_dir: Path
     files: dict[str, Path]
     manifest: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    scores: pd.DataFrame | None = None
+    analysis: Any = None
 
 
 def _progress(items: list[Any], enabled: bool, **kw: Any) -> Any:
@@ -139,11 +141,12 @@ def model_store(
     *,
     progress: bool = True,
     timings: dict[str, float] | None = None,
+    lm: LoadedModel | None = None,
 ) -> tuple[ActivationStore, list[int]]:
-    """Load (or build) one model and open (or fill) its activation store for the study's layers."""
+    """Load (or build) one model, unless given, and open (or fill) its activation store."""
     timings = timings if timings is not None else {}
     t0 = time.perf_counter()
-    lm = load_model(spec, cache_dir=Path(study.cache))
+    lm = lm if lm is not None else load_model(spec, cache_dir=Path(study.cache))
     layers = resolve_layers(study.layers, lm.num_layers)
     timings["models"] = timings.get("models", 0.0) + time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -167,31 +170,55 @@ def extract_study(study: Study, *, progress: bool = True) -> dict[str, Activatio
     return {str(spec): model_store(spec, study, corpus, progress=progress)[0] for spec in specs}
 
 
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def run_study(study: Study, *, output: str | Path | None = None, progress: bool = True) -> RunResult:
-    """Execute every stage of ``study`` and write results, manifest and report to the output folder."""
+    """Execute every stage of ``study`` and write results, manifest and report to the output folder.
+
+    Stages: corpus → (per model) load → extract → measures → downstream (tasks) → analysis → report.
+    """
+    from .downstream import stage as ds
+
     t_start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out_dir = Path(output if output is not None else study.output)
     cache_root = Path(study.cache)
     entries = study.measure_entries()
     specs = [ModelSpec.parse(m) for m in study.models]  # all specs checked before any work
+    holdout = study.holdout_specs()
     families = {e.name: reg.get(e.name).family for e in entries}
     params = {e.name: dict(e.params) for e in entries}
     timings: dict[str, float] = {}
+    peak_rss: dict[str, float] = {}
 
     t0 = time.perf_counter()
     corpus = load_study_corpus(study)
     timings["corpus"] = time.perf_counter() - t0
     log.info("corpus: %d sentences (%s)", len(corpus), corpus.source)
+    t0 = time.perf_counter()
+    tasks = ds.load_tasks(study) if study.tasks else []
+    if tasks:
+        timings["tasks"] = time.perf_counter() - t0
+        log.info("tasks: %s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks))
+    peak_rss["corpus and tasks"] = _peak_rss_mb()
 
     measure_cache = MeasureCache(cache_root)
     rows: list[dict[str, Any]] = []
+    score_rows: list[dict[str, Any]] = []
+    transfer_rows: list[dict[str, Any]] = []
+    score_layer: dict[str, int] = {}
     per_model: list[dict[str, Any]] = []
     timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
     measure_times: dict[str, float] = {}
 
     for spec in specs:
-        store, layers = model_store(spec, study, corpus, progress=progress, timings=timings)
+        t0 = time.perf_counter()
+        lm = load_model(spec, cache_dir=cache_root)
+        timings["models"] += time.perf_counter() - t0
+        store, layers = model_store(spec, study, corpus, progress=progress, timings=timings, lm=lm)
+        peak_rss["extract"] = _peak_rss_mb()
 
         t0 = time.perf_counter()
         for layer in _progress(layers, progress, desc=f"measure {spec}", unit="layer"):
@@ -219,14 +246,50 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
                 )
             )
         timings["measures"] += time.perf_counter() - t0
+        peak_rss["measures"] = _peak_rss_mb()
+        if tasks:
+            t0 = time.perf_counter()
+            sc, tr = ds.model_downstream(lm, tasks, study, progress=progress, timings=timings)
+            score_rows.extend(sc)
+            transfer_rows.extend(tr)
+            score_layer[str(spec)] = resolve_layers(study.downstream.score_layer, lm.num_layers)[0]
+            timings["downstream"] = timings.get("downstream", 0.0) + time.perf_counter() - t0
+            peak_rss["downstream"] = _peak_rss_mb()
         per_model.append(
-            {"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": layers}
+            {"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": layers,
+             "holdout": str(spec) in holdout, "family": study.family_of(str(spec))}
         )
         log.info("%s: %d tokens, %d layers measured", spec, store.n_tokens, len(layers))
+        del lm
 
     if not rows:
         raise BadInputError("the study produced no results; check its models, layers and measures.")
     df = to_frame(rows)
+
+    scores = transfer = baselines = None
+    analysis = model_summary = None
+    if tasks:
+        scores = pd.DataFrame(score_rows, columns=ds.SCORE_COLUMNS)
+        transfer = pd.DataFrame(transfer_rows, columns=ds.TRANSFER_COLUMNS)
+        baselines = ds.baselines(tasks)
+        model_summary = ds.model_scores(scores, score_layer)
+        t0 = time.perf_counter()
+        n_train = sum(1 for m in per_model if not m["holdout"])
+        if n_train >= 3:
+            from .analysis.relate import relate
+
+            analysis = relate(
+                df, model_summary.table, transfer,
+                targets=model_summary.targets,
+                families={m["spec"]: m["family"] for m in per_model},
+                holdout=holdout,
+                n_boot=study.analysis.n_boot,
+                seed=study.analysis.seed,
+            )
+        else:
+            log.warning("only %d training models: the geometry → score analysis needs at least 3", n_train)
+        timings["analysis"] = time.perf_counter() - t0
+        peak_rss["analysis"] = _peak_rss_mb()
 
     # Render everything before writing anything: past this point only atomic file writes remain, so a
     # failure cannot leave results without their report and manifest.
@@ -235,15 +298,50 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
     t0 = time.perf_counter()
     timings["total"] = time.perf_counter() - t_start
     manifest = build_manifest(study, corpus, per_model, timings, measure_times, started)
-    page = render_report(df, manifest)
+    manifest["peak_rss_mb_by_stage"] = peak_rss
+    if tasks:
+        manifest["tasks"] = [
+            {"name": t.info.name, "kind": t.info.kind, "metric": t.info.metric, "n_train": len(t.train),
+             "n_validation": len(t.validation), "suite": t.info.suite}
+            for t in tasks
+        ]
+        eps = scores[scores["metric"] == "examples_per_s"]["value"] if scores is not None else None
+        if eps is not None and len(eps):
+            manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
+    page = render_report(df, manifest, scores=scores, model_scores=model_summary, baselines=baselines,
+                         transfer=transfer, analysis=analysis)
     manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
 
     files: dict[str, Path] = {}
     files["results.parquet"], files["results.csv"] = write_results(df, out_dir)
+    if tasks:
+        assert scores is not None and transfer is not None and baselines is not None and model_summary is not None
+        files.update(write_tables(out_dir, {
+            "scores": scores, "model_scores": model_summary.table, "baselines": baselines, "transfer": transfer,
+        }))
+        if analysis is not None:
+            files.update(write_tables(out_dir, {
+                "correlations": analysis.correlations,
+                "fits": analysis.fits.drop(columns="coef", errors="ignore"),
+                "holdout_predictions": analysis.holdout,
+                "transfer_comparison": analysis.transfer,
+                "models": analysis.models,
+            }))
     files["report.html"] = atomic_write_text(out_dir / "report.html", page)
     files["run.json"] = atomic_write_json(out_dir / "run.json", manifest)
     log.info("results, report and manifest written to %s", out_dir)
-    return RunResult(results=df, output_dir=out_dir, files=files, manifest=manifest, timings=timings)
+    return RunResult(results=df, output_dir=out_dir, files=files, manifest=manifest, timings=timings,
+                     scores=scores, analysis=analysis)
+
+
+def write_tables(out_dir: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+    """Write each table as ``<name>.csv`` atomically."""
+    from .io import atomic_write
+
+    return {
+        f"{name}.csv": atomic_write(out_dir / f"{name}.csv", lambda p, t=t: t.to_csv(p, index=False))
+        for name, t in tables.items()
+    }
 
 
 def versions() -> dict[str, str]:
@@ -282,5 +380,5 @@ def build_manifest(
         "models": per_model,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "measure_time_s": {k: round(v, 3) for k, v in sorted(measure_times.items())},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": _peak_rss_mb(),
     }

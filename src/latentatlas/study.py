@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .downstream.finetune import FinetuneSettings
+from .downstream.probe import ProbeSettings
 from .errors import BadInputError, UnknownNameError
 from .extract.extractor import ExtractionSettings
 
@@ -39,8 +41,46 @@ class MeasureEntry(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class TaskEntry(_Strict):
+    """A downstream task of the study: a registry name, where its data live, and sample sizes."""
+
+    name: str
+    data_dir: str | None = None
+    max_train: int | None = Field(default=None, ge=2)
+    max_eval: int | None = Field(default=None, ge=2)
+
+
+class DownstreamSpec(_Strict):
+    """How downstream scores are measured.
+
+    ``probe``: linear probes on frozen features (``probe_layers``; the model's score is the probe at
+    ``score_layer``); ``finetune``: full fine-tuning with a task head. ``seeds``: one run per seed, the
+    study reports mean and spread. ``transferability``: label-aware baselines computed on the frozen
+    features of ``score_layer``.
+    """
+
+    mode: Literal["probe", "finetune"] = "probe"
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    probe_layers: str | int | list[int] = "last"
+    score_layer: int = -1
+    probe: ProbeSettings = ProbeSettings()
+    finetune: FinetuneSettings = FinetuneSettings()
+    transferability: list[str] = Field(default_factory=lambda: ["logme", "hscore"])
+    batch_size: int = Field(default=32, ge=1)
+    max_length: int = Field(default=128, ge=8)
+
+
+class AnalysisSpec(_Strict):
+    """How geometry is related to the scores: which models are held out, families, bootstrap size."""
+
+    holdout: list[str] = Field(default_factory=list)
+    families: dict[str, str] = Field(default_factory=dict)
+    n_boot: int = Field(default=1000, ge=0)
+    seed: int = 0
+
+
 class Study(_Strict):
-    """A full study: models × layers × measures on one corpus."""
+    """A full study: models × layers × measures on one corpus, plus downstream tasks and the analysis."""
 
     name: str = "study"
     output: str = "latentatlas-out"
@@ -52,6 +92,9 @@ class Study(_Strict):
     max_points: int | None = Field(default=20000, ge=10)
     seed: int = 0
     extraction: ExtractionSettings = ExtractionSettings()
+    tasks: list[str | TaskEntry] = Field(default_factory=list)
+    downstream: DownstreamSpec = DownstreamSpec()
+    analysis: AnalysisSpec = AnalysisSpec()
 
     @field_validator("models")
     @classmethod
@@ -77,6 +120,41 @@ class Study(_Strict):
                     f"it takes {sorted(spec.defaults) or 'none'}."
                 )
         return entries
+
+    def task_entries(self) -> list[TaskEntry]:
+        """The downstream tasks, names checked against the task registry (close names suggested)."""
+        from .downstream.tasks import get_task
+
+        entries = [t if isinstance(t, TaskEntry) else TaskEntry(name=t) for t in self.tasks]
+        for t in entries:
+            get_task(t.name)
+        names = [t.name for t in entries]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise BadInputError(f"study lists task(s) {dupes} twice; list each task once.")
+        return entries
+
+    def holdout_specs(self) -> set[str]:
+        """Normalised specs of the held-out models; each must be one of the study's models."""
+        from .models import ModelSpec
+
+        models = {str(ModelSpec.parse(m)) for m in self.models}
+        held = {str(ModelSpec.parse(m)) for m in self.analysis.holdout}
+        stray = sorted(held - models)
+        if stray:
+            raise BadInputError(
+                f"analysis.holdout names {stray}, which are not among the study's models; "
+                "add them to `models` or remove them from the holdout list."
+            )
+        return held
+
+    def family_of(self, spec: str) -> str:
+        """The family (architecture) of a model for the ``score ~ measure + family`` fit: given in
+        ``analysis.families`` or, by default, the base model's name."""
+        from .models import ModelSpec
+
+        families = {str(ModelSpec.parse(k)): v for k, v in self.analysis.families.items()}
+        return families.get(str(ModelSpec.parse(spec)), ModelSpec.parse(spec).base)
 
 
 def load_study(path: str | Path | None = None, *, preset: str = "default") -> Study:
@@ -106,5 +184,7 @@ def load_study(path: str | Path | None = None, *, preset: str = "default") -> St
             for err in exc.errors()
         )
         raise BadInputError(f"study {origin} is invalid: {problems}") from None
-    study.measure_entries()  # unknown measures fail now, not after extraction
+    study.measure_entries()  # unknown measures, tasks and held-out models fail now, not after extraction
+    study.task_entries()
+    study.holdout_specs()
     return study

@@ -7,6 +7,7 @@ import html
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -27,8 +28,17 @@ def _b64(png: bytes) -> str:
     return base64.b64encode(png).decode("ascii")
 
 
-def render_report(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
-    """Render the report page as a string."""
+def render_report(
+    df: pd.DataFrame,
+    manifest: dict[str, Any],
+    *,
+    scores: pd.DataFrame | None = None,
+    model_scores: Any = None,
+    baselines: pd.DataFrame | None = None,
+    transfer: pd.DataFrame | None = None,
+    analysis: Any = None,
+) -> str:
+    """Render the report page as a string (the downstream and analysis sections when given)."""
     sections = []
     for family, fam_df in df.groupby("family", sort=False):
         plots = []
@@ -49,8 +59,10 @@ def render_report(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     table_html = table.to_html(
         float_format=lambda v: f"{v:.4g}", classes="results", border=0, na_rep="–"
     )
+    downstream = _downstream(model_scores, baselines, analysis) if model_scores is not None else None
     return _env().get_template("report.html").render(
         manifest=manifest,
+        downstream=downstream,
         sections=sections,
         last_layer_table=table_html,
         n_rows=len(df),
@@ -61,3 +73,66 @@ def render_report(df: pd.DataFrame, manifest: dict[str, Any]) -> str:
     )
 
 
+
+
+def _table(df: pd.DataFrame, table_id: str, digits: int = 4) -> str:
+    return df.to_html(
+        float_format=lambda v: f"{v:.{digits}g}", classes="results", border=0, na_rep="–", index=False,
+        table_id=table_id,
+    )
+
+
+def _downstream(model_scores: Any, baselines: pd.DataFrame | None, analysis: Any) -> dict[str, Any]:
+    """Tables and figures of the downstream and analysis sections."""
+    out: dict[str, Any] = {}
+    table = model_scores.table.copy()
+    tasks = [t for t in model_scores.targets if t != "average"]
+    cols = ["spec", *[c for t in tasks for c in (t, f"{t}_std")], "average"]
+    scores = table[[c for c in cols if c in table.columns]]
+    if baselines is not None and not baselines.empty:
+        base = baselines[baselines["metric"] == "score"].set_index("task")["value"]
+        row = {"spec": "majority-class baseline", **{t: base.get(t) for t in tasks}}
+        row["average"] = float(np.nanmean([base.get(t, np.nan) for t in tasks]))
+        scores = pd.concat([scores, pd.DataFrame([row])], ignore_index=True)
+    out["scores_table"] = _table(scores, "scores")
+    if analysis is None:
+        return out
+    target = "average"
+    corr = analysis.correlations[analysis.correlations["target"] == target]
+    mat = corr.pivot_table(index="measure", columns="layer", values="pearson_r", sort=False)
+    out["heatmap"] = _b64(figures.correlation_heatmap(
+        mat, title=f"Pearson r of each measure with the {target} score (training models)"))
+    best = analysis.best(target, k=4)
+    out["best_table"] = _table(best[["measure", "layer", "target", "n", "pearson_r", "pearson_lo", "pearson_hi",
+                                     "spearman_rho", "kendall_tau"]], "best-correlations", 3)
+    scatters = []
+    fits = analysis.fits
+    for _, r in best.iterrows():
+        col = f"{r['measure']}@{int(r['layer'])}"
+        lines = {}
+        sel = fits[(fits["measure"] == r["measure"]) & (fits["layer"] == r["layer"]) & (fits["target"] == target)]
+        for _, f in sel.iterrows():
+            coef = f["coef"]
+            if f["kind"] == "alone":
+                lines["OLS fit"] = (coef["intercept"], coef[col])
+            else:  # one line per family: intercept + family offset
+                for fam in sorted(analysis.models["family"].unique()):
+                    lines[f"OLS + family: {fam}"] = (coef["intercept"] + coef.get(f"family[{fam}]", 0.0), coef[col])
+        scatters.append({"measure": col, "png": _b64(figures.score_scatter(
+            analysis.models, col, target, fits=lines, title=f"{target} score vs {col} (r = {r['pearson_r']:.2f})"))})
+    out["scatters"] = scatters
+    fit_cols = ["measure", "layer", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse", "holdout_mae"]
+    ft = fits[fits["target"] == target].dropna(subset=["loo_mse"]).sort_values("loo_mse").head(15)
+    out["fits_table"] = _table(ft[[c for c in fit_cols if c in ft.columns]], "fits", 3)
+    held = analysis.holdout
+    if not held.empty and not best.empty:
+        top = best.iloc[0]
+        sel = held[(held["measure"] == top["measure"]) & (held["layer"] == top["layer"]) &
+                   (held["target"] == target) & (held["kind"] == "alone")]
+        if not sel.empty and sel["actual"].notna().any():
+            out["holdout_png"] = _b64(figures.predicted_vs_actual(
+                sel, title=f"held-out models: {target} predicted from {top['measure']}@{int(top['layer'])}"))
+            out["holdout_table"] = _table(sel[["spec", "predicted", "actual"]], "holdout", 3)
+    out["transfer_table"] = _table(analysis.transfer, "transfer", 3)
+    out["has_factor"] = analysis.has_factor
+    return out

@@ -1,0 +1,153 @@
+"""The downstream stage of a study: every model on every task, probed or fine-tuned, several seeds.
+
+Produces tidy tables: ``scores`` (one row per model, task, run seed, layer and metric), ``baselines``
+(majority-class baseline per task) and ``transfer`` (LogME / H-score of the frozen features per model,
+task and layer). Features, probes and fine-tuning runs are cached under the study's cache folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..layers import resolve_layers
+from ..models import LoadedModel
+from .base import TaskData
+from .encode import FeatureCache
+from .probe import probe, targets
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS = ["spec", "task", "mode", "run_seed", "layer", "metric", "value"]
+TRANSFER_COLUMNS = ["spec", "task", "layer", "method", "value"]
+
+
+def load_tasks(study: Any) -> list[TaskData]:
+    """Load every task of ``study`` (seeded splits, sample sizes from the study)."""
+    from .tasks import load_task
+
+    return [
+        load_task(t.name, data_dir=t.data_dir, seed=study.seed, max_train=t.max_train, max_eval=t.max_eval,
+                  cache_dir=Path(study.cache))
+        for t in study.task_entries()
+    ]
+
+
+def baselines(tasks: list[TaskData]) -> pd.DataFrame:
+    """Majority-class (or train-mean) baseline of every task, tidy: task, metric, value."""
+    from .metrics import majority_baseline
+
+    rows = [
+        {"task": t.info.name, "metric": k, "value": float(v)}
+        for t in tasks
+        for k, v in majority_baseline(t).items()
+    ]
+    return pd.DataFrame(rows, columns=["task", "metric", "value"])
+
+
+def _transfer_rows(spec: str, task: TaskData, layer: int, feats: np.ndarray, kept: np.ndarray,
+                   methods: list[str]) -> list[dict[str, Any]]:
+    from ..errors import BadInputError
+    from .transferability import transferability
+
+    y = targets(task.info, task.train)[kept]
+    F = feats[kept]
+    rows = []
+    for method in methods:
+        try:
+            value = transferability(method, F, y, regression=task.info.kind == "regression")
+        except BadInputError as exc:  # e.g. H-score on a regression task: reported as missing
+            log.info("%s on %s: %s", method, task.info.name, exc)
+            value = float("nan")
+        rows.append({"spec": spec, "task": task.info.name, "layer": layer, "method": method, "value": float(value)})
+    return rows
+
+
+def model_downstream(
+    lm: LoadedModel,
+    tasks: list[TaskData],
+    study: Any,
+    *,
+    progress: bool = False,
+    timings: dict[str, float] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Scores and transferability rows of one loaded model on every task."""
+    from .finetune import finetune
+
+    ds = study.downstream
+    spec = str(lm.spec)
+    score_layer = resolve_layers(ds.score_layer, lm.num_layers)[0]
+    probe_layers = sorted(set(resolve_layers(ds.probe_layers, lm.num_layers)) | {score_layer})
+    cache = FeatureCache(study.cache)
+    scores: list[dict[str, Any]] = []
+    transfer: list[dict[str, Any]] = []
+    timings = timings if timings is not None else {}
+    for task in tasks:
+        t0 = time.perf_counter()
+        layers = probe_layers if ds.mode == "probe" else [score_layer]
+        feats = {
+            name: cache.get_or_compute(
+                lm.model, lm.tokenizer, split, task.info, model_key=lm.fingerprint, layers=layers,
+                max_length=ds.max_length, batch_size=ds.batch_size, progress=progress,
+            )
+            for name, split in (("train", task.train), ("validation", task.validation))
+        }
+        timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if ds.mode == "probe":
+            for row in probe(task, feats["train"], feats["validation"], layers=probe_layers, seeds=ds.seeds,
+                             settings=ds.probe):
+                scores.extend(_metric_rows(spec, task.info.name, "probe", row["seed"], row["layer"], row))
+        else:
+            for seed in ds.seeds:
+                res = finetune(lm.model, lm.tokenizer, task, model_key=lm.fingerprint, cache_dir=study.cache,
+                               seed=seed, settings=ds.finetune, progress=progress)
+                metrics = {**res.metrics, "examples_per_s": res.examples_per_s}
+                scores.extend(_metric_rows(spec, task.info.name, "finetune", seed, score_layer, metrics))
+        timings[ds.mode] = timings.get(ds.mode, 0.0) + time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tr = feats["train"]
+        transfer.extend(_transfer_rows(spec, task, score_layer, tr.by_layer[score_layer], tr.kept, ds.transferability))
+        timings["transferability"] = timings.get("transferability", 0.0) + time.perf_counter() - t0
+    return scores, transfer
+
+
+def _metric_rows(spec: str, task: str, mode: str, seed: int, layer: int,
+                 metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    skip = {"layer", "seed"}
+    return [
+        {"spec": spec, "task": task, "mode": mode, "run_seed": int(seed), "layer": int(layer), "metric": k,
+         "value": float(v)}
+        for k, v in metrics.items()
+        if k not in skip
+    ]
+
+
+@dataclass
+class ModelScores:
+    """One row per model: its mean score per task at the score layer, the spread over seeds, and the
+    average over tasks (the study's main target)."""
+
+    table: pd.DataFrame
+    targets: list[str]
+
+
+def model_scores(scores: pd.DataFrame, score_layer_of: Mapping[str, int]) -> ModelScores:
+    """Summarise ``scores`` per model: ``<task>`` (mean over seeds), ``<task>_std`` and ``average``."""
+    official = scores[scores["metric"] == "score"]
+    official = official[official["layer"] == official["spec"].map(score_layer_of)]
+    grouped = official.groupby(["spec", "task"], sort=False)["value"]
+    mean = grouped.mean().unstack("task")
+    std = grouped.std(ddof=1).unstack("task").add_suffix("_std")
+    tasks = list(mean.columns)
+    table = pd.concat([mean, std], axis=1)
+    table["average"] = mean.mean(axis=1)
+    table = table.reset_index()
+    return ModelScores(table=table, targets=[*tasks, "average"])

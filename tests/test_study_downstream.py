@@ -1,0 +1,160 @@
+"""A whole study with downstream tasks on tiny random BERTs: probes, baselines, analysis, report, and
+the study-level bad inputs (exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from latentatlas.cli import main
+
+
+def _study(tmp_path: Path, tiny_bert_dir: Path, **overrides) -> Path:
+    spec = {
+        "name": "tiny-downstream",
+        "output": str(tmp_path / "out"),
+        "cache": str(tmp_path / "cache"),
+        "corpus": {"source": "bundled", "n_sentences": 40, "seed": 0},
+        "models": [
+            str(tiny_bert_dir),
+            f"{tiny_bert_dir}@perturb(alpha=5,seed=0)",
+            f"{tiny_bert_dir}@perturb(alpha=20,seed=0)",
+            f"{tiny_bert_dir}@perturb(alpha=50,seed=0)",
+            f"{tiny_bert_dir}@shuffle_emb(seed=0)",
+        ],
+        "layers": "all",
+        "measures": ["eee", "isoscore", "acs"],
+        "max_points": 500,
+        "tasks": [
+            {"name": "bbc_topic", "max_train": 60, "max_eval": 30},
+            {"name": "bbc_order", "max_train": 60, "max_eval": 30},
+        ],
+        "downstream": {"mode": "probe", "seeds": [0, 1], "probe_layers": "all", "probe": {"classifier": "ridge"}},
+        "analysis": {"holdout": [f"{tiny_bert_dir}@shuffle_emb(seed=0)"], "n_boot": 50},
+    }
+    spec.update(overrides)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
+    """The output folder of one tiny study with tasks (run once for this module)."""
+    tmp = tmp_path_factory.mktemp("tiny_study")
+    assert main(["--quiet", "run", str(_study(tmp, tiny_bert_dir))]) == 0
+    return tmp / "out"
+
+
+def test_study_with_tasks_writes_scores_analysis_and_report(tiny_run: Path, tiny_bert_dir: Path) -> None:
+    out = tiny_run
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores["task"]) == {"bbc_topic", "bbc_order"}
+    assert set(scores["run_seed"]) == {0, 1} and set(scores["layer"]) == {0, 1, 2}
+    official = scores[scores["metric"] == "score"]
+    assert len(official) == 5 * 2 * 2 * 3  # models × tasks × seeds × probe layers
+
+    summary = pd.read_csv(out / "model_scores.csv").set_index("spec")
+    last = official[official["layer"] == 2].groupby(["spec", "task"])["value"].mean().unstack()
+    for spec, row in summary.iterrows():  # the model's score is the mean over seeds at the last layer
+        assert row["bbc_topic"] == pytest.approx(last.loc[spec, "bbc_topic"])
+        assert row["average"] == pytest.approx((row["bbc_topic"] + row["bbc_order"]) / 2)
+
+    baselines = pd.read_csv(out / "baselines.csv")
+    assert set(baselines["task"]) == {"bbc_topic", "bbc_order"}
+    transfer = pd.read_csv(out / "transfer.csv")
+    assert set(transfer["method"]) == {"logme", "hscore"} and len(transfer) == 5 * 2 * 2
+
+    corr = pd.read_csv(out / "correlations.csv")
+    assert set(corr["target"]) == {"bbc_topic", "bbc_order", "average"}
+    assert (corr["n"].dropna() == 4).all()  # four training models; the held-out one never enters a fit
+    held = pd.read_csv(out / "holdout_predictions.csv")
+    assert set(held["spec"]) == {f"{tiny_bert_dir}@shuffle_emb(seed=0)"}
+    models = pd.read_csv(out / "models.csv")
+    assert models.set_index("spec")["holdout"].sum() == 1
+    row = held.iloc[0]  # the prediction is the training fit evaluated at the held-out model's value
+    train = models[~models["holdout"]]
+    col = f"{row['measure']}@{row['layer']}"
+    if row["kind"] == "alone":
+        import numpy as np
+
+        slope, intercept = np.polyfit(train[col], train[row["target"]], 1)
+        x = models.loc[models["holdout"], col].iloc[0]
+        assert row["predicted"] == pytest.approx(intercept + slope * x, rel=1e-6, abs=1e-9)
+
+    page = (out / "report.html").read_text()
+    for anchor in ('id="downstream"', 'id="analysis"', 'id="correlation-heatmap"', 'id="scores"', 'id="transfer"'):
+        assert anchor in page
+    manifest = json.loads((out / "run.json").read_text())
+    assert {"features", "probe", "analysis", "downstream"} <= set(manifest["timings_s"])
+    assert manifest["tasks"][0]["name"] == "bbc_topic"
+    assert "downstream" in manifest["peak_rss_mb_by_stage"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"tasks": ["bbc_topik"]}, "unknown task 'bbc_topik'"),
+        ({"analysis": {"holdout": ["minilm@random_init(seed=3)"]}}, "not among the study's models"),
+        ({"tasks": ["bbc_topic", "bbc_topic"]}, "twice"),
+        ({"downstream": {"mode": "finetune", "finetune": {"batch_size": 30, "per_device_batch_size": 8}}},
+         "multiple of per_device_batch_size"),
+        ({"tasks": [{"name": "rte", "data_dir": "/nonexistent/glue"}]}, "GLUE"),
+    ],
+)
+def test_bad_study_exits_2_and_writes_nothing(tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str],
+                                              override: dict, message: str) -> None:
+    code = main(["--quiet", "run", str(_study(tmp_path, tiny_bert_dir, **override))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def _chromium() -> tuple[str, str] | None:
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def test_report_renders_in_headless_chromium(tiny_run: Path) -> None:
+    """Open the report in a real headless browser: every figure decodes, every table has rows."""
+    found = _chromium()
+    if found is None:
+        pytest.skip("headless Chromium and chromedriver are not installed (.ci/run installs them with apt)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = found
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"):
+        opts.add_argument(flag)
+    drv = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    try:
+        drv.get((tiny_run / "report.html").resolve().as_uri())
+        images = drv.execute_script(
+            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);"
+        )
+        assert len(images) >= 5
+        for alt, complete, width, height in images:
+            assert complete and width > 50 and height > 50, alt
+        ids = drv.execute_script("return Array.from(document.querySelectorAll('[id]')).map(e => e.id);")
+        for needed in ("downstream", "analysis", "correlation-heatmap", "scores", "transfer", "models"):
+            assert needed in ids
+        rows = drv.execute_script(
+            "return Object.fromEntries(['scores', 'transfer', 'best-correlations', 'fits'].map("
+            "id => [id, document.querySelectorAll('#' + id + ' tbody tr').length]));"
+        )
+        assert rows["scores"] == 5 + 1  # five models and the majority baseline
+        assert rows["transfer"] > 0 and rows["best-correlations"] > 0 and rows["fits"] > 0
+        assert drv.execute_script("return document.querySelectorAll('figure.scatter').length") >= 1
+    finally:
+        drv.quit()
