@@ -35,8 +35,10 @@ stays O(n·k); no n × n matrix is ever formed):
     −½·J·D²·J (classical MDS; they equal the covariance eigenvalues up to the factor k). 0 for a
     neighbourhood of identical points.
 
-Pairwise distances of each neighbourhood are computed once, in float64, in the main process; the
-persistent homology runs over chunks of neighbourhoods in parallel (joblib, ``n_jobs`` processes).
+Pairwise distances of each neighbourhood are computed once, in float64, in the main process, chunk by
+chunk as the workers need them; the persistent homology runs over chunks of neighbourhoods in parallel
+(joblib, ``n_jobs`` processes). Memory is O(n·k) (the k-NN graph, the diagrams and the features) plus a
+few chunks of (k+1)² distances; no n × n matrix.
 :func:`store_topology_features` computes the features of a whole activation-store layer and caches them
 on disk, keyed by store, layer and every parameter.
 
@@ -342,7 +344,7 @@ def rips_diagrams(condensed: np.ndarray, m: int, maxdim: int) -> list[np.ndarray
     (row-major, as ``D[np.triu_indices(m, 1)]``). Each diagram is an (n_bars, 2) float64 array."""
     fast = _rips_backend()
     if fast is not None:
-        res = fast(np.asarray(condensed, dtype=np.float32), maxdim, np.inf, 2, False)
+        res = fast(np.ascontiguousarray(condensed, dtype=np.float32), maxdim, np.inf, 2, False)
         return [np.asarray(d, dtype=np.float64).reshape(-1, 2) for d in res["births_and_deaths_by_dim"]]
     from ripser import ripser
 
@@ -429,24 +431,31 @@ def local_topology_features(
     codensity = Dk[:, k - 1]
     twonn = np.empty(n)
     lpca = np.empty(n)
-    condensed = np.empty((n, iu[0].size), dtype=np.float32)
-    for s in range(0, n, _DIST_CHUNK):
-        rows = np.arange(s, min(n, s + _DIST_CHUNK))
-        D = neighbourhood_distances(cloud.X, I, rows)
-        twonn[rows] = local_twonn(D)
-        lpca[rows] = local_pca_dim(D, lpca_fraction)
-        condensed[rows] = D[:, iu[0], iu[1]]
+
+    def condensed_chunks() -> Any:
+        # Distances are computed chunk by chunk as the workers ask for them (joblib consumes this
+        # generator lazily), so memory holds a few chunks of (k+1)² distances, never all n of them.
+        for s in range(0, n, _PH_CHUNK):
+            part = []
+            for t in range(s, min(n, s + _PH_CHUNK), _DIST_CHUNK):
+                rows = np.arange(t, min(n, s + _PH_CHUNK, t + _DIST_CHUNK))
+                D = neighbourhood_distances(cloud.X, I, rows)
+                twonn[rows] = local_twonn(D)
+                lpca[rows] = local_pca_dim(D, lpca_fraction)
+                part.append(np.ascontiguousarray(D[:, iu[0], iu[1]], dtype=np.float32))
+            yield np.concatenate(part)
 
     n_jobs = (os.cpu_count() or 1) if n_jobs is None else max(1, int(n_jobs))
-    chunks = [condensed[s : s + _PH_CHUNK] for s in range(0, n, _PH_CHUNK)]
-    if n_jobs == 1 or len(chunks) == 1:
-        parts = [_ph_chunk(c, m, maxdim) for c in chunks]
+    if n_jobs == 1 or n <= _PH_CHUNK:
+        parts = [_ph_chunk(c, m, maxdim) for c in condensed_chunks()]
     else:
         from joblib import Parallel, delayed
 
-        parts = Parallel(n_jobs=n_jobs, backend="loky")(delayed(_ph_chunk)(c, m, maxdim) for c in chunks)
+        parts = Parallel(n_jobs=n_jobs, backend="loky", pre_dispatch="2*n_jobs")(
+            delayed(_ph_chunk)(c, m, maxdim) for c in condensed_chunks()
+        )
     diagrams = {d: [dg[d] for part in parts for dg in part] for d in dims}
-    del condensed, parts
+    del parts
     if image is None:
         image = ImageSpec.fit(diagrams, resolution=resolution, seed=seed)
 
