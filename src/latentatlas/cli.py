@@ -286,6 +286,36 @@ def anchor_cmd(
         typer.echo(f"  {name:<16} {path}")
 
 
+@app.command("pretrain")
+def pretrain_cmd(
+    objective: Annotated[str, typer.Option(help="mlm, mlm_shuffle_sentence, mlm_shuffle_corpus, first_char, random.")] = "mlm",
+    output: Annotated[Path, typer.Option(help="Model folder to write (resumes from its checkpoint).")] = Path("latentatlas-pretrain"),
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
+    hidden_size: Annotated[int, typer.Option(help="Hidden size.")] = 128,
+    num_layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    num_heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
+    intermediate_size: Annotated[int, typer.Option(help="Feed-forward size.")] = 512,
+    seq_len: Annotated[int, typer.Option(help="Tokens per training block.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Blocks per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up and decay).")] = 5e-4,
+    n_sentences: Annotated[int | None, typer.Option(help="Bundled sentences (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, batches, masking and shuffles.")] = 0,
+) -> None:
+    """Pre-train a small BERT masked LM on the bundled BBC corpus with one objective (checkpointed, resumable)."""
+    from .pretrain import PretrainSettings, pretrain
+
+    settings = PretrainSettings(
+        objective=objective, steps=steps, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+        intermediate_size=intermediate_size, seq_len=seq_len, batch_size=batch_size, lr=lr,
+        n_sentences=n_sentences, seed=seed,
+    )
+    summary = pretrain(settings, output)
+    typer.echo(
+        f"{objective}: {summary['tokens']} tokens at {summary['tokens_per_second']:.0f} tokens/s, "
+        f"held-out loss {summary['final_heldout_loss']:.3f}; model folder {output}"
+    )
+
+
 @app.command("predict")
 def predict_cmd(
     table: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet table, one row per model.")],
