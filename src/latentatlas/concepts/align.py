@@ -1,0 +1,153 @@
+"""Alignment of two models' concepts over the identical occurrences (e.g. pre-trained vs. fine-tuned).
+
+Everything derives from the sparse contingency table N (N_ab = occurrences in concept a of model A and
+concept b of model B):
+
+* θ-overlap at occurrence level (Durrani et al. 2022's alignment function, asymmetric): concept a is
+  aligned when max_b N_ab / |a| > θ; reported as the share of A's concepts aligned (A→B) and of B's
+  concepts (B→A).
+* θ-overlap at word-type level (``qcri/multilingual-latent-concepts`` ``alignClusters.py``, identity
+  dictionary): concepts as sets of word types T(a); a is aligned when max_b |T(a) ∩ T(b)| / |T(a)| > θ.
+* symmetric scores: adjusted Rand index (Hubert & Arabie 1985), normalised mutual information
+  (arithmetic normalisation, scikit-learn's default), and the pair-counting Jaccard index
+  J = S / (S_A + S_B − S) with S = Σ C(N_ab, 2), S_A = Σ C(|a|, 2), S_B = Σ C(|b|, 2).
+
+Chance baselines permute B's assignment over the occurrences (seeded), which keeps both models' concept
+sizes, and average each score over the permutations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ..errors import BadInputError
+
+DEFAULT_THETAS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def contingency(a: np.ndarray, b: np.ndarray) -> sparse.csr_matrix:
+    """Sparse (K_A, K_B) counts of occurrences per (concept of A, concept of B)."""
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    ai, bi = ai.ravel(), bi.ravel()
+    return sparse.coo_matrix(
+        (np.ones(ai.size, dtype=np.int64), (ai, bi)), shape=(ai.max() + 1, bi.max() + 1)
+    ).tocsr()
+
+
+def _pairs(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    return float((x * (x - 1) / 2).sum())
+
+
+def pair_scores(N: sparse.csr_matrix) -> dict[str, float]:
+    """ARI, NMI and pair-counting Jaccard from a contingency table."""
+    n = float(N.sum())
+    ra, cb = np.asarray(N.sum(1)).ravel(), np.asarray(N.sum(0)).ravel()
+    S, SA, SB = _pairs(N.data), _pairs(ra), _pairs(cb)
+    total = n * (n - 1) / 2
+    expected = SA * SB / total if total else 0.0
+    mx = (SA + SB) / 2
+    ari = 1.0 if mx == expected else (S - expected) / (mx - expected)
+    jac = S / (SA + SB - S) if SA + SB - S > 0 else 1.0
+    p = N.data / n
+    rows, cols = N.nonzero()
+    mi = float((p * np.log(p * n * n / (ra[rows] * cb[cols]))).sum())
+    ha = float(-(ra / n * np.log(ra / n)).sum())
+    hb = float(-(cb / n * np.log(cb / n)).sum())
+    nmi = 1.0 if ha == hb == 0 else (mi / ((ha + hb) / 2) if ha + hb > 0 else 0.0)
+    return {"ari": float(ari), "nmi": nmi, "jaccard": float(jac)}
+
+
+def _overlap_shares(N: sparse.csr_matrix, thetas: Sequence[float]) -> dict[float, float]:
+    size = np.asarray(N.sum(1)).ravel()
+    best = N.max(axis=1).toarray().ravel()
+    frac = best / np.maximum(size, 1)
+    return {t: float((frac > t).mean()) for t in thetas}
+
+
+def _type_incidence(labels: np.ndarray, types: np.ndarray) -> sparse.csr_matrix:
+    _, li = np.unique(labels, return_inverse=True)
+    M = sparse.coo_matrix((np.ones(labels.size), (li.ravel(), types)), shape=(li.max() + 1, types.max() + 1)).tocsr()
+    M.data[:] = 1.0  # a set of types: duplicates collapse
+    return M
+
+
+def align_concepts(
+    a: np.ndarray,
+    b: np.ndarray,
+    words: Sequence[str] | np.ndarray,
+    *,
+    thetas: Sequence[float] = DEFAULT_THETAS,
+    n_perm: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """All alignment scores of two clusterings of the same occurrences, with chance baselines.
+
+    Args:
+        a, b: concept of every occurrence under model A and model B (same occurrences, same order).
+        words: word type of every occurrence.
+        thetas: θ values for the overlap shares.
+        n_perm: permutations of B for the chance column (0: no baseline).
+        seed: seed of the permutations.
+
+    Returns:
+        DataFrame[measure, theta, value, chance]; measures ``occ_a_to_b``, ``occ_b_to_a``, ``type_a_to_b``,
+        ``type_b_to_a`` (one row per θ) and ``ari``, ``nmi``, ``jaccard`` (θ = NaN).
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    words = np.asarray(words, dtype=object)
+    if not (a.shape == b.shape == words.shape) or a.ndim != 1 or a.size < 2:
+        raise BadInputError(
+            f"the two clusterings and the words must label the same ≥ 2 occurrences (got {a.shape}, {b.shape}, "
+            f"{words.shape}); cluster both models on shared_occurrences(...)."
+        )
+    _, types = np.unique(words.astype(str), return_inverse=True)
+    types = types.ravel()
+
+    def scores(bb: np.ndarray) -> dict[tuple[str, float], float]:
+        N = contingency(a, bb)
+        out: dict[tuple[str, float], float] = {}
+        for t, v in _overlap_shares(N, thetas).items():
+            out[("occ_a_to_b", t)] = v
+        for t, v in _overlap_shares(N.T.tocsr(), thetas).items():
+            out[("occ_b_to_a", t)] = v
+        TA, TB = _type_incidence(a, types), _type_incidence(bb, types)
+        shared = (TA @ TB.T).tocsr()
+        for name, S, T in (("type_a_to_b", shared, TA), ("type_b_to_a", shared.T.tocsr(), TB)):
+            n_types = np.asarray(T.sum(1)).ravel()
+            frac = S.max(axis=1).toarray().ravel() / np.maximum(n_types, 1)
+            for t in thetas:
+                out[(name, t)] = float((frac > t).mean())
+        for k, v in pair_scores(N).items():
+            out[(k, -1.0)] = v  # no θ (NaN in the output; NaN keys never compare equal)
+        return out
+
+    observed = scores(b)
+    chance: dict[tuple[str, float], list[float]] = {k: [] for k in observed}
+    rng = np.random.default_rng(seed)
+    for _ in range(n_perm):
+        for k, v in scores(rng.permutation(b)).items():
+            chance[k].append(v)
+    return pd.DataFrame([
+        {"measure": m, "theta": np.nan if t < 0 else t, "value": v, "chance": float(np.mean(chance[(m, t)])) if n_perm else np.nan}
+        for (m, t), v in observed.items()
+    ])
+
+
+def alignment_curves(
+    labels_a: Mapping[int, np.ndarray],
+    labels_b: Mapping[int, np.ndarray],
+    words: Sequence[str] | np.ndarray,
+    **kw: object,
+) -> pd.DataFrame:
+    """:func:`align_concepts` for every layer present in both models; a ``layer`` column is added."""
+    layers = sorted(set(labels_a) & set(labels_b))
+    if not layers:
+        raise BadInputError("the two models share no clustered layer; cluster the same layers of both.")
+    frames = [align_concepts(labels_a[l], labels_b[l], words, **kw).assign(layer=l) for l in layers]  # type: ignore[arg-type]
+    return pd.concat(frames, ignore_index=True)[["layer", "measure", "theta", "value", "chance"]]

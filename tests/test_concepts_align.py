@@ -1,0 +1,73 @@
+"""Model-to-model concept alignment: θ-overlap at occurrence and type level, ARI/NMI/Jaccard, chance."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from latentatlas.concepts.align import align_concepts, alignment_curves, pair_scores, contingency
+from latentatlas.errors import BadInputError
+
+
+def _value(df, measure: str, theta: float | None = None) -> float:  # type: ignore[no-untyped-def]
+    rows = df[df["measure"] == measure]
+    if theta is not None:
+        rows = rows[np.isclose(rows["theta"], theta)]
+    return float(rows["value"].iloc[0])
+
+
+def test_pair_scores_against_sklearn_and_brute_force(rng: np.random.Generator) -> None:
+    a, b = rng.integers(0, 6, 80), rng.integers(0, 4, 80)
+    b[:40] = a[:40] % 4
+    s = pair_scores(contingency(a, b))
+    assert s["ari"] == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+    assert s["nmi"] == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
+    both = either = 0
+    for i, j in combinations(range(80), 2):
+        sa, sb = a[i] == a[j], b[i] == b[j]
+        both += sa and sb
+        either += sa or sb
+    assert s["jaccard"] == pytest.approx(both / either, abs=1e-12)
+
+
+def test_overlap_by_hand() -> None:
+    # A: {0..9} one concept, {10..19} another. B splits A's first concept 9/1 and keeps the second whole.
+    a = np.array([0] * 10 + [1] * 10)
+    b = np.array([5] * 9 + [6] + [7] * 10)
+    words = np.array(["x"] * 9 + ["y"] + list("abcdefghij"))
+    df = align_concepts(a, b, words, thetas=[0.85, 0.95], n_perm=0)
+    assert _value(df, "occ_a_to_b", 0.85) == 1.0  # 9/10 and 10/10 > 0.85
+    assert _value(df, "occ_a_to_b", 0.95) == 0.5  # only the second
+    assert _value(df, "occ_b_to_a", 0.95) == 1.0  # every B concept lies inside one A concept
+    # types: A's first concept has types {x, y}; B's concept 5 has {x}: 1/2 shared
+    assert _value(df, "type_a_to_b", 0.85) == 0.5
+    assert _value(df, "type_b_to_a", 0.95) == 1.0
+    assert df["chance"].isna().all()
+
+
+def test_identical_and_chance(rng: np.random.Generator) -> None:
+    a = rng.integers(0, 20, 2000)
+    words = rng.integers(0, 300, 2000).astype(str)
+    df = align_concepts(a, a.copy(), words, n_perm=3, seed=1)
+    assert (df["value"] == 1.0).all()
+    ari = df[df["measure"] == "ari"].iloc[0]
+    assert abs(ari["chance"]) < 0.01  # a permuted assignment with the same sizes agrees by chance only
+    assert _value(df, "occ_a_to_b", 0.5) == 1.0 and float(df[(df["measure"] == "occ_a_to_b") & (df["theta"] == 0.5)]["chance"].iloc[0]) == 0.0
+    again = align_concepts(a, a.copy(), words, n_perm=3, seed=1)
+    assert again.equals(df)
+
+
+def test_curves_and_bad_input(rng: np.random.Generator) -> None:
+    a = {0: rng.integers(0, 5, 50), 1: rng.integers(0, 5, 50), 3: rng.integers(0, 5, 50)}
+    b = {0: a[0], 1: rng.integers(0, 5, 50)}
+    words = rng.integers(0, 10, 50).astype(str)
+    curves = alignment_curves(a, b, words, n_perm=1)
+    assert sorted(curves["layer"].unique()) == [0, 1]
+    assert float(curves[(curves["layer"] == 0) & (curves["measure"] == "ari")]["value"].iloc[0]) == 1.0
+    with pytest.raises(BadInputError, match="same ≥ 2 occurrences"):
+        align_concepts(a[0], a[0][:-1], words)
+    with pytest.raises(BadInputError, match="share no clustered layer"):
+        alignment_curves({0: a[0]}, {1: a[0]}, words)
