@@ -158,3 +158,43 @@ def test_report_renders_in_headless_chromium(tiny_run: Path) -> None:
         assert drv.execute_script("return document.querySelectorAll('figure.scatter').length") >= 1
     finally:
         drv.quit()
+
+
+def test_study_in_finetune_mode(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    """Fine-tuning mode end to end: one run per (model, task, seed), cached, resumable, throughput kept."""
+    path = _study(
+        tmp_path, tiny_bert_dir,
+        models=[str(tiny_bert_dir), f"{tiny_bert_dir}@perturb(alpha=5,seed=0)", f"{tiny_bert_dir}@perturb(alpha=50,seed=0)"],
+        measures=["acs"],
+        tasks=[{"name": "bbc_topic", "max_train": 32, "max_eval": 16}],
+        downstream={"mode": "finetune", "seeds": [0],
+                    "finetune": {"batch_size": 8, "per_device_batch_size": 8, "epochs": 1, "max_length": 32}},
+        analysis={"holdout": [], "n_boot": 20},
+    )
+    assert main(["--quiet", "run", str(path)]) == 0
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert set(scores["mode"]) == {"finetune"}
+    assert (scores.loc[scores["metric"] == "examples_per_s", "value"] > 0).all()
+    runs = list((tmp_path / "cache" / "finetune").glob("*/result.json"))
+    assert len(runs) == 3
+    # the fine-tuned encoder is a model folder, usable as a model spec
+    from latentatlas.models import load_model
+
+    tuned = load_model(str(runs[0].parent / "model"))
+    assert tuned.num_layers == 2
+    mtimes = {p: p.stat().st_mtime_ns for p in runs}
+    assert main(["--quiet", "run", str(path)]) == 0  # rerun: every fine-tuning run is reused
+    assert {p: p.stat().st_mtime_ns for p in runs} == mtimes
+    assert pd.read_csv(tmp_path / "out" / "scores.csv").equals(scores)
+
+
+def test_glue_task_with_a_bad_file_exits_2(tmp_path: Path, tiny_bert_dir: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rte = tmp_path / "glue" / "RTE"
+    rte.mkdir(parents=True)
+    (rte / "train.tsv").write_text("index\tsentence1\tlabel\n0\tA man sleeps.\tentailment\n")
+    (rte / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tmaybe\n")
+    code = main(["--quiet", "run", str(_study(tmp_path, tiny_bert_dir, tasks=[{"name": "rte", "data_dir": str(tmp_path / "glue")}]))])
+    err = capsys.readouterr().err
+    assert code == 2 and "sentence2" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -100,9 +100,15 @@ def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool
     return fits, held
 
 
-def _split_predictor(df: pd.DataFrame) -> pd.DataFrame:
+FIT_COLUMNS = ["measure", "layer", "target", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse",
+               "holdout_mae", "n_train", "coef"]
+HOLDOUT_COLUMNS = ["measure", "layer", "target", "kind", "spec", "predicted", "actual"]
+
+
+def _split_predictor(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``predictor`` (``measure@layer``) split into ``measure`` and ``layer``; empty input keeps the columns."""
     if df.empty:
-        return df
+        return pd.DataFrame(columns=columns)
     parts = df["predictor"].str.rsplit(SEP, n=1, expand=True)
     df = df.copy()
     df.insert(0, "measure", parts[0])
@@ -141,8 +147,11 @@ def relate(
             f, h = _fit_rows(table, target, col, use_factor)
             fits.extend(f)
             held.extend(h)
-    fits_df = _split_predictor(pd.DataFrame(fits))
-    held_df = _split_predictor(pd.DataFrame(held))
+    if not fits:
+        log.warning("no (measure, layer) could be fitted: %d training models are too few for a fit with "
+                    "leave-one-out (it needs parameters + 2)", len(train))
+    fits_df = _split_predictor(pd.DataFrame(fits), FIT_COLUMNS)
+    held_df = _split_predictor(pd.DataFrame(held), HOLDOUT_COLUMNS)
     comparison = transfer_comparison(table, corr, targets=[t for t in targets if t != "average"])
     return StudyAnalysis(table, corr, fits_df, held_df, comparison, list(targets), use_factor)
 
