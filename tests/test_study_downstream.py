@@ -198,3 +198,16 @@ def test_glue_task_with_a_bad_file_exits_2(tmp_path: Path, tiny_bert_dir: Path,
     err = capsys.readouterr().err
     assert code == 2 and "sentence2" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_tasks_command_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "--json"]) == 0
+    listed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
+    assert set(listed) >= {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli",
+                           "bbc_topic", "bbc_pos", "bbc_pair", "bbc_order"}
+    assert listed["cola"]["metric"] == "mcc" and listed["stsb"]["kind"] == "regression"
+    assert listed["mrpc"]["metric"] == "acc_f1" and listed["bbc_pos"]["kind"] == "tagging"
+    assert main(["tasks", "--suite", "offline", "--json"]) == 0
+    assert {t["suite"] for t in json.loads(capsys.readouterr().out)} == {"offline"}
+    assert main(["tasks", "--suite", "gleu"]) == 2
+    assert "did you mean 'glue'" in capsys.readouterr().err

@@ -94,6 +94,26 @@ def list_measures(
         typer.echo(f"{s.name:<{width}}  {s.family:<12} {direction}  {s.summary}")
 
 
+@app.command("tasks")
+def list_tasks(
+    suite: Annotated[str | None, typer.Option(help="Only this suite: glue or offline.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the downstream task registry: name, suite, kind, official metric, labels."""
+    from .downstream.tasks import TASKS, task_names
+
+    infos = [TASKS[n].info for n in task_names(suite)]
+    if as_json:
+        typer.echo(json.dumps([
+            {"name": i.name, "suite": i.suite, "kind": i.kind, "metric": i.metric, "pair": i.pair,
+             "labels": list(i.labels), "description": i.description}
+            for i in infos
+        ], indent=2))
+        return
+    for i in infos:
+        typer.echo(f"{i.name:<10} {i.suite:<8} {i.kind:<15} {i.metric:<17} {i.description}")
+
+
 @app.command("measure")
 def measure_cloud(
     cloud: Annotated[Path, typer.Argument(help="A .npy file holding an (n_points, n_dims) array.")],

@@ -1,6 +1,22 @@
 """Downstream tasks: the task registry (GLUE and the offline BBC suite), metrics, probes, fine-tuning
-and transferability baselines. Submodules are imported on use, so importing this package is cheap."""
+and transferability baselines. Heavy submodules (fine-tuning, spaCy annotation) load on use."""
 
 from .base import Split, TaskData, TaskInfo, TaskKind
+from .metrics import METRICS, evaluate, glue_average, majority_baseline
+from .tasks import TASKS, TaskDef, get_task, load_task, task_names
 
-__all__ = ["Split", "TaskData", "TaskInfo", "TaskKind"]
+__all__ = [
+    "METRICS",
+    "TASKS",
+    "Split",
+    "TaskData",
+    "TaskDef",
+    "TaskInfo",
+    "TaskKind",
+    "evaluate",
+    "get_task",
+    "glue_average",
+    "load_task",
+    "majority_baseline",
+    "task_names",
+]
