@@ -1,0 +1,39 @@
+"""Anchor-vector analysis on trained model folders: wall time and the R² table per model and k.
+
+    python bench/bench_anchor.py /tmp/la-zoo/mlm /tmp/la-zoo/first_char --n-sentences 1000 --out /tmp/la-anchor
+
+Prints the wall time and one line per (model, k, intercept); writes anchor.csv/json/html under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import torch
+
+from latentatlas.anchor import AnchorSettings, run_anchor, write_anchor
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--ks", default="0,10,100,1000")
+    ap.add_argument("--n-sentences", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="/tmp/la-anchor")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+    t0 = time.perf_counter()
+    result = run_anchor(AnchorSettings(models=tuple(args.models), ks=tuple(int(k) for k in args.ks.split(",")),
+                                       n_sentences=args.n_sentences))
+    write_anchor(result, args.out)
+    print(f"wall {time.perf_counter() - t0:.1f} s for {len(args.models)} models, {args.n_sentences} sentences")
+    cols = ["model", "k", "intercept", "n_test", "r2", "mse", "mse_const", "cos_v0_mean_f", "cos_v0_planted"]
+    print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+if __name__ == "__main__":
+    main()
