@@ -1,0 +1,217 @@
+"""Polar concepts: concepts whose occurrences come from one output class well beyond its prior.
+
+Durrani et al. (2022, EMNLP, arXiv:2210.12696, RQ3) call a concept *polar* towards class c when its
+occurrences come (almost) only from class-c inputs. ConceptX tests a raw purity threshold, which is
+biased with imbalanced classes; here each (concept, class) pair gets a one-sided test of enrichment
+against the class prior and the p-values of one layer are corrected together for the false discovery
+rate.
+
+Every occurrence carries the class of the input it comes from: the gold label, or a model's prediction
+on that input. For a concept C of size n with k occurrences of class c, among N occurrences of which
+N_c are class c (prior π_c = N_c / N):
+
+* ``binomial``: p = P(X ≥ k), X ~ Binomial(n, π_c) (occurrences drawn independently with the prior);
+* ``hypergeometric``: p = P(X ≥ k), X ~ Hypergeometric(N, N_c, n) (the concept is a sample without
+  replacement from the layer's N occurrences: Fisher's exact test, one-sided).
+
+Benjamini & Hochberg (1995, JRSS B 57:289) control the FDR over the m tests of one layer (every
+(concept, class) pair of concepts with at least ``min_size`` occurrences):
+
+    q_(i) = min_{j ≥ i} min(1, m · p_(j) / j)     (p sorted ascending, rank j)
+
+A pair is polar when q ≤ α (default 0.05) and its purity k/n exceeds ``min_purity`` (default 0:
+significance alone).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadInputError, UnknownNameError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALPHA = 0.05
+
+
+def class_counts(concepts: np.ndarray, classes: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Contingency of concepts × classes: (concept ids, (K, n_classes) int64 counts)."""
+    concepts = np.asarray(concepts)
+    classes = np.asarray(classes)
+    if concepts.shape != classes.shape or concepts.ndim != 1:
+        raise BadInputError(
+            f"{classes.size} class labels for {concepts.size} occurrences; give the class of the input of "
+            "every clustered occurrence, in the same order."
+        )
+    if classes.size and (classes.min() < 0 or classes.max() >= n_classes):
+        raise BadInputError(
+            f"class ids must lie in [0, {n_classes}) (got {classes.min()}..{classes.max()}); pass the task's "
+            "class ids, not names."
+        )
+    ids, inv = np.unique(concepts, return_inverse=True)
+    M = np.zeros((ids.size, n_classes), dtype=np.int64)
+    np.add.at(M, (inv.ravel(), classes.astype(np.int64)), 1)
+    return ids, M
+
+
+def binomial_pvalues(counts: np.ndarray) -> np.ndarray:
+    """One-sided P(X ≥ k) with X ~ Binomial(n_concept, π_class), π from the column totals."""
+    from scipy.stats import binom
+
+    counts = np.asarray(counts, dtype=np.int64)
+    n = counts.sum(1, keepdims=True)
+    prior = counts.sum(0, keepdims=True) / max(int(counts.sum()), 1)
+    return binom.sf(counts - 1, n, prior)
+
+
+def hypergeometric_pvalues(counts: np.ndarray) -> np.ndarray:
+    """One-sided P(X ≥ k) with X ~ Hypergeometric(N, N_class, n_concept) (one-sided Fisher test)."""
+    from scipy.stats import hypergeom
+
+    counts = np.asarray(counts, dtype=np.int64)
+    n = counts.sum(1, keepdims=True)
+    n_class = counts.sum(0, keepdims=True)
+    return hypergeom.sf(counts - 1, int(counts.sum()), n_class, n)
+
+
+#: test name -> f((K, C) counts) -> (K, C) one-sided p-values of enrichment
+TESTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "hypergeometric": hypergeometric_pvalues,
+    "binomial": binomial_pvalues,
+}
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """BH-adjusted p-values (q-values), same shape as ``p``: q_(i) = min_{j≥i} min(1, m p_(j) / j)."""
+    p = np.asarray(p, dtype=np.float64)
+    flat = p.ravel()
+    if flat.size == 0:
+        return p.copy()
+    if np.isnan(flat).any() or (flat < 0).any() or (flat > 1).any():
+        raise BadInputError("p-values must lie in [0, 1] without NaN; check the test that produced them.")
+    m = flat.size
+    order = np.argsort(flat, kind="stable")
+    scaled = flat[order] * m / np.arange(1, m + 1)
+    q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(q_sorted, 1.0)
+    return q.reshape(p.shape)
+
+
+def polar_concepts(
+    concepts: np.ndarray,
+    classes: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    words: Sequence[str] | np.ndarray | None = None,
+    test: str = "hypergeometric",
+    alpha: float = DEFAULT_ALPHA,
+    min_size: int = 5,
+    min_purity: float = 0.0,
+    n_examples: int = 8,
+) -> pd.DataFrame:
+    """Every tested (concept, class) pair of one layer, with its p-value, BH q-value and polarity.
+
+    Args:
+        concepts: concept id of every occurrence.
+        classes: class id (0..C−1) of the input each occurrence comes from (gold or predicted).
+        class_names: names of the C classes.
+        words: word type of every occurrence (for ``examples``: the most frequent words of the concept).
+        test: ``hypergeometric`` or ``binomial`` (:data:`TESTS`).
+        alpha: FDR level.
+        min_size: concepts with fewer occurrences are not tested (and not counted in the correction).
+        min_purity: a polar pair must also have purity k/n above this.
+        n_examples: example words per concept.
+
+    Returns:
+        DataFrame[concept, class, class_name, size, count, purity, prior, enrichment, p, q, polar,
+        examples] sorted by q; one row per (tested concept, class).
+    """
+    if test not in TESTS:
+        raise UnknownNameError("polarity test", test, TESTS)
+    if not 0 < alpha < 1:
+        raise BadInputError(f"alpha={alpha} must lie in (0, 1); 0.05 is usual.")
+    n_classes = len(class_names)
+    ids, M = class_counts(concepts, classes, n_classes)
+    size = M.sum(1)
+    total = int(M.sum())
+    prior = M.sum(0) / max(total, 1)
+    P = TESTS[test](M)
+    tested = size >= min_size
+    q = np.full(M.shape, np.nan)
+    q[tested] = benjamini_hochberg(P[tested])
+    rows_k, rows_c = np.nonzero(np.broadcast_to(tested[:, None], M.shape))
+    purity = M / np.maximum(size, 1)[:, None]
+    examples: dict[int, str] = {}
+    if words is not None:
+        w = pd.Series(np.asarray(words, dtype=object).astype(str))
+        if w.size != np.asarray(concepts).size:
+            raise BadInputError(f"{w.size} words for {np.asarray(concepts).size} occurrences; pass one word per occurrence.")
+        top = (
+            pd.DataFrame({"concept": np.asarray(concepts), "word": w})
+            .groupby(["concept", "word"]).size().rename("n").reset_index()
+            .sort_values(["concept", "n", "word"], ascending=[True, False, True])
+        )
+        for cid, grp in top.groupby("concept", sort=False):
+            examples[cid] = " ".join(grp["word"].head(n_examples))
+    out = pd.DataFrame({
+        "concept": ids[rows_k],
+        "class": rows_c.astype(np.int64),
+        "class_name": np.asarray(class_names, dtype=object)[rows_c],
+        "size": size[rows_k],
+        "count": M[rows_k, rows_c],
+        "purity": purity[rows_k, rows_c],
+        "prior": prior[rows_c],
+        "enrichment": purity[rows_k, rows_c] / np.maximum(prior[rows_c], 1e-300),
+        "p": P[rows_k, rows_c],
+        "q": q[rows_k, rows_c],
+    })
+    out["polar"] = (out["q"] <= alpha) & (out["purity"] > min_purity)
+    out["examples"] = [examples.get(c, "") for c in out["concept"]]
+    return out.sort_values(["q", "p", "concept", "class"], kind="stable").reset_index(drop=True)
+
+
+def polarity_by_layer(
+    concepts_by_layer: Mapping[int, np.ndarray],
+    sources: Mapping[str, np.ndarray],
+    class_names: Sequence[str],
+    **kw: object,
+) -> pd.DataFrame:
+    """:func:`polar_concepts` for every layer and every label source (e.g. ``gold``, ``predicted``).
+
+    ``sources[name]`` is the class of every occurrence under that labelling. Columns ``layer`` and
+    ``source`` are added.
+    """
+    frames = []
+    for layer, labels in sorted(concepts_by_layer.items()):
+        for source, classes in sources.items():
+            frames.append(polar_concepts(labels, classes, class_names, **kw).assign(layer=layer, source=source))  # type: ignore[arg-type]
+    if not frames:
+        raise BadInputError("no layer or no label source to test; cluster at least one layer and give gold labels.")
+    df = pd.concat(frames, ignore_index=True)
+    front = ["layer", "source"]
+    return df[front + [c for c in df.columns if c not in front]]
+
+
+def polarity_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Polar concepts per (layer, source, class) (and their occurrences) from :func:`polarity_by_layer`."""
+    keys = [k for k in ("model", "layer", "source") if k in table.columns]
+    polar = table.loc[table["polar"]]
+    per_class = (
+        polar.groupby(keys + ["class_name"]).agg(n_polar=("concept", "nunique"), occurrences=("size", "sum"))
+        .reset_index()
+    )
+    tested = table.groupby(keys)["concept"].nunique().rename("n_tested").reset_index()
+    any_polar = polar.groupby(keys)["concept"].nunique().rename("n_polar_concepts").reset_index()
+    summary = tested.merge(any_polar, on=keys, how="left").fillna({"n_polar_concepts": 0})
+    summary["n_polar_concepts"] = summary["n_polar_concepts"].astype(np.int64)
+    summary["fraction_polar"] = summary["n_polar_concepts"] / summary["n_tested"].clip(lower=1)
+    return summary.merge(
+        per_class.pivot_table(index=keys, columns="class_name", values="n_polar", fill_value=0)
+        .add_prefix("polar_").reset_index() if len(per_class) else summary[keys],
+        on=keys, how="left",
+    ).fillna(0)
