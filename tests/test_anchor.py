@@ -209,3 +209,16 @@ def test_cli_anchor_writes_table_json_html(mlm_dir: Path, gpt2_dir: Path, tmp_pa
     page = (out / "anchor.html").read_text()
     assert "<img" in page and "Anchor vector" in page
     assert (out / "anchor_r2.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_contexts_fit_a_short_position_table(tmp_path: Path, minilm_dir: Path) -> None:
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=16)
+    BertForMaskedLM(cfg).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(tmp_path)
+    long = " ".join(["word"] * 60) + "."
+    F, Y = collect(load_lm(str(tmp_path)), [long, "A short one here."], [0], seed=0)
+    assert F.shape == (2, 16) and np.isfinite(Y).all()

@@ -28,6 +28,11 @@ MAX_LENGTH = 128
 Rows = Iterator[torch.Tensor]
 
 
+def _max_length(lm: LMWithHead) -> int:
+    """MAX_LENGTH, or fewer when the model has fewer position embeddings (small pre-trained models)."""
+    return min(MAX_LENGTH, int(getattr(lm.model.config, "max_position_embeddings", MAX_LENGTH) or MAX_LENGTH))
+
+
 def _batches(sentences: Sequence[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(sentences), size):
         yield list(sentences[i : i + size])
@@ -40,7 +45,7 @@ def masked_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_si
         raise BadInputError(f"model {lm.name!r}: its tokenizer has no mask token, so a masked-LM head cannot be queried.")
     rng = np.random.default_rng(seed)
     for batch in _batches(sentences, batch_size):
-        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=MAX_LENGTH,
+        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=_max_length(lm),
                   return_special_tokens_mask=True)
         special = enc.pop("special_tokens_mask").bool() | ~enc["attention_mask"].bool()
         rows, cols = [], []
@@ -64,7 +69,7 @@ def causal_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_si
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token or tok.unk_token
     for batch in _batches(sentences, batch_size):
-        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=MAX_LENGTH)
+        enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=_max_length(lm))
         enc.pop("token_type_ids", None)
         f, _ = lm.features(**enc)
         yield f[enc["attention_mask"].bool()]

@@ -33,6 +33,9 @@ from .objectives import OBJECTIVES, corrupt
 log = logging.getLogger(__name__)
 
 CHECKPOINT = Path("checkpoint") / "state.pt"
+#: Position table of every trained model (the tokenizer's limit too), so the folders take any input a
+#: BERT takes; positions beyond seq_len are never trained and keep their initial values.
+MAX_POSITIONS = 512
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def build_model(s: PretrainSettings, tokenizer: Any) -> Any:
     cfg = BertConfig(
         vocab_size=len(tokenizer), hidden_size=s.hidden_size, num_hidden_layers=s.num_layers,
         num_attention_heads=s.num_heads, intermediate_size=s.intermediate_size,
-        max_position_embeddings=max(s.seq_len, 64), pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=MAX_POSITIONS, pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(s.seed)
     return BertForMaskedLM(cfg)
