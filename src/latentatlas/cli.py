@@ -56,6 +56,48 @@ def _parse_param(text: str) -> tuple[str, str, Any]:
     return measure, key, parsed
 
 
+@app.command("concepts")
+def concepts_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="Pre-trained model spec.")] = "minilm",
+    task: Annotated[str, typer.Option(help="Single-sentence classification task (see 'latentatlas tasks').")] = "bbc_topic",
+    tuned: Annotated[str | None, typer.Option(help="Existing fine-tuned folder (default: fine-tune MODEL, cached).")] = None,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 1,
+    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning, probes, analysed sentences).")] = 2000,
+    n_sentences: Annotated[int, typer.Option(help="Training sentences analysed (seeded sample).")] = 1000,
+    k: Annotated[int, typer.Option(help="Concepts per layer (Ward cut).")] = 600,
+    layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    labels: Annotated[
+        Path | None, typer.Option(help="Label file: one line per analysed sentence, one label per word of words.txt.")
+    ] = None,
+    theta: Annotated[float, typer.Option(help="Purity threshold of label alignment.")] = 0.9,
+    position: Annotated[str, typer.Option(help="Trigger insertion: prefix, suffix or random.")] = "prefix",
+    seed: Annotated[int, typer.Option(help="Seed of every sample and draw.")] = 0,
+    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
+    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-concepts"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
+    from .concepts.run import ConceptSettings, run_concepts, write_concepts
+
+    settings = ConceptSettings(
+        model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train,
+        n_sentences=n_sentences, k=k, layers=layers, labels_file=None if labels is None else str(labels),
+        theta=theta, position=position, seed=seed,
+    )
+    result = run_concepts(settings, cache_dir=cache, progress=_state["progress"])
+    files = write_concepts(result, output)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        return
+    s = result.polarity_summary
+    for row in result.alignment.loc[result.alignment["measure"] == "ari"].itertuples():
+        n_polar = s.loc[(s["layer"] == row.layer) & (s["model"] == "finetuned") & (s["source"] == "gold"), "n_polar_concepts"]
+        typer.echo(f"layer {row.layer:>2}: ARI {row.value:.3f} (chance {row.chance:.3f}), "
+                   f"polar concepts of the fine-tuned model {int(n_polar.sum())}")
+    for name, path in files.items():
+        typer.echo(f"  {name:<22} {path}")
+
+
 @app.command("measures")
 def list_measures(
     family: Annotated[str | None, typer.Option(help="Only this family (spread, quantization, ...).")] = None,

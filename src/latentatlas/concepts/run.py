@@ -1,0 +1,534 @@
+"""``latentatlas concepts``: the latent-concept analysis of a pre-trained model and its fine-tuned copy.
+
+After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fine-Tuned NLP Models"):
+
+1. **Models**: the pre-trained model A and B = A fine-tuned on the task (:func:`~latentatlas.downstream.
+   finetune.finetune`, cached) or any folder given as ``tuned``.
+2. **Corpus**: a seeded sample of ``n_sentences`` training sentences of the task, each with its gold
+   class. Both models are extracted on it; one occurrence sample (≤ ``max_per_type`` per word type,
+   types with ≥ ``min_per_type``, seeded) serves both (:func:`.sample.shared_occurrences`), so the two
+   models must tokenise the words identically.
+3. **Concepts**: per layer and model, exact Ward (:func:`.cluster.ward_tree`) cut at K.
+4. **Alignment** A↔B per layer (:func:`.align.alignment_curves`) with permutation chance.
+5. **Labels** per occurrence (spaCy POS/PTB/NER/dependency and lexical sets, plus an optional user label
+   file) and the share of concepts aligned to a label at θ (:func:`.label.label_alignment`).
+6. **Classifiers** (see :mod:`.triggers`): A + logistic probe on its last layer (mean-pooled) and B with
+   its classification head when the folder has one, else B + the same kind of probe (the fine-tuning
+   cache keeps the encoder, not the head). B's predictions on the corpus sentences are the
+   ``predicted`` labels.
+7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`).
+8. **Triggers**: at ``trigger_layer``, for each model's polar concepts (``trigger_source`` labels) and
+   each class c, the top polar words vs. random and frequency-matched words, inserted into correctly
+   classified validation inputs of the other classes, scored on both classifiers.
+
+Outputs (:func:`write_concepts`, written only after everything is computed): CSV tables, one JSON,
+``words.txt`` (the analysed sentences split into the model's words: the format of ``--labels``) and an
+HTML page; :func:`render_section` gives the same content as an HTML fragment for a report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadInputError
+from .label import LABEL_SETS, UNK
+
+log = logging.getLogger(__name__)
+
+MODELS = ("pretrained", "finetuned")
+WORD_SETS = ("polar", "random", "frequency")
+
+
+@dataclass(frozen=True)
+class ConceptSettings:
+    """Parameters of one concept analysis (defaults: MiniLM on ``bbc_topic``, ≈10 min on 2 cores)."""
+
+    model: str = "minilm"
+    task: str = "bbc_topic"
+    tuned: str | None = None
+    finetune_epochs: int = 1
+    max_train: int = 2000
+    max_eval: int = 500
+    n_sentences: int = 1000
+    layers: str = "all"
+    k: int = 600
+    max_per_type: int = 10
+    min_per_type: int = 5
+    aggregation: str = "last"
+    theta: float = 0.9
+    min_concept_size: int = 5
+    label_sets: tuple[str, ...] = tuple(LABEL_SETS)
+    labels_file: str | None = None
+    polarity_test: str = "hypergeometric"
+    alpha: float = 0.05
+    trigger_layer: int = -1
+    trigger_source: str = "predicted"
+    n_trigger_words: int = 10
+    n_insert: int = 3
+    position: str = "prefix"
+    n_trigger_inputs: int = 250
+    n_perm: int = 3
+    seed: int = 0
+
+    def check(self) -> None:
+        from .triggers import POSITIONS
+
+        if self.k < 2:
+            raise BadInputError(f"--k={self.k}: cluster into at least 2 concepts.")
+        if self.n_sentences < 10:
+            raise BadInputError(f"--n-sentences={self.n_sentences}: analyse at least 10 sentences.")
+        if self.finetune_epochs < 1:
+            raise BadInputError(f"--finetune-epochs={self.finetune_epochs}: fine-tune for at least one epoch.")
+        if self.trigger_source not in ("gold", "predicted"):
+            raise BadInputError(f"trigger_source={self.trigger_source!r}: use 'gold' or 'predicted'.")
+        if self.position not in POSITIONS:
+            raise BadInputError(f"--position {self.position!r}: use one of {', '.join(POSITIONS)}.")
+        if not 0.0 <= self.theta <= 1.0:
+            raise BadInputError(f"--theta={self.theta} must lie in [0, 1].")
+
+
+@dataclass
+class ConceptsResult:
+    """Every table of the analysis, and what produced it."""
+
+    settings: ConceptSettings
+    alignment: pd.DataFrame  # layer, measure, theta, value, chance
+    labels: pd.DataFrame  # model, layer, label_set, n_concepts, n_aligned, fraction_aligned, labels_covered, top
+    polarity: pd.DataFrame  # model, layer, source, concept, class, ..., polar, examples
+    polarity_summary: pd.DataFrame
+    triggers: pd.DataFrame  # concepts_from, classifier, target, target_name, word_set, flip_rate, ...
+    words_text: str = ""  # the analysed sentences as the model's words, one line per sentence
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        import json
+
+        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return json.loads(df.to_json(orient="records", double_precision=6))
+
+        return {
+            "settings": {**asdict(self.settings), "label_sets": list(self.settings.label_sets)},
+            **self.info,
+            "alignment": records(self.alignment),
+            "labels": records(self.labels),
+            "polarity_summary": records(self.polarity_summary),
+            "polar_concepts": records(self.polarity.loc[self.polarity["polar"]]),
+            "triggers": records(self.triggers),
+        }
+
+
+# -- pieces ----------------------------------------------------------------------------------------
+
+
+def read_label_file(path: str | Path, words: pd.DataFrame, n_sentences: int) -> pd.Series:
+    """User labels of every word: one line per analysed sentence, whitespace-separated, one label per
+    model word (the layout of ``words.txt``). Returns a Series indexed by (sentence_id, word_id)."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"label file {str(p)!r} does not exist; write one line of labels per analysed sentence.")
+    lines = p.read_text(encoding="utf-8").splitlines()
+    if len(lines) != n_sentences:
+        raise BadInputError(
+            f"label file {str(p)!r} has {len(lines)} lines for {n_sentences} analysed sentences; it does not line "
+            "up with the tokens: write one line per sentence of words.txt (same --n-sentences and --seed)."
+        )
+    per_sentence = words.groupby("sentence_id").size().reindex(range(n_sentences), fill_value=0).to_numpy()
+    values: list[str] = []
+    for i, line in enumerate(lines):
+        labels = line.split()
+        if len(labels) != per_sentence[i]:
+            raise BadInputError(
+                f"label file {str(p)!r} line {i + 1} has {len(labels)} labels for {per_sentence[i]} words; it does "
+                "not line up with the tokens: give one label per word of the same line of words.txt."
+            )
+        values.extend(labels)
+    ordered = words.sort_values(["sentence_id", "word_id"])
+    return pd.Series(values, index=pd.MultiIndex.from_frame(ordered[["sentence_id", "word_id"]]))
+
+
+def words_text(words: pd.DataFrame, n_sentences: int) -> str:
+    """The analysed sentences as the model's words: one line per sentence, words separated by spaces."""
+    grouped = words.sort_values(["sentence_id", "word_id"]).groupby("sentence_id")["word"].apply(" ".join)
+    return "\n".join(grouped.reindex(range(n_sentences), fill_value="")) + "\n"
+
+
+def label_table(concepts: np.ndarray, labels: pd.DataFrame, *, theta: float, min_size: int) -> pd.DataFrame:
+    """Per label set: concepts aligned at θ, share of concepts, labels covered, the most common label."""
+    from .label import label_alignment
+
+    rows = []
+    for name in labels.columns:
+        al = label_alignment(concepts, labels[name].to_numpy(), theta=theta, min_size=min_size)
+        ok = al.loc[al["aligned"]]
+        n_labels = len(set(labels[name]) - {UNK})
+        rows.append({
+            "label_set": name, "n_concepts": len(al), "n_aligned": int(len(ok)),
+            "fraction_aligned": float(len(ok) / max(len(al), 1)),
+            "labels_covered": int(ok["top_label"].nunique()), "n_labels": n_labels,
+            "top": ", ".join(ok["top_label"].value_counts().head(4).index),
+        })
+    return pd.DataFrame(rows)
+
+
+def trigger_table(
+    concepts: np.ndarray,
+    words: np.ndarray,
+    polar: pd.DataFrame,
+    frequencies: dict[str, int],
+    classifiers: dict[str, Any],
+    texts: Sequence[str],
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    base: dict[str, np.ndarray],
+    n_words: int,
+    n_insert: int,
+    position: str,
+    seed: int,
+) -> pd.DataFrame:
+    """Trigger results of one concept model's polar concepts for every class, on every classifier."""
+    from .triggers import evaluate_triggers, frequency_matched_words, polar_words, random_words
+
+    polar_vocab = set(words[np.isin(concepts, polar.loc[polar["polar"], "concept"].unique())])
+    frames = []
+    for c, cname in enumerate(class_names):
+        trig = polar_words(concepts, words, polar, c, n_words=n_words)
+        if not trig:
+            continue
+        sets = {
+            "polar": trig,
+            "random": random_words(list(frequencies), len(trig), exclude=polar_vocab, seed=seed + c),
+            "frequency": frequency_matched_words(trig, frequencies, exclude=polar_vocab, seed=seed + c),
+        }
+        for clf_name, clf in classifiers.items():
+            df = evaluate_triggers(clf, texts, labels, c, sets, n_insert=n_insert, position=position, seed=seed,
+                                   base_proba=base[clf_name])
+            frames.append(df.assign(classifier=clf_name, target_name=cname))
+    if not frames:
+        return pd.DataFrame(columns=["classifier", "target", "target_name", "word_set", "n_inputs", "flip_rate",
+                                     "flip_to_target_rate", "confidence_drop", "target_gain", "words"])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["classifier", "target", "target_name", "word_set", "n_inputs", "flip_rate", "flip_to_target_rate",
+                "confidence_drop", "target_gain", "words"]]
+
+
+def _seeded_subset(n: int, m: int, seed: int) -> np.ndarray:
+    return np.arange(n) if m >= n else np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+
+
+# -- the whole analysis ----------------------------------------------------------------------------
+
+
+def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: bool = True) -> ConceptsResult:
+    """Run the analysis end to end (see the module docstring)."""
+    from ..annotate import annotate
+    from ..downstream.finetune import FinetuneSettings, finetune
+    from ..downstream.tasks import load_task
+    from ..extract import ActivationStore, ExtractionOptions
+    from ..layers import resolve_layers
+    from ..models import load_model
+    from .align import alignment_curves
+    from .cluster import ward_tree
+    from .label import ANNOTATION_LAYERS, occurrence_labels, word_spans
+    from .polarity import polarity_by_layer, polarity_summary
+    from .sample import occurrence_vectors, shared_occurrences, word_table
+    from .triggers import HeadClassifier, ProbeClassifier, has_classification_head
+
+    settings.check()
+    cache = Path(cache_dir)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    task = load_task(settings.task, seed=settings.seed, max_train=settings.max_train, max_eval=settings.max_eval,
+                     cache_dir=cache)
+    info = task.info
+    if info.kind != "classification" or info.pair:
+        raise BadInputError(
+            f"task {info.name!r} is a {'pair' if info.pair else info.kind} task; concepts need a single-sentence "
+            "classification task such as bbc_topic."
+        )
+    lm_a = load_model(settings.model, cache_dir=cache)
+    finetune_info: dict[str, Any] = {}
+    if settings.tuned is None:
+        ft = finetune(lm_a.model, lm_a.tokenizer, task, model_key=lm_a.fingerprint, cache_dir=cache,
+                      seed=settings.seed, settings=FinetuneSettings(epochs=settings.finetune_epochs), progress=progress)
+        tuned = str(ft.model_dir)
+        finetune_info = {"metrics": ft.metrics, "seconds": round(ft.seconds, 1), "examples_per_s": ft.examples_per_s}
+    else:
+        tuned = settings.tuned
+    lm_b = load_model(tuned, cache_dir=cache)
+    timings["models_and_finetune"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    rows = _seeded_subset(len(task.train), settings.n_sentences, settings.seed)
+    sentences = [task.train.text_a[i] for i in rows]
+    gold_sentence = np.asarray(task.train.labels)[rows].astype(np.int64)
+    layers = resolve_layers(settings.layers, lm_a.num_layers)
+    resolve_layers(settings.layers, lm_b.num_layers)
+    trigger_layer = resolve_layers(settings.trigger_layer, lm_a.num_layers)[0]
+    options = ExtractionOptions(layers=sorted(set(layers) | {trigger_layer}))
+    stores = {
+        name: ActivationStore.build_or_open(cache, lm.model, lm.tokenizer, sentences, model_key=lm.fingerprint,
+                                            options=options, progress=progress)
+        for name, lm in zip(MODELS, (lm_a, lm_b))
+    }
+    occ = shared_occurrences(stores["pretrained"], stores["finetuned"], max_per_type=settings.max_per_type,
+                             min_per_type=settings.min_per_type, seed=settings.seed)
+    if settings.k > len(occ):
+        raise BadInputError(
+            f"K={settings.k} concepts is larger than the {len(occ)} sampled occurrences; lower --k or analyse more "
+            "sentences (--n-sentences)."
+        )
+    all_words = word_table(stores["pretrained"])
+    frequencies = all_words["word"].value_counts().to_dict()
+    user_labels = (
+        read_label_file(settings.labels_file, all_words, len(sentences)) if settings.labels_file is not None else None
+    )
+    timings["extract"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    spans = word_spans(lm_a.tokenizer, sentences, options.max_length)
+    need = sorted({ANNOTATION_LAYERS[s] for s in settings.label_sets if s in ANNOTATION_LAYERS})
+    annotations = annotate(sentences, cache_dir=cache, progress=progress, layers=tuple(need)) if need else None
+    labels = occurrence_labels(occ, sentences, spans, annotations, settings.label_sets)
+    if user_labels is not None:
+        keys = pd.MultiIndex.from_frame(occ[["sentence_id", "word_id"]].astype(np.int64))
+        labels[Path(settings.labels_file).stem] = user_labels.reindex(keys).to_numpy()  # type: ignore[arg-type]
+    timings["labels"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    concepts: dict[str, dict[int, np.ndarray]] = {m: {} for m in MODELS}
+    for layer in sorted(set(layers) | {trigger_layer}):
+        for m in MODELS:
+            X = occurrence_vectors(stores[m], layer, occ, settings.aggregation)  # type: ignore[arg-type]
+            concepts[m][layer] = ward_tree(X).labels(settings.k)
+            log.info("clustered %s layer %d: %d occurrences into %d concepts", m, layer, len(X), settings.k)
+    timings["cluster"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    words = occ["word"].to_numpy(dtype=object).astype(str)
+    in_layers = {m: {l: concepts[m][l] for l in layers} for m in MODELS}
+    alignment = alignment_curves(in_layers["pretrained"], in_layers["finetuned"], words,
+                                 n_perm=settings.n_perm, seed=settings.seed)
+    label_rows = [
+        label_table(concepts[m][l], labels, theta=settings.theta, min_size=settings.min_concept_size).assign(model=m, layer=l)
+        for m in MODELS for l in layers
+    ]
+    label_df = pd.concat(label_rows, ignore_index=True)
+    label_df = label_df[["model", "layer"] + [c for c in label_df.columns if c not in ("model", "layer")]]
+    timings["align_and_label"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    probe_task = task
+    clf_a = ProbeClassifier.fit(lm_a.model, lm_a.tokenizer, probe_task, layer=-1)
+    clf_b = (HeadClassifier.load(tuned) if has_classification_head(tuned)
+             else ProbeClassifier.fit(lm_b.model, lm_b.tokenizer, probe_task, layer=-1))
+    classifiers = {"pretrained+probe": clf_a, "finetuned" + ("" if isinstance(clf_b, HeadClassifier) else "+probe"): clf_b}
+    predicted_sentence = clf_b.proba(sentences).argmax(1)
+    occ_sentence = occ["sentence_id"].to_numpy(dtype=np.int64)
+    sources = {"gold": gold_sentence[occ_sentence], "predicted": predicted_sentence[occ_sentence]}
+    polarity = pd.concat([
+        polarity_by_layer({l: concepts[m][l] for l in sorted(set(layers) | {trigger_layer})}, sources, info.labels,
+                          words=words, test=settings.polarity_test, alpha=settings.alpha,
+                          min_size=settings.min_concept_size).assign(model=m)
+        for m in MODELS
+    ], ignore_index=True)
+    polarity = polarity[["model"] + [c for c in polarity.columns if c != "model"]]
+    summary = polarity_summary(polarity)
+    timings["classifiers_and_polarity"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    val_rows = _seeded_subset(len(task.validation), settings.n_trigger_inputs, settings.seed + 1)
+    val_texts = [task.validation.text_a[i] for i in val_rows]
+    val_labels = np.asarray(task.validation.labels)[val_rows].astype(np.int64)
+    base = {name: clf.proba(val_texts) for name, clf in classifiers.items()}
+    accuracy = {name: float((p.argmax(1) == val_labels).mean()) for name, p in base.items()}
+    trig_frames = []
+    for m in MODELS:
+        sel = polarity.loc[(polarity["model"] == m) & (polarity["layer"] == trigger_layer)
+                           & (polarity["source"] == settings.trigger_source)]
+        df = trigger_table(concepts[m][trigger_layer], words, sel, frequencies, classifiers, val_texts, val_labels,
+                           info.labels, base=base, n_words=settings.n_trigger_words, n_insert=settings.n_insert,
+                           position=settings.position, seed=settings.seed)
+        trig_frames.append(df.assign(concepts_from=m, layer=trigger_layer))
+    triggers = pd.concat(trig_frames, ignore_index=True)
+    triggers = triggers[["concepts_from", "layer"] + [c for c in triggers.columns if c not in ("concepts_from", "layer")]]
+    timings["triggers"] = time.perf_counter() - t0
+
+    run_info = {
+        "pretrained": str(lm_a.spec), "finetuned": tuned, "task": info.name, "classes": list(info.labels),
+        "finetune": finetune_info, "layers": layers, "trigger_layer": trigger_layer,
+        "n_sentences": len(sentences), "n_occurrences": int(len(occ)), "n_types": int(occ["word"].nunique()),
+        "classifier_accuracy": accuracy,
+        "predicted_agrees_with_gold": float((predicted_sentence == gold_sentence).mean()),
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+    return ConceptsResult(settings, alignment, label_df, polarity, summary, triggers,
+                          words_text(all_words, len(sentences)), run_info)
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def figures(result: ConceptsResult) -> dict[str, str]:
+    """Base64 PNGs: alignment per layer (with chance), label alignment per layer, polar concepts per layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    theta = result.settings.theta
+    out: dict[str, str] = {}
+    a = result.alignment
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for i, (measure, label) in enumerate((("occ_a_to_b", "occurrences A→B"), ("type_a_to_b", "types A→B"),
+                                          ("occ_b_to_a", "occurrences B→A"))):
+        d = a.loc[(a["measure"] == measure) & np.isclose(a["theta"].fillna(-1), theta)].sort_values("layer")
+        if d.empty:
+            d = a.loc[a["measure"] == measure].groupby("layer", as_index=False)[["value", "chance"]].mean()
+        ax.plot(d["layer"], d["value"], "o-", color=f"C{i}", label=label)
+        ax.plot(d["layer"], d["chance"], ":", color=f"C{i}")
+    d = a.loc[a["measure"] == "ari"].sort_values("layer")
+    ax.plot(d["layer"], d["value"], "s--", color="k", label="ARI")
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"share of concepts aligned (θ={theta})")
+    ax.set_title("pre-trained (A) vs fine-tuned (B); dotted: chance", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    out["alignment"] = _png(fig)
+
+    lab = result.labels
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, m in zip(axes, MODELS):
+        for i, (name, d) in enumerate(lab.loc[lab["model"] == m].groupby("label_set")):
+            ax.plot(d["layer"], d["fraction_aligned"], "o-", color=f"C{i % 10}", label=name)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("layer")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"concepts aligned to a label (θ={theta})")
+    axes[1].legend(fontsize=7)
+    out["labels"] = _png(fig)
+
+    s = result.polarity_summary
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for i, ((m, src), d) in enumerate(s.groupby(["model", "source"])):
+        ax.plot(d["layer"], d["n_polar_concepts"], "o-" if m == "finetuned" else "o--", color=f"C{i}", label=f"{m}, {src}")
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"polar concepts (BH q ≤ {result.settings.alpha})")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    out["polarity"] = _png(fig)
+    return out
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, escape=True)
+
+
+def render_section(result: ConceptsResult) -> str:
+    """The analysis as an HTML fragment (a ``<section>``) for :mod:`latentatlas.report` or a page."""
+    s, info = result.settings, result.info
+    figs = figures(result)
+    ari = result.alignment.loc[result.alignment["measure"] == "ari", ["layer", "value", "chance"]]
+    occ = result.alignment.loc[(result.alignment["measure"] == "occ_a_to_b") & np.isclose(result.alignment["theta"].fillna(-1), s.theta)]
+    align_tab = occ[["layer", "value", "chance"]].rename(columns={"value": f"A→B θ={s.theta}", "chance": "chance"}).merge(
+        ari.rename(columns={"value": "ARI", "chance": "ARI chance"}), on="layer", how="outer")
+    polar = result.polarity.loc[result.polarity["polar"] & (result.polarity["model"] == "finetuned")
+                                & (result.polarity["layer"] == info.get("trigger_layer"))]
+    top_polar = (polar.sort_values("q").groupby(["source", "class_name"]).head(3)
+                 [["source", "class_name", "concept", "size", "purity", "prior", "q", "examples"]])
+    trig = result.triggers.drop(columns=["words"]) if len(result.triggers) else result.triggers
+    trig_mean = (trig.groupby(["concepts_from", "classifier", "word_set"], as_index=False)
+                 [["flip_rate", "flip_to_target_rate", "confidence_drop"]].mean() if len(trig) else trig)
+    words = result.triggers.loc[result.triggers["word_set"] == "polar", ["concepts_from", "target_name", "words"]].drop_duplicates()
+    ft = info.get("finetune") or {}
+    return (
+        "<section id='concepts'><h2>Latent concepts: pre-trained vs fine-tuned</h2>"
+        f"<p>{html.escape(str(info.get('pretrained')))} (A) and its fine-tuned copy (B, "
+        f"{html.escape(str(info.get('finetuned')))}) on task <b>{html.escape(str(info.get('task')))}</b>"
+        + (f" (fine-tuning validation score {ft['metrics'].get('score', float('nan')):.3f})" if ft else "")
+        + f"; {info.get('n_sentences')} training sentences, {info.get('n_occurrences')} occurrences of "
+        f"{info.get('n_types')} word types (≤{s.max_per_type} per type, ≥{s.min_per_type}), exact Ward, K={s.k}, "
+        f"subword aggregation '{s.aggregation}'. Classifier accuracy on the trigger inputs: "
+        + ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in info.get("classifier_accuracy", {}).items())
+        + ".</p>"
+        f"<h3>Alignment per layer</h3><img alt='alignment per layer' src='data:image/png;base64,{figs['alignment']}'>"
+        f"{_table(align_tab)}"
+        f"<h3>Label alignment per layer</h3><img alt='label alignment' src='data:image/png;base64,{figs['labels']}'>"
+        f"{_table(result.labels.pivot_table(index=['model', 'layer'], columns='label_set', values='fraction_aligned').reset_index())}"
+        f"<h3>Polar concepts</h3><img alt='polar concepts per layer' src='data:image/png;base64,{figs['polarity']}'>"
+        f"<p>{s.polarity_test} test against the class prior, Benjamini–Hochberg at α={s.alpha}, concepts of ≥"
+        f"{s.min_concept_size} occurrences. Most significant polar concepts of B at layer {info.get('trigger_layer')}:</p>"
+        f"{_table(top_polar)}"
+        f"<h3>Adversarial triggers (layer {info.get('trigger_layer')}, {s.trigger_source} labels)</h3>"
+        f"<p>{s.n_insert} words from a set inserted ({s.position}) into correctly classified validation inputs of the "
+        "other classes; mean over target classes. 'polar': words of concepts polar to the target; 'random': "
+        "random corpus words; 'frequency': words of the same corpus-frequency band (both without polar words).</p>"
+        f"{_table(trig_mean)}<h4>Trigger words</h4>{_table(words)}<h4>Per target class</h4>{_table(trig)}"
+        "</section>"
+    )
+
+
+def render_html(result: ConceptsResult) -> str:
+    """A standalone HTML page holding :func:`render_section`."""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>latentatlas concepts</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse;"
+        "font-size:85%} td,th{padding:2px 6px;text-align:right}</style></head><body>"
+        f"{render_section(result)}</body></html>"
+    )
+
+
+def write_concepts(result: ConceptsResult, out_dir: str | Path) -> dict[str, Path]:
+    """Render everything first, then write the CSV tables, ``concepts.json``, ``words.txt`` and
+    ``concepts.html`` atomically."""
+    from ..io import atomic_write_json, atomic_write_text
+
+    texts = {
+        "alignment.csv": result.alignment.to_csv(index=False),
+        "labels.csv": result.labels.to_csv(index=False),
+        "polarity.csv": result.polarity.to_csv(index=False),
+        "polarity_summary.csv": result.polarity_summary.to_csv(index=False),
+        "triggers.csv": result.triggers.to_csv(index=False),
+        "words.txt": result.words_text,
+        "concepts.html": render_html(result),
+    }
+    payload = result.to_json()
+    out = Path(out_dir)
+    files = {name: atomic_write_text(out / name, text) for name, text in texts.items()}
+    files["concepts.json"] = atomic_write_json(out / "concepts.json", payload)
+    return files
+
+
+__all__ = [
+    "ConceptSettings",
+    "ConceptsResult",
+    "figures",
+    "label_table",
+    "read_label_file",
+    "render_html",
+    "render_section",
+    "run_concepts",
+    "trigger_table",
+    "words_text",
+    "write_concepts",
+]

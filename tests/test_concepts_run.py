@@ -1,0 +1,156 @@
+"""`latentatlas concepts` end to end on tiny BERTs: tables, page, bad input through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentatlas.cli import main
+from latentatlas.concepts.run import ConceptSettings, read_label_file, render_section, run_concepts, write_concepts
+from latentatlas.errors import BadInputError
+
+SMALL = ["--task", "bbc_topic", "--max-train", "48", "--n-sentences", "48", "--layers", "1,2"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("concepts_cache")
+
+
+@pytest.fixture(scope="module")
+def result(tiny_bert_dir: Path, cache: Path):  # type: ignore[no-untyped-def]
+    """Fine-tunes the tiny BERT (1 epoch, 48 sentences) and runs the whole analysis with K = 6."""
+    settings = ConceptSettings(model=str(tiny_bert_dir), task="bbc_topic", max_train=48, max_eval=40,
+                               n_sentences=48, layers="1,2", k=6, min_per_type=3, n_trigger_inputs=40, n_perm=2)
+    return run_concepts(settings, cache_dir=cache, progress=False)
+
+
+def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
+    info = result.info
+    assert info["layers"] == [1, 2] and info["trigger_layer"] == 2 and info["n_occurrences"] >= 6
+    a = result.alignment
+    assert set(a["layer"]) == {1, 2}
+    assert {"occ_a_to_b", "type_b_to_a", "ari", "nmi", "jaccard"} <= set(a["measure"])
+    assert a["value"].between(-1 - 1e-9, 1 + 1e-9).all() and a["chance"].notna().all()
+    lab = result.labels
+    assert set(lab["model"]) == {"pretrained", "finetuned"} and set(lab["layer"]) == {1, 2}
+    assert {"pos", "tag", "ner", "dep", "casing", "suffix"} <= set(lab["label_set"])
+    assert (lab["n_aligned"] <= lab["n_concepts"]).all() and (lab["n_concepts"] == 6).all()
+    pol = result.polarity
+    # every tested concept appears once per class, for each (model, layer, source)
+    n_classes = len(info["classes"])
+    per = pol.groupby(["model", "layer", "source", "concept"]).size()
+    assert (per == n_classes).all()
+    # gold counts of one concept add up to its size and the priors sum to one
+    one = pol.loc[(pol["model"] == "finetuned") & (pol["layer"] == 2) & (pol["source"] == "gold")]
+    assert (one.groupby("concept")["count"].sum() == one.groupby("concept")["size"].first()).all()
+    assert one.drop_duplicates("class")["prior"].sum() == pytest.approx(1.0)
+    assert set(result.polarity_summary["source"]) == {"gold", "predicted"}
+    t = result.triggers
+    if len(t):
+        assert set(t["word_set"]) <= {"polar", "random", "frequency"}
+        assert t["flip_rate"].dropna().between(0, 1).all()
+    assert len(result.words_text.splitlines()) == 48
+
+
+def test_write_and_section(result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    files = write_concepts(result, tmp_path / "out")
+    assert {"alignment.csv", "labels.csv", "polarity.csv", "triggers.csv", "concepts.json", "concepts.html",
+            "words.txt"} <= set(files)
+    payload = json.loads(files["concepts.json"].read_text())
+    assert payload["n_occurrences"] == result.info["n_occurrences"] and payload["settings"]["k"] == 6
+    back = pd.read_csv(files["alignment.csv"])
+    assert np.allclose(back["value"], result.alignment["value"])
+    section = render_section(result)
+    assert section.startswith("<section id='concepts'>") and section.count("data:image/png;base64,") == 3
+    assert "<html" in files["concepts.html"].read_text()
+
+
+def test_label_file_and_alignment(result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    words = pd.DataFrame([(s, w, word) for s, line in enumerate(result.words_text.splitlines())
+                          for w, word in enumerate(line.split())], columns=["sentence_id", "word_id", "word"])
+    good = tmp_path / "good.txt"
+    good.write_text("\n".join(" ".join("X" for _ in line.split()) for line in result.words_text.splitlines()))
+    labels = read_label_file(good, words, 48)
+    assert len(labels) == len(words) and set(labels) == {"X"}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join(["X X"] * 48))
+    with pytest.raises(BadInputError, match="line 1 has 2 labels"):
+        read_label_file(bad, words, 48)
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["-q", "concepts", *argv])
+    return code, capsys.readouterr().err
+
+
+def test_cli_end_to_end_with_user_labels(tiny_bert_dir: Path, cache: Path, result, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # a user label set: the word's length parity, aligned with words.txt
+    labels = tmp_path / "parity.txt"
+    labels.write_text("\n".join(" ".join("even" if len(w) % 2 == 0 else "odd" for w in line.split())
+                                for line in result.words_text.splitlines()) + "\n")
+    out = tmp_path / "out"
+    code = main(["-q", "concepts", "--model", str(tiny_bert_dir), *SMALL, "--k", "4", "--labels", str(labels),
+                 "--cache", str(cache), "--output", str(out)])
+    assert code == 0, capsys.readouterr().err
+    lab = pd.read_csv(out / "labels.csv")
+    assert "parity" in set(lab["label_set"])
+    assert "layer  1: ARI" in capsys.readouterr().out
+
+
+def test_cli_k_larger_than_points(tiny_bert_dir: Path, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, err = _run(["--model", str(tiny_bert_dir), *SMALL, "--k", "100000", "--cache", str(cache),
+                      "--output", str(out)], capsys)
+    assert code == 2 and "larger than the" in err and "lower --k" in err
+    assert err.startswith("latentatlas: error:") and err.count("\n") == 1 and not out.exists()
+
+
+def test_cli_label_file_that_does_not_line_up(tiny_bert_dir: Path, cache: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    labels = tmp_path / "short.txt"
+    labels.write_text("NN VB\n" * 3)
+    out = tmp_path / "out"
+    code, err = _run(["--model", str(tiny_bert_dir), *SMALL, "--k", "4", "--labels", str(labels), "--cache",
+                      str(cache), "--output", str(out)], capsys)
+    assert code == 2 and "does not line up with the tokens" in err and "3 lines for 48" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def char_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT with a character-level WordPiece vocabulary: it splits BBC text into other words
+    (symbols outside its vocabulary become [UNK])."""
+    import string
+
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("char_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *string.digits, ".", ","]
+    vocab += [f"##{c}" for c in string.ascii_lowercase + string.digits]
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    wordpiece = BertWordPieceTokenizer(str(out / "vocab.txt"), lowercase=True)
+    tok = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", sep_token="[SEP]",
+                            cls_token="[CLS]", pad_token="[PAD]", mask_token="[MASK]")
+    torch.manual_seed(1)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=512)
+    BertModel(cfg).eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_cli_models_that_tokenise_differently(tiny_bert_dir: Path, char_bert_dir: Path, cache: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, err = _run(["--model", str(tiny_bert_dir), "--tuned", str(char_bert_dir), *SMALL, "--k", "4",
+                      "--cache", str(cache), "--output", str(out)], capsys)
+    assert code == 2 and "tokenise the words differently" in err and "share a tokenizer" in err
+    assert err.count("\n") == 1 and not out.exists()
