@@ -346,8 +346,7 @@ def f1_figure(scores: pd.DataFrame, *, title: str) -> bytes:
         f1 = scores.loc[scores["condition"] == c, "f1"].to_numpy()
         ax.bar(i, f1.mean(), yerr=f1.std(ddof=1) if f1.size > 1 else 0.0, color=f"C{i}", alpha=0.6, capsize=4)
         ax.scatter(np.full(f1.size, i), f1, color="k", s=10, zorder=3)
-    lo = float(scores["f1"].min())
-    ax.set_ylim(max(0.0, lo - 0.05), min(1.0, float(scores["f1"].max()) + 0.03))
+    ax.set_ylim(0.0, min(1.0, float(scores["f1"].max()) + 0.05))  # bars start at 0: no exaggeration
     ax.set_xticks(range(len(conditions)), conditions)
     ax.set_ylabel("span F1 (validation articles)")
     ax.set_title(title, fontsize=8)
