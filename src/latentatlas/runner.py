@@ -76,13 +76,24 @@ def _digest(obj: Any) -> str:
 
 
 class MeasureCache:
-    """Per-cloud JSON of measure values, keyed by the cloud's identity; one file per cloud."""
+    """Per-cloud JSON of measure values, keyed by the cloud's identity; one file per cloud.
+
+    Safe under concurrent writers (two studies sharing one cache folder, or engine workers): every
+    write is read-merge-write under a per-file lock, and the file is replaced atomically, so readers
+    never see half a file and no writer loses another's values.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root / "measures"
 
     def path(self, cloud_key: str) -> Path:
         return self.root / f"{cloud_key}.json"
+
+    def lock(self, cloud_key: str) -> Any:
+        from filelock import FileLock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.path(cloud_key)) + ".lock")
 
     def load(self, cloud_key: str) -> dict[str, Any]:
         p = self.path(cloud_key)
@@ -96,7 +107,15 @@ class MeasureCache:
             return {}
 
     def save(self, cloud_key: str, data: Mapping[str, Any]) -> None:
-        atomic_write_json(self.path(cloud_key), dict(data))
+        """Merge ``data`` into the stored values (under the lock) and write the file atomically."""
+        self.update(cloud_key, data)
+
+    def update(self, cloud_key: str, fresh: Mapping[str, Any]) -> dict[str, Any]:
+        """Read-merge-write under the file lock; returns the merged values."""
+        with self.lock(cloud_key):
+            merged = {**self.load(cloud_key), **dict(fresh)}
+            atomic_write_json(self.path(cloud_key), merged)
+        return merged
 
 
 def _entry_key(e: MeasureEntry, seed: int) -> str:
@@ -127,10 +146,10 @@ def measure_cloud(
             timings=timings,
             progress=progress,
         )
-        for e in todo:
-            stored[_entry_key(e, seed)] = fresh[e.name]
+        new = {_entry_key(e, seed): fresh[e.name] for e in todo}
+        stored.update(new)
         if cache and cloud_key:
-            cache.save(cloud_key, stored)
+            cache.update(cloud_key, new)
     return {e.name: stored[_entry_key(e, seed)] for e in entries}, timings
 
 
