@@ -62,7 +62,7 @@ def concepts_cmd(
     task: Annotated[str, typer.Option(help="Single-sentence classification task (see 'latentatlas tasks').")] = "bbc_topic",
     tuned: Annotated[str | None, typer.Option(help="Existing fine-tuned folder (default: fine-tune MODEL, cached).")] = None,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 1,
-    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning, probes, analysed sentences).")] = 2000,
+    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning, probes, analysed sentences).")] = 1000,
     n_sentences: Annotated[int, typer.Option(help="Training sentences analysed (seeded sample).")] = 1000,
     k: Annotated[int, typer.Option(help="Concepts per layer (Ward cut).")] = 600,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",

@@ -1,7 +1,10 @@
 """Latent concepts (Durrani et al. 2022, ConceptX): occurrence sampling, Ward clustering of word
-occurrences per layer, concept labels from annotations, and alignment of two models' concepts.
+occurrences per layer, concept labels from annotations, alignment of two models' concepts, polar
+concepts and adversarial triggers.
 
 Modules: :mod:`.sample` (which word occurrences are clustered), :mod:`.cluster` (exact Ward in O(n·d)
 memory, cut at many K; two-stage for large n), :mod:`.label` (purity-based label alignment),
-:mod:`.align` (model-to-model alignment from the contingency table).
+:mod:`.align` (model-to-model alignment from the contingency table), :mod:`.polarity` (concepts enriched
+in one output class, tested against the prior with FDR control), :mod:`.triggers` (polar words inserted
+into inputs of other classes), :mod:`.run` (the whole analysis behind ``latentatlas concepts``).
 """

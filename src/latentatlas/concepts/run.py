@@ -17,9 +17,10 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
    cache keeps the encoder, not the head). B's predictions on the corpus sentences are the
    ``predicted`` labels.
 7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`).
-8. **Triggers**: at ``trigger_layer``, for each model's polar concepts (``trigger_source`` labels) and
-   each class c, the top polar words vs. random and frequency-matched words, inserted into correctly
-   classified validation inputs of the other classes, scored on both classifiers.
+8. **Triggers**: at ``trigger_layer``, for the polar concepts (``trigger_source`` labels) of each model
+   in ``trigger_models`` (default B) and each class c, the top polar words vs. random and
+   frequency-matched words, inserted into correctly classified validation inputs of the other classes,
+   scored on both classifiers (transfer across models).
 
 Outputs (:func:`write_concepts`, written only after everything is computed): CSV tables, one JSON,
 ``words.txt`` (the analysed sentences split into the model's words: the format of ``--labels``) and an
@@ -58,7 +59,7 @@ class ConceptSettings:
     task: str = "bbc_topic"
     tuned: str | None = None
     finetune_epochs: int = 1
-    max_train: int = 2000
+    max_train: int = 1000
     max_eval: int = 500
     n_sentences: int = 1000
     layers: str = "all"
@@ -77,7 +78,8 @@ class ConceptSettings:
     n_trigger_words: int = 10
     n_insert: int = 3
     position: str = "prefix"
-    n_trigger_inputs: int = 250
+    n_trigger_inputs: int = 150
+    trigger_models: tuple[str, ...] = ("finetuned",)
     n_perm: int = 3
     seed: int = 0
 
@@ -92,6 +94,8 @@ class ConceptSettings:
             raise BadInputError(f"--finetune-epochs={self.finetune_epochs}: fine-tune for at least one epoch.")
         if self.trigger_source not in ("gold", "predicted"):
             raise BadInputError(f"trigger_source={self.trigger_source!r}: use 'gold' or 'predicted'.")
+        if not self.trigger_models or set(self.trigger_models) - set(MODELS):
+            raise BadInputError(f"trigger_models={self.trigger_models}: choose among {MODELS}.")
         if self.position not in POSITIONS:
             raise BadInputError(f"--position {self.position!r}: use one of {', '.join(POSITIONS)}.")
         if not 0.0 <= self.theta <= 1.0:
@@ -118,7 +122,8 @@ class ConceptsResult:
             return json.loads(df.to_json(orient="records", double_precision=6))
 
         return {
-            "settings": {**asdict(self.settings), "label_sets": list(self.settings.label_sets)},
+            "settings": {**asdict(self.settings), "label_sets": list(self.settings.label_sets),
+                         "trigger_models": list(self.settings.trigger_models)},
             **self.info,
             "alignment": records(self.alignment),
             "labels": records(self.labels),
@@ -354,7 +359,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     base = {name: clf.proba(val_texts) for name, clf in classifiers.items()}
     accuracy = {name: float((p.argmax(1) == val_labels).mean()) for name, p in base.items()}
     trig_frames = []
-    for m in MODELS:
+    for m in settings.trigger_models:
         sel = polarity.loc[(polarity["model"] == m) & (polarity["layer"] == trigger_layer)
                            & (polarity["source"] == settings.trigger_source)]
         df = trigger_table(concepts[m][trigger_layer], words, sel, frequencies, classifiers, val_texts, val_labels,
