@@ -1,0 +1,203 @@
+"""Measures on clouds too large for RAM: exact streamed passes, and seeded subsamples with intervals.
+
+Two kinds of measure:
+
+* **streamable** — functions of the mean, the covariance spectrum or per-row sums: the PCA spectrum
+  (``eee``, ``isoscore``, ``pc_ratio``, ``pca90/95/99``, ``participation_ratio``), the exact average
+  cosine similarity (``acs``) and linear CKA in feature form. :class:`StreamedCloud` wraps an
+  (n, d) array-like — typically the read-only memory map of an activation-store layer — without
+  copying it; every pass reads row chunks (float16 rows become float32 per chunk, sums are float64),
+  so memory is O(chunk·d + d²) whatever n is, and the values equal the in-memory ones bit for bit
+  (same chunks, same arithmetic).
+* **subsampled** — measures that need a k-NN graph or trained quantizers. :func:`subsample_interval`
+  computes them on a seeded subsample of a stated size ``m`` (rows read from the memory map, nothing
+  else) and reports a subsampling-bootstrap interval: the measure on ``n_boot`` further independent
+  size-``m`` subsamples without replacement (Politis & Romano 1994, *Large sample confidence regions
+  based on subsamples under minimal assumptions*), percentile interval. Resampling with replacement
+  would duplicate points and collapse nearest-neighbour distances to zero, hence subsampling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadInputError, TooFewPointsError
+from . import cloud as cloud_mod
+from .cloud import PointCloud
+
+log = logging.getLogger(__name__)
+
+STREAMABLE: tuple[str, ...] = (
+    "acs", "eee", "isoscore", "pc_ratio", "pca90", "pca95", "pca99", "participation_ratio",
+)
+
+
+def iter_chunks(X: Any, chunk_rows: int | None = None) -> Iterator[np.ndarray]:
+    """Yield consecutive row blocks of ``X`` as float32 arrays (one block in memory at a time)."""
+    step = int(chunk_rows or cloud_mod._CHUNK_ROWS)
+    for s in range(0, int(X.shape[0]), step):
+        yield np.asarray(X[s : s + step], dtype=np.float32)
+
+
+class StreamedCloud(PointCloud):
+    """A :class:`PointCloud` over an array that is never loaded whole (a memmap, or any array-like
+    with ``shape``, ``dtype`` and row slicing). Validation (2-D, numeric, finite, enough points) is
+    one chunked pass; PCA and ACS then stream through the same chunked code as in-memory clouds."""
+
+    def __init__(self, X: Any, *, name: str = "streamed cloud", min_points: int = 2,
+                 chunk_rows: int | None = None) -> None:
+        shape = tuple(getattr(X, "shape", ()))
+        dtype = np.dtype(getattr(X, "dtype", np.float64))
+        if len(shape) != 2:
+            raise BadInputError(f"{name} must be 2-D (n_points, n_dims), got shape {shape}; reshape it.")
+        if not np.issubdtype(dtype, np.number):
+            raise BadInputError(f"{name} must hold numbers, got dtype {dtype}; save a numeric array.")
+        if shape[1] < 1:
+            raise BadInputError(f"{name} has no dimensions (shape {shape}).")
+        if shape[0] < min_points:
+            raise TooFewPointsError(name, min_points, shape[0])
+        step = int(chunk_rows or cloud_mod._CHUNK_ROWS)
+        for i, block in enumerate(iter_chunks(X, step)):
+            ok = np.isfinite(block).all(axis=1)
+            if not ok.all():
+                row = i * step + int(np.flatnonzero(~ok)[0])
+                raise BadInputError(
+                    f"{name} has non-finite values (NaN or inf), first in row {row}; remove or repair those rows."
+                )
+        super().__init__(X, name=name, validate=False)
+
+
+def stream_battery(
+    X: Any,
+    measures: Iterable[str] | None = None,
+    *,
+    seed: int = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    name: str = "streamed cloud",
+) -> dict[str, Any]:
+    """Run streamable measures on ``X`` without loading it (default: all of :data:`STREAMABLE`).
+
+    A measure that is not streamable raises a :class:`BadInputError` naming :func:`subsample_interval`.
+    """
+    from . import registry as reg
+
+    wanted = list(measures) if measures is not None else list(STREAMABLE)
+    for m in wanted:
+        reg.get(m)  # unknown names first, with suggestions
+        if m not in STREAMABLE:
+            raise BadInputError(
+                f"measure {m!r} cannot stream (it needs a k-NN graph or quantizers over the whole cloud); "
+                f"compute it on a subsample with latentatlas.measures.stream.subsample_interval. "
+                f"Streamable: {', '.join(STREAMABLE)}."
+            )
+    return reg.run_battery(StreamedCloud(X, name=name), wanted, seed=seed, params=params)
+
+
+def stream_cka(X: Any, Y: Any, *, chunk_rows: int | None = None) -> float:
+    """Linear CKA (biased) in feature form, one streamed pass over both clouds (Kornblith et al. 2019).
+
+    CKA = ‖Y_cᵀX_c‖²_F / (‖X_cᵀX_c‖_F·‖Y_cᵀY_c‖_F) with centred X_c, Y_c. The centred cross-products come
+    from raw sums of shifted rows: Σ(x−a)(y−b)ᵀ − n·(x̄−a)(ȳ−b)ᵀ, the shifts a, b being the first chunk's
+    means (this keeps float64 sums well conditioned). Memory O(chunk·(d₁+d₂) + (d₁+d₂)²).
+    """
+    n = int(X.shape[0])
+    if int(Y.shape[0]) != n:
+        raise BadInputError(f"the two clouds must have the same rows, got {n} and {int(Y.shape[0])}.")
+    if n < 2:
+        raise TooFewPointsError("linear CKA", 2, n)
+    step = int(chunk_rows or cloud_mod._CHUNK_ROWS)
+    d1, d2 = int(X.shape[1]), int(Y.shape[1])
+    a = np.asarray(X[:step], dtype=np.float64).mean(axis=0)
+    b = np.asarray(Y[:step], dtype=np.float64).mean(axis=0)
+    sx, sy = np.zeros(d1), np.zeros(d2)
+    xx, yy, yx = np.zeros((d1, d1)), np.zeros((d2, d2)), np.zeros((d2, d1))
+    for bx, by in zip(iter_chunks(X, step), iter_chunks(Y, step), strict=True):
+        cx, cy = bx.astype(np.float64) - a, by.astype(np.float64) - b
+        sx += cx.sum(axis=0)
+        sy += cy.sum(axis=0)
+        xx += cx.T @ cx
+        yy += cy.T @ cy
+        yx += cy.T @ cx
+    mx, my = sx / n, sy / n
+    xx -= n * np.outer(mx, mx)
+    yy -= n * np.outer(my, my)
+    yx -= n * np.outer(my, mx)
+    den = np.linalg.norm(xx) * np.linalg.norm(yy)
+    return float(np.sum(yx**2) / den) if den > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SubsampleEstimate:
+    """A measure on a seeded size-``size`` subsample, with a subsampling-bootstrap percentile interval."""
+
+    measure: str
+    value: float
+    low: float
+    high: float
+    size: int
+    n_points: int
+    n_boot: int
+    level: float
+    seed: int
+    replicates: tuple[float, ...] = field(repr=False, default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"measure": self.measure, "value": self.value, "low": self.low, "high": self.high,
+                "size": self.size, "n_points": self.n_points, "n_boot": self.n_boot, "level": self.level,
+                "seed": self.seed}
+
+
+def subsample_rows(n: int, size: int, seed: int, replicate: int) -> np.ndarray:
+    """Sorted row indices of replicate ``replicate`` (0 = the estimate), drawn without replacement
+    from a generator seeded with (seed, replicate)."""
+    return np.sort(np.random.default_rng([int(seed), int(replicate)]).choice(n, size=size, replace=False))
+
+
+def subsample_interval(
+    X: Any,
+    measure: str,
+    *,
+    size: int,
+    n_boot: int = 20,
+    level: float = 0.95,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+) -> SubsampleEstimate:
+    """``measure`` on a seeded size-``size`` subsample of ``X`` plus a percentile interval over
+    ``n_boot`` further independent subsamples (rows read from ``X``; the cloud is never loaded whole).
+
+    Only ``size`` rows are in memory at once. ``size`` ≥ n uses every row (the interval collapses).
+    """
+    from . import registry as reg
+
+    spec = reg.get(measure)
+    n = int(X.shape[0])
+    if size < 2:
+        raise BadInputError(f"subsample size must be at least 2, got {size}.")
+    if n_boot < 2:
+        raise BadInputError(f"n_boot must be at least 2 for an interval, got {n_boot}.")
+    if not 0 < level < 1:
+        raise BadInputError(f"level must lie in (0, 1), got {level}.")
+    m = min(int(size), n)
+    if m < spec.required_points(params):
+        raise TooFewPointsError(f"measure {measure!r} on a subsample", spec.required_points(params), m)
+    kw = dict(params or {})
+
+    def one(replicate: int) -> float:
+        rows = np.arange(n) if m == n else subsample_rows(n, m, seed, replicate)
+        value = reg.compute(measure, np.asarray(X[rows], dtype=np.float32), seed=seed, **kw)
+        if isinstance(value, Mapping):
+            raise BadInputError(f"measure {measure!r} returns several values; subsample_interval needs a scalar one.")
+        return float(value)
+
+    value = one(0)
+    reps = np.array([one(r) for r in range(1, n_boot + 1)])
+    alpha = (1 - level) / 2
+    low, high = np.quantile(reps, [alpha, 1 - alpha])
+    return SubsampleEstimate(measure, value, float(low), float(high), m, n, int(n_boot), float(level), int(seed),
+                             tuple(float(r) for r in reps))
