@@ -50,7 +50,11 @@ def _estimator(what: str):  # noqa: ANN202 - returns a zero-argument callable pe
 
         if what == "skdim_twonn":
             return lambda X, Y: float(skdim.id.TwoNN(discard_fraction=0.1).fit(X).dimension_)
-        return lambda X, Y: float(skdim.id.MLE().fit(X, n_neighbors=20, comb="mle").dimension_)
+        from latentatlas.measures.cloud import distinct_rows
+
+        # skdim's MLE returns 0 when a point has a duplicate (r_j = 0 makes a local estimate 0, and the
+        # "mle" combination 1/mean(1/m) collapses); give it the distinct rows, as ours uses (timed).
+        return lambda X, Y: float(skdim.id.MLE().fit(distinct_rows(X), n_neighbors=20, comb="mle").dimension_)
     if what == "dadapy_twonn":
         from dadapy import Data
 
