@@ -34,6 +34,7 @@ def workdir(tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
     base = {"output": "out", "cache": "cache", "corpus": {"source": "corpus.txt", "n_sentences": None},
             "models": [str(tiny_bert_dir)], "measures": ["eee"]}
     studies: dict[str, object] = {
+        "good": base,
         "list": ["a", "b"],
         "models_int": {**base, "models": 5},
         "models_empty": {**base, "models": []},
@@ -75,6 +76,12 @@ CASES: list[tuple[str, list[str], str]] = [
     ("run-extraction-dtype", ["run", "dtype.yaml"], "extraction.dtype: Input should be 'float16' or 'float32'"),
     ("run-layers", ["run", "layers.yaml"], "layer selection 'banana' is not understood"),
     ("run-task", ["run", "task.yaml"], "unknown task 'nosuchtask'"),
+    # engine and device options (run and extract)
+    ("run-engine", ["run", "good.yaml", "--engine", "rey"], "unknown engine 'rey'; did you mean 'ray'"),
+    ("run-address-local", ["run", "good.yaml", "--address", "10.0.0.1:6379"], "use it with --engine ray"),
+    ("extract-engine", ["extract", "-m", "{tiny}", "--engine", "spark", "--cache", "cache"], "unknown engine 'spark'"),
+    ("run-device", ["run", "--device", "tpu"], "unknown device 'tpu'"),
+    ("extract-device", ["extract", "-m", "{tiny}", "--device", "gpu", "--cache", "cache"], "unknown device 'gpu'"),
     # compare
     ("compare-rows", ["compare", "a.npy", "b.npy", "--output", "cmp"], "must be 2-D with the same rows"),
     ("compare-measure", ["compare", "a.npy", "a.npy", "-m", "ckaa", "--output", "cmp"], "did you mean 'cka'"),
@@ -106,3 +113,17 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert len(lines) == 1 and lines[0].startswith("latentatlas: error: "), err
     assert message in lines[0]
     assert _snapshot(workdir) == before  # no output folder, no cache entry, no half-written file
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("command", [["run", "good.yaml"], ["extract", "-m", "{tiny}", "--cache", "cache"]],
+                         ids=["run", "extract"])
+def test_device_cuda_without_a_gpu(
+    workdir: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    before = _snapshot(workdir)
+    code = main(["-q", *(a.replace("{tiny}", str(tiny_bert_dir)) for a in command), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--device cuda needs a CUDA GPU but none is available" in err and "--device cpu" in err
+    assert _snapshot(workdir) == before

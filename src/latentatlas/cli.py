@@ -5,6 +5,7 @@ Every :class:`~latentatlas.errors.LatentAtlasError` becomes a one-line message o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -195,6 +196,34 @@ def measure_cloud(
             typer.echo(f"{k:<{width}}  {v:.6g}")
 
 
+_ENGINE_HELP = "Where jobs run: local (this process) or ray (a Ray cluster; needs the ray extra)."
+_ADDRESS_HELP = "Ray cluster address (with --engine ray); default: start a local Ray instance."
+_DEVICE_HELP = "cpu, or cuda (autocast) for extraction and fine-tuning."
+
+
+@contextlib.contextmanager
+def _engine(name: str, address: str | None) -> Any:
+    """The named engine, closed (a Ray instance started here shut down) when the command ends."""
+    from .engine import get_engine
+
+    eng = get_engine(name, address=address)
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+def _on_device(study: Any, device: str) -> Any:
+    """``study`` with extraction and fine-tuning on ``device`` (unchanged for the CPU default)."""
+    if device == "cpu":
+        return study
+    ds = study.downstream
+    return study.model_copy(update={
+        "extraction": study.extraction.model_copy(update={"device": device}),
+        "downstream": ds.model_copy(update={"finetune": ds.finetune.model_copy(update={"device": device})}),
+    })
+
+
 @app.command("extract")
 def extract(
     model: Annotated[list[str], typer.Option("--model", "-m", help="Model spec; repeat.")],
@@ -209,9 +238,15 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 32,
     max_length: Annotated[int, typer.Option(help="Truncation length in tokens.")] = 128,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "local",
+    address: Annotated[str | None, typer.Option(help=_ADDRESS_HELP)] = None,
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
 ) -> None:
     """Extract token-level hidden states of every layer into the on-disk activation store."""
+    from .engine.device import check_device
     from .extract.extractor import ExtractionSettings
+
+    check_device(device)
 
     study = _study_from_options(
         cache, corpus, n_sentences, seed, text_column, layers,
@@ -222,11 +257,13 @@ def extract(
             max_length=max_length,
             keep_special_tokens=not drop_special,
             dtype=dtype,
+            device=device,
         ),
     )
     from .runner import extract_study
 
-    stores = extract_study(study, progress=_state["progress"])
+    with _engine(engine, address) as eng:
+        stores = extract_study(study, progress=_state["progress"], engine=eng)
     out = [
         {"model": spec, "store": str(s.path), "n_tokens": s.n_tokens, "layers": list(s.layers)}
         for spec, s in stores.items()
@@ -243,13 +280,19 @@ def run(
     study_file: Annotated[Path | None, typer.Argument(help="Study YAML; default: the built-in preset.")] = None,
     preset: Annotated[str, typer.Option(help="Built-in study when no file is given: default, quick, full.")] = "default",
     output: Annotated[Path | None, typer.Option(help="Output folder (overrides the study's).")] = None,
+    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "local",
+    address: Annotated[str | None, typer.Option(help=_ADDRESS_HELP)] = None,
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
 ) -> None:
     """Run a study: extract, measure every layer of every model, write results and report."""
+    from .engine.device import check_device
     from .runner import run_study
     from .study import load_study
 
-    study = load_study(study_file, preset=preset)
-    result = run_study(study, output=output, progress=_state["progress"])
+    check_device(device)
+    study = _on_device(load_study(study_file, preset=preset), device)
+    with _engine(engine, address) as eng:
+        result = run_study(study, output=output, progress=_state["progress"], engine=eng)
     typer.echo(
         f"{len(result.results)} results for {result.results['spec'].nunique()} models in "
         f"{result.timings['total']:.1f} s"

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import __version__
 from .corpus import Corpus, bundled_corpus, load_corpus
+from .engine import Engine
 from .errors import BadInputError
 from .extract import ActivationStore, ExtractionOptions
 from .io import atomic_write_json, atomic_write_text
@@ -161,8 +162,10 @@ def model_store(
     progress: bool = True,
     timings: dict[str, float] | None = None,
     lm: LoadedModel | None = None,
+    engine: Engine | None = None,
 ) -> tuple[ActivationStore, list[int]]:
-    """Load (or build) one model, unless given, and open (or fill) its activation store."""
+    """Load (or build) one model, unless given, and open (or fill) its activation store (its
+    unfinished shards run on ``engine``, default local)."""
     timings = timings if timings is not None else {}
     t0 = time.perf_counter()
     lm = lm if lm is not None else load_model(spec, cache_dir=Path(study.cache))
@@ -177,27 +180,65 @@ def model_store(
         model_key=lm.fingerprint,
         options=ExtractionOptions(layers=layers, **study.extraction.model_dump()),
         progress=progress,
+        engine=engine,
     )
     timings["extract"] = timings.get("extract", 0.0) + time.perf_counter() - t0
     return store, layers
 
 
-def extract_study(study: Study, *, progress: bool = True) -> dict[str, ActivationStore]:
+def extract_study(study: Study, *, progress: bool = True, engine: Engine | None = None) -> dict[str, ActivationStore]:
     """Fill the activation store for every model of ``study`` (the ``extract`` stage alone)."""
     specs = [ModelSpec.parse(m) for m in study.models]
     corpus = load_study_corpus(study)
-    return {str(spec): model_store(spec, study, corpus, progress=progress)[0] for spec in specs}
+    return {str(spec): model_store(spec, study, corpus, progress=progress, engine=engine)[0] for spec in specs}
+
+
+@dataclass(frozen=True)
+class MeasureJob:
+    """One cell of the measure grid: every measure entry on one (model, layer) cloud."""
+
+    store_path: str
+    layer: int
+    cloud_key: str
+
+
+@dataclass(frozen=True)
+class GridContext:
+    """What every measure job shares: the entries, subsample size, seed and the cache folder."""
+
+    entries: tuple[MeasureEntry, ...]
+    max_points: int | None
+    seed: int
+    cache_root: str
+
+
+def measure_job(ctx: GridContext, job: MeasureJob) -> tuple[dict[str, Any], dict[str, float], int]:
+    """Run one grid cell (in this process or on an engine worker): open the store, read the cloud,
+    measure it through the locked measure cache. Returns (values, timings, n_points)."""
+    store = ActivationStore.open(job.store_path, verify="size")
+    X = store.cloud(job.layer, max_points=ctx.max_points, seed=ctx.seed)
+    values, mt = measure_cloud(
+        X, list(ctx.entries), seed=ctx.seed, cache=MeasureCache(Path(ctx.cache_root)), cloud_key=job.cloud_key
+    )
+    return values, mt, int(X.shape[0])
 
 
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run_study(study: Study, *, output: str | Path | None = None, progress: bool = True) -> RunResult:
+def run_study(
+    study: Study, *, output: str | Path | None = None, progress: bool = True, engine: Engine | None = None
+) -> RunResult:
     """Execute every stage of ``study`` and write results, manifest and report to the output folder.
 
-    Stages: corpus → (per model) load → extract → measures → downstream (tasks) → analysis → report.
+    Stages: corpus → (per model) load → extract → downstream (tasks) → the measure grid over every
+    (model, layer) → analysis → report. Extraction shards and grid cells run on ``engine`` (default:
+    local, in this process); the results do not depend on the engine.
     """
+    from .engine import LocalEngine, run_all
+
+    engine = engine if engine is not None else LocalEngine()
     from .downstream import stage as ds
 
     t_start = time.perf_counter()
@@ -223,7 +264,6 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
         log.info("tasks: %s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks))
     peak_rss["corpus and tasks"] = _peak_rss_mb()
 
-    measure_cache = MeasureCache(cache_root)
     rows: list[dict[str, Any]] = []
     score_rows: list[dict[str, Any]] = []
     transfer_rows: list[dict[str, Any]] = []
@@ -231,41 +271,19 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
     per_model: list[dict[str, Any]] = []
     timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
     measure_times: dict[str, float] = {}
+    grid: list[tuple[ModelSpec, int, MeasureJob]] = []
 
     for spec in specs:
         t0 = time.perf_counter()
         lm = load_model(spec, cache_dir=cache_root)
         timings["models"] += time.perf_counter() - t0
-        store, layers = model_store(spec, study, corpus, progress=progress, timings=timings, lm=lm)
+        store, layers = model_store(spec, study, corpus, progress=progress, timings=timings, lm=lm, engine=engine)
         peak_rss["extract"] = _peak_rss_mb()
-
-        t0 = time.perf_counter()
-        for layer in _progress(layers, progress, desc=f"measure {spec}", unit="layer"):
-            X = store.cloud(layer, max_points=study.max_points, seed=study.seed)
+        for layer in layers:
             cloud_key = _digest(
                 {"store": store.key, "layer": layer, "max_points": study.max_points, "seed": study.seed}
             )
-            values, mt = measure_cloud(
-                X, entries, seed=study.seed, cache=measure_cache, cloud_key=cloud_key
-            )
-            for name, dt in mt.items():
-                measure_times[name] = measure_times.get(name, 0.0) + dt
-            rows.extend(
-                rows_for(
-                    spec=str(spec),
-                    base=spec.base,
-                    variant=spec.variant or "pretrained",
-                    variant_seed=spec.seed,
-                    layer=layer,
-                    values=reg.flatten(values),
-                    families=families,
-                    n_points=int(X.shape[0]),
-                    params=params,
-                    measure_seed=study.seed,
-                )
-            )
-        timings["measures"] += time.perf_counter() - t0
-        peak_rss["measures"] = _peak_rss_mb()
+            grid.append((spec, layer, MeasureJob(str(store.path), layer, cloud_key)))
         if tasks:
             t0 = time.perf_counter()
             sc, tr = ds.model_downstream(lm, tasks, study, progress=progress, timings=timings)
@@ -278,8 +296,37 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
             {"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": layers,
              "holdout": str(spec) in holdout, "family": study.family_of(str(spec))}
         )
-        log.info("%s: %d tokens, %d layers measured", spec, store.n_tokens, len(layers))
+        log.info("%s: %d tokens, %d layers to measure", spec, store.n_tokens, len(layers))
         del lm
+
+    t0 = time.perf_counter()
+    ctx = GridContext(tuple(entries), study.max_points, study.seed, str(cache_root))
+    jobs = [job for _, _, job in grid]
+    if progress and isinstance(engine, LocalEngine):
+        outcomes = [measure_job(ctx, job) for job in _progress(jobs, True, desc="measure", unit="cloud")]
+    else:
+        outcomes = run_all(engine, measure_job, jobs, ctx)
+    for (spec, layer, _), (values, mt, n_points) in zip(grid, outcomes, strict=True):
+        for name, dt in mt.items():
+            measure_times[name] = measure_times.get(name, 0.0) + dt
+        rows.extend(
+            rows_for(
+                spec=str(spec),
+                base=spec.base,
+                variant=spec.variant or "pretrained",
+                variant_seed=spec.seed,
+                layer=layer,
+                values=reg.flatten(values),
+                families=families,
+                n_points=n_points,
+                params=params,
+                measure_seed=study.seed,
+            )
+        )
+    timings["measures"] += time.perf_counter() - t0
+    if grid:
+        peak_rss["measures"] = _peak_rss_mb()
+    manifest_engine = engine.name
 
     if not rows:
         raise BadInputError("the study produced no results; check its models, layers and measures.")
@@ -318,6 +365,7 @@ def run_study(study: Study, *, output: str | Path | None = None, progress: bool 
     timings["total"] = time.perf_counter() - t_start
     manifest = build_manifest(study, corpus, per_model, timings, measure_times, started)
     manifest["peak_rss_mb_by_stage"] = peak_rss
+    manifest["engine"] = manifest_engine
     if tasks:
         manifest["tasks"] = [
             {"name": t.info.name, "kind": t.info.kind, "metric": t.info.metric, "n_train": len(t.train),

@@ -19,9 +19,11 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -53,6 +55,7 @@ class FinetuneSettings(BaseModel):
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
     eval_batch_size: int = Field(default=64, ge=1)
+    device: Literal["cpu", "cuda"] = Field(default="cpu", description="cuda: bfloat16 autocast")
 
     @model_validator(mode="after")
     def _accumulation(self) -> FinetuneSettings:
@@ -124,7 +127,8 @@ def run_key(model_key: str, task: TaskData, settings: FinetuneSettings, seed: in
         "task": task.info.name,
         "train": split_digest(task.info, task.train),
         "validation": split_digest(task.info, task.validation),
-        "settings": settings.model_dump(exclude={"eval_batch_size"}),
+        # device only when not the CPU, so CPU runs keep their keys (autocast changes the numbers)
+        "settings": settings.model_dump(exclude={"eval_batch_size"} | ({"device"} if settings.device == "cpu" else set())),
         "seed": seed,
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
@@ -148,6 +152,17 @@ def _optimizer(model: torch.nn.Module, s: FinetuneSettings, total_steps: int) ->
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+@contextmanager
+def _on_device(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+    """The batch on the model's device; on CUDA, the forward pass runs under bfloat16 autocast."""
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        yield batch
+        return
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def predict(model: torch.nn.Module, enc: EncodedSplit, info: TaskInfo, pad_id: int, batch_size: int) -> np.ndarray:
     """Validation predictions: class ids, real values, or one tag per word (flat, truncated words -1)."""
     from ..extract.extractor import length_sorted_batches
@@ -158,9 +173,9 @@ def predict(model: torch.nn.Module, enc: EncodedSplit, info: TaskInfo, pad_id: i
     offsets = np.concatenate([[0], np.cumsum([len(w) for w in enc.word_token])]) if enc.word_token else None
     with torch.inference_mode():
         for batch in length_sorted_batches(enc.lengths(), batch_size):
-            logits = model(
-                **pad_batch([enc.input_ids[i] for i in batch], pad_id, [enc.token_type_ids[i] for i in batch])
-            ).logits
+            inputs = pad_batch([enc.input_ids[i] for i in batch], pad_id, [enc.token_type_ids[i] for i in batch])
+            with _on_device(model, inputs) as moved:
+                logits = model(**moved).logits.float().cpu()
             for j, i in enumerate(batch):
                 if offsets is not None:
                     wt = enc.word_token[i]  # type: ignore[index]
@@ -223,7 +238,11 @@ def _train(
             "use more training data (max_train) or a smaller per_device_batch_size."
         )
     steps_per_epoch = math.ceil(n / s.batch_size)
-    model = head_model(encoder, info, seed)
+    if s.device == "cuda":
+        from ..engine.device import check_device
+
+        check_device("cuda")
+    model = head_model(encoder, info, seed).to(s.device)
     opt, sched = _optimizer(model, s, steps_per_epoch * s.epochs)
     gen = torch.Generator().manual_seed(int(seed))
     start_epoch = 0
@@ -231,17 +250,17 @@ def _train(
     ckpt = run_dir / "checkpoint.pt"
     if ckpt.is_file():
         try:
-            state = torch.load(ckpt, weights_only=False)
+            state = torch.load(ckpt, weights_only=False, map_location=s.device)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
-            gen.set_state(state["generator"])
+            gen.set_state(state["generator"].cpu())
             torch_rng = state["torch_rng"]
             start_epoch = int(state["epoch"])
             log.info("resuming fine-tuning %s at epoch %d", run_dir.name[:12], start_epoch + 1)
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             log.warning("fine-tuning checkpoint %s is unusable (%s); starting over", ckpt, exc)
-            model = head_model(encoder, info, seed)
+            model = head_model(encoder, info, seed).to(s.device)
             opt, sched = _optimizer(model, s, steps_per_epoch * s.epochs)
             gen = torch.Generator().manual_seed(int(seed))
             torch_rng, start_epoch = None, 0
@@ -256,7 +275,7 @@ def _train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))  # dropout masks
         if torch_rng is not None:
-            torch.set_rng_state(torch_rng)  # a resumed run draws the same masks as an uninterrupted one
+            torch.set_rng_state(torch_rng.cpu())  # a resumed run draws the same masks as an uninterrupted one
         for epoch in range(start_epoch, s.epochs):
             model.train()
             order = torch.randperm(n, generator=gen).numpy()
@@ -268,8 +287,10 @@ def _train(
                     batch = pad_batch(
                         [enc_train.input_ids[i] for i in idx], pad_id, [enc_train.token_type_ids[i] for i in idx]
                     )
-                    out = model(**batch, labels=_labels_for(info, enc_train, idx, y_train))
-                    (out.loss * idx.size / step_idx.size).backward()
+                    batch["labels"] = _labels_for(info, enc_train, idx, y_train)
+                    with _on_device(model, batch) as moved:
+                        out = model(**moved)
+                    (out.loss.float() * idx.size / step_idx.size).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
                 opt.step()
                 sched.step()

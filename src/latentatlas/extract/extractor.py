@@ -30,6 +30,7 @@ class ExtractionSettings(BaseModel):
     max_length: int = Field(default=128, ge=2)
     keep_special_tokens: bool = True
     dtype: Literal["float16", "float32"] = "float16"
+    device: Literal["cpu", "cuda"] = "cpu"
 
 
 class ExtractionOptions(ExtractionSettings):
@@ -115,11 +116,19 @@ def forward_batch(
     layers: Sequence[int],
     token_type_ids: Sequence[Sequence[int]] | None = None,
 ) -> torch.Tensor:
-    """One padded forward pass; returns hidden states of ``layers`` as (n_layers, B, T, d) float32."""
+    """One padded forward pass; returns hidden states of ``layers`` as (n_layers, B, T, d) float32 on
+    the CPU. A model on a CUDA device runs under float16 autocast."""
+    batch = pad_batch(input_ids, pad_id, token_type_ids)
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        out = model(**pad_batch(input_ids, pad_id, token_type_ids), output_hidden_states=True)
+        if device.type == "cuda":
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = model(**batch, output_hidden_states=True)
+        else:
+            out = model(**batch, output_hidden_states=True)
     hs = out.hidden_states
-    return torch.stack([hs[layer] for layer in layers]).float()
+    return torch.stack([hs[layer] for layer in layers]).float().cpu()
 
 
 def num_layers_of(model: torch.nn.Module) -> int:

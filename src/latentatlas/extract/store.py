@@ -25,6 +25,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,6 +80,8 @@ def store_key(model_key: str, sentences: Sequence[str], options: ExtractionOptio
         "keep_special_tokens": options.keep_special_tokens,
         "dtype": options.dtype,
     }
+    if options.device != "cpu":  # autocast changes the numbers; CPU keys stay as they were
+        blob["device"] = options.device
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -193,8 +196,13 @@ class ActivationStore:
         options: ExtractionOptions | None = None,
         progress: bool = True,
         verify: Verify = "checksum",
+        engine: Any = None,
     ) -> ActivationStore:
-        """Open the cached entry for these inputs, or extract it (resuming an interrupted build)."""
+        """Open the cached entry for these inputs, or extract it (resuming an interrupted build).
+
+        ``engine`` (a :class:`latentatlas.engine.Engine`, default local) runs the unfinished shards;
+        with Ray they run on the cluster's workers, each writing its rows into the shared partial entry.
+        """
         options = options or ExtractionOptions()
         layers = resolve_layers(options.layers, num_layers_of(model))
         key = store_key(model_key, sentences, options, layers)
@@ -210,7 +218,7 @@ class ActivationStore:
                 except CacheCorruptError as exc:
                     log.warning("activation store %s is corrupt (%s); rebuilding it", key[:12], exc)
                     shutil.rmtree(final)
-            _build(final, model, tokenizer, list(sentences), model_key, options, layers, progress)
+            _build(final, model, tokenizer, list(sentences), model_key, options, layers, progress, engine)
             return cls.open(final, verify="size")
 
     @classmethod
@@ -242,7 +250,11 @@ def _build(
     options: ExtractionOptions,
     layers: list[int],
     progress: bool,
+    engine: Any = None,
 ) -> None:
+    from ..engine import LocalEngine
+
+    engine = engine if engine is not None else LocalEngine()
     t0 = time.perf_counter()
     model.eval()
     partial = final.with_name(final.name + ".partial")
@@ -283,35 +295,40 @@ def _build(
     # beyond the current batch. Written data sits in the page cache as soon as pwrite returns, so it
     # survives the process being killed. No fsync of the arrays (it cost ~10% of throughput): after a
     # power loss, the checksums verified on every open detect a torn entry, which is then rebuilt.
-    itemsize = np.dtype(options.dtype).itemsize
-    row_bytes = hidden * itemsize
-    fds = {l: os.open(partial / _layer_file(l), os.O_WRONLY) for l in layers}
-    data_offset = {l: int(np.load(partial / _layer_file(l), mmap_mode="r").offset) for l in layers}
-    out_dtype = torch.float16 if options.dtype == "float16" else torch.float32
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if options.device == "cuda":
+        import copy
+
+        from ..engine.device import check_device
+
+        check_device("cuda")
+        model = copy.deepcopy(model).to("cuda").eval()  # the caller's model stays where it is
+    ctx = _ShardContext(
+        model=model if getattr(engine, "name", "local") == "local" else PortableModel.of(model),
+        partial=str(partial),
+        layers=list(layers),
+        dtype=options.dtype,
+        row_bytes=hidden * np.dtype(options.dtype).itemsize,
+        data_offset={l: int(np.load(partial / _layer_file(l), mmap_mode="r").offset) for l in layers},
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+    )
     todo = [i for i in range(len(shards)) if i not in done]
+    jobs = [
+        [[(tok.input_ids[i], kept[i], int(offsets[i])) for i in batch] for batch in shards[shard_id]]
+        for shard_id in todo
+    ]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(len(b) for i in todo for b in shards[i]), desc="extract", unit="sent", leave=False)
     try:
-        for shard_id in todo:
-            for batch in shards[shard_id]:
-                H = forward_batch(model, [tok.input_ids[i] for i in batch], pad_id, layers).to(out_dtype).numpy()
-                for li, layer in enumerate(layers):
-                    fd, base = fds[layer], data_offset[layer]
-                    for j, i in enumerate(batch):
-                        block = np.ascontiguousarray(H[li, j, kept[i]])
-                        os.pwrite(fd, block.data, base + int(offsets[i]) * row_bytes)
-                if bar is not None:
-                    bar.update(len(batch))
-            done.add(shard_id)
+        for j, n_sent in engine.imap_unordered(extract_shard, jobs, ctx):
+            done.add(todo[j])
             atomic_write_json(progress_file, {"plan": plan, "done": sorted(done)})
             _fsync(progress_file)
+            if bar is not None:
+                bar.update(n_sent)
     finally:
-        for fd in fds.values():
-            os.close(fd)
         if bar is not None:
             bar.close()
 
@@ -341,6 +358,72 @@ def _build(
     )
     os.replace(partial, final)
     log.info("extracted %d tokens × %d layers in %.1fs -> %s", n_tokens, len(layers), time.perf_counter() - t0, final)
+
+
+_BUILT: dict[str, torch.nn.Module] = {}
+
+
+@dataclass(frozen=True)
+class PortableModel:
+    """A model sent to another process as class + config + weights (Hugging Face models hold
+    unpicklable context variables); rebuilt once per process and reused for every shard."""
+
+    cls: type
+    config: Any
+    state: dict[str, torch.Tensor]
+    token: str
+
+    @classmethod
+    def of(cls, model: torch.nn.Module) -> PortableModel:
+        import uuid
+
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        return cls(type(model), model.config, state, uuid.uuid4().hex)
+
+    def build(self) -> torch.nn.Module:
+        if self.token not in _BUILT:
+            _BUILT.clear()  # one model per worker at a time
+            model = self.cls(self.config)
+            model.load_state_dict(self.state, strict=True)
+            _BUILT[self.token] = model.eval()
+        return _BUILT[self.token]
+
+
+@dataclass(frozen=True)
+class _ShardContext:
+    """What every shard job needs (sent once per build to each worker)."""
+
+    model: torch.nn.Module | PortableModel
+    partial: str
+    layers: list[int]
+    dtype: str
+    row_bytes: int
+    data_offset: dict[int, int]
+    pad_id: int
+
+
+def extract_shard(ctx: _ShardContext, batches: list[list[tuple[list[int], np.ndarray, int]]]) -> int:
+    """Forward the shard's batches and write each sentence's kept rows at its offset in every layer
+    file of the partial entry; returns the number of sentences. Runs in any process that sees the
+    partial folder (the driver, or a Ray worker)."""
+    model = ctx.model.build() if isinstance(ctx.model, PortableModel) else ctx.model.eval()
+    out_dtype = torch.float16 if ctx.dtype == "float16" else torch.float32
+    partial = Path(ctx.partial)
+    fds = {l: os.open(partial / _layer_file(l), os.O_WRONLY) for l in ctx.layers}
+    n = 0
+    try:
+        for batch in batches:
+            H = forward_batch(model, [ids for ids, _, _ in batch], ctx.pad_id, ctx.layers).to(out_dtype).numpy()
+            for li, layer in enumerate(ctx.layers):
+                fd, base = fds[layer], ctx.data_offset[layer]
+                for j, (_, rows, offset) in enumerate(batch):
+                    block = np.ascontiguousarray(H[li, j, rows])
+                    os.pwrite(fd, block.data, base + offset * ctx.row_bytes)
+            n += len(batch)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return n
 
 
 def _fsync(path: Path) -> None:
