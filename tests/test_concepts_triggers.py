@@ -126,6 +126,8 @@ def test_planted_trigger_flips_a_tiny_bert_probe(zebra_probe) -> None:  # type: 
     val = task.validation
     base = clf.proba(val.text_a)
     assert (base.argmax(1) == val.labels).mean() >= 0.9  # the probe learned the planted word
+    # the training features kept by fit give the same probabilities as recomputing them
+    assert np.allclose(clf.proba_of_features(clf.train_features[:6]), clf.proba(task.train.text_a[:6]), atol=1e-4)
     res = evaluate_triggers(clf, val.text_a, val.labels, 1, {"trigger": ["zebra"], "random": vocab[:5]},
                             n_insert=2, position="random", seed=0, base_proba=base).set_index("word_set")
     assert res.loc["trigger", "n_inputs"] >= 15

@@ -334,12 +334,13 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["align_and_label"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    probe_task = task
-    clf_a = ProbeClassifier.fit(lm_a.model, lm_a.tokenizer, probe_task, layer=-1)
-    clf_b = (HeadClassifier.load(tuned) if has_classification_head(tuned)
-             else ProbeClassifier.fit(lm_b.model, lm_b.tokenizer, probe_task, layer=-1))
+    clf_a = ProbeClassifier.fit(lm_a.model, lm_a.tokenizer, task, layer=-1)
+    clf_b: Any = (HeadClassifier.load(tuned) if has_classification_head(tuned)
+                  else ProbeClassifier.fit(lm_b.model, lm_b.tokenizer, task, layer=-1))
     classifiers = {"pretrained+probe": clf_a, "finetuned" + ("" if isinstance(clf_b, HeadClassifier) else "+probe"): clf_b}
-    predicted_sentence = clf_b.proba(sentences).argmax(1)
+    # the analysed sentences are training rows: reuse the probe's training features when there are some
+    trained = getattr(clf_b, "train_features", None)
+    predicted_sentence = (clf_b.proba_of_features(trained[rows]) if trained is not None else clf_b.proba(sentences)).argmax(1)
     occ_sentence = occ["sentence_id"].to_numpy(dtype=np.int64)
     sources = {"gold": gold_sentence[occ_sentence], "predicted": predicted_sentence[occ_sentence]}
     polarity = pd.concat([

@@ -239,6 +239,7 @@ class ProbeClassifier:
     estimator: Any
     max_length: int = 128
     batch_size: int = 32
+    train_features: np.ndarray | None = None  # set by :meth:`fit`: features of the training texts
 
     @property
     def n_classes(self) -> int:
@@ -253,7 +254,11 @@ class ProbeClassifier:
                         max_length=self.max_length, batch_size=self.batch_size).by_layer[self.layer]
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
-        P = self.estimator.predict_proba(self.features(texts))
+        return self.proba_of_features(self.features(texts))
+
+    def proba_of_features(self, F: np.ndarray) -> np.ndarray:
+        """Class probabilities from precomputed features (e.g. :attr:`train_features` rows)."""
+        P = self.estimator.predict_proba(F)
         out = np.zeros((P.shape[0], self.n_classes))
         out[:, self.estimator.classes_.astype(np.int64)] = P
         return out
@@ -278,7 +283,8 @@ class ProbeClassifier:
         layer = resolve_layers(layer, int(model.config.num_hidden_layers))[0]
         clf = cls(model, tokenizer, task.info, layer, None, max_length)
         est = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-        est.fit(clf.features(task.train.text_a), np.asarray(task.train.labels))
+        clf.train_features = clf.features(task.train.text_a)
+        est.fit(clf.train_features, np.asarray(task.train.labels))
         clf.estimator = est
         return clf
 
