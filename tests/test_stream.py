@@ -15,7 +15,9 @@ from latentatlas.measures import spread as spread_mod
 from latentatlas.measures.similarity import cka
 from latentatlas.measures.stream import (
     STREAMABLE,
+    RowReader,
     StreamedCloud,
+    readable,
     stream_battery,
     stream_cka,
     subsample_interval,
@@ -131,3 +133,16 @@ def test_subsample_interval_full_size_collapses_to_the_full_value(rng: np.random
     assert est.size == 300 and est.value == est.low == est.high == full
     with pytest.raises(BadInputError, match="n_boot"):
         subsample_interval(X, "twonn", size=100, n_boot=1)
+
+
+def test_row_reader_reads_the_npy_without_mapping_it(memmap16, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    mm, X = memmap16
+    r = readable(mm)
+    assert isinstance(r, RowReader) and r.shape == mm.shape and r.dtype == np.float16
+    np.testing.assert_array_equal(r[10:250], mm[10:250])
+    rows = np.array([0, 1, 2, 7, 8, 1499])
+    np.testing.assert_array_equal(r[rows], mm[rows])
+    assert r[5:5].shape == (0, 24)
+    assert readable(mm[:100]) is not None and not isinstance(readable(mm[:100]), RowReader)  # a view stays a view
+    assert not isinstance(readable(X), RowReader)
+    assert StreamedCloud(tmp_path / "layer.npy").eigenvalues().tolist() == StreamedCloud(X).eigenvalues().tolist()

@@ -5,8 +5,9 @@ Two kinds of measure:
 * **streamable** — functions of the mean, the covariance spectrum or per-row sums: the PCA spectrum
   (``eee``, ``isoscore``, ``pc_ratio``, ``pca90/95/99``, ``participation_ratio``), the exact average
   cosine similarity (``acs``) and linear CKA in feature form. :class:`StreamedCloud` wraps an
-  (n, d) array-like — typically the read-only memory map of an activation-store layer — without
-  copying it; every pass reads row chunks (float16 rows become float32 per chunk, sums are float64),
+  (n, d) array-like — typically an activation-store layer, whose memory map is swapped for a
+  :class:`RowReader` of positioned reads so that no mapped page counts in the process's memory —
+  without copying it; every pass reads row chunks (float16 rows become float32 per chunk, sums are float64),
   so memory is O(chunk·d + d²) whatever n is, and the values equal the in-memory ones bit for bit
   (same chunks, same arithmetic).
 * **subsampled** — measures that need a k-NN graph or trained quantizers. :func:`subsample_interval`
@@ -20,13 +21,15 @@ Two kinds of measure:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import BadInputError, TooFewPointsError
+from ..errors import BadInputError, CacheCorruptError, TooFewPointsError
 from . import cloud as cloud_mod
 from .cloud import PointCloud
 
@@ -35,6 +38,93 @@ log = logging.getLogger(__name__)
 STREAMABLE: tuple[str, ...] = (
     "acs", "eee", "isoscore", "pc_ratio", "pca90", "pca95", "pca99", "participation_ratio",
 )
+
+
+class RowReader:
+    """Rows of an ``.npy`` file read with positioned reads (``os.pread``), never memory-mapped.
+
+    Pages of a memory map that a process has touched count in its resident memory (RSS) until the
+    kernel evicts them, so streaming a 1.5 GB memmap would "use" 1.5 GB. Read through this class the
+    same bytes go through the page cache only, and the process holds one chunk. Supports what the
+    streaming code needs: ``shape``, ``dtype``, ``len``, row slices (step 1) and integer row arrays.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise BadInputError(f"{self.path} uses .npy format {version}; save it with numpy.save (format 1.0/2.0).")
+            self._offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise BadInputError(f"{self.path} must hold a C-ordered 2-D array to be streamed, got shape {shape}.")
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self.ndim = 2
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        n = max(0, stop - start)
+        buf = bytearray(n * self._row_bytes)
+        if n:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                view, pos, done = memoryview(buf), self._offset + start * self._row_bytes, 0
+                while done < len(buf):
+                    got = os.preadv(fd, [view[done:]], pos + done)
+                    if got <= 0:
+                        raise CacheCorruptError(f"{self.path} is shorter than its header says; rebuild it.")
+                    done += got
+            finally:
+                os.close(fd)
+        return np.frombuffer(buf, dtype=self.dtype).reshape(n, self.shape[1])
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step != 1:
+                raise BadInputError("RowReader reads contiguous row slices only (step 1).")
+            return self._read(start, stop)
+        rows = np.asarray(key)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise BadInputError("RowReader takes a row slice or a 1-D array of row indices.")
+        out = np.empty((rows.size, self.shape[1]), dtype=self.dtype)
+        if rows.size:
+            # consecutive runs of indices become one read each
+            breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+            for run in np.split(np.arange(rows.size), breaks):
+                lo = int(rows[run[0]])
+                if lo < 0 or lo + run.size > self.shape[0]:
+                    raise BadInputError(f"row index out of range for {self.shape[0]} rows.")
+                out[run[0] : run[0] + run.size] = self._read(lo, lo + run.size)
+        return out
+
+    def __repr__(self) -> str:
+        return f"RowReader({self.path}, shape={self.shape}, dtype={self.dtype})"
+
+
+def readable(X: Any) -> Any:
+    """``X`` ready for streaming: a path or a whole-file ``np.memmap`` becomes a :class:`RowReader`
+    (positioned reads, no mapped pages); anything else is returned as is."""
+    if isinstance(X, (str, Path)):
+        return RowReader(X)
+    if isinstance(X, np.memmap) and getattr(X, "filename", None) and X.ndim == 2 and X.flags.c_contiguous:
+        try:
+            reader = RowReader(X.filename)
+        except (OSError, ValueError, BadInputError):
+            return X
+        # np.load(..., mmap_mode) maps from the data offset; a view with the file's own shape, dtype and
+        # offset is the whole array (row or column slices change the shape or the contiguity)
+        if reader.shape == X.shape and reader.dtype == X.dtype and int(X.offset) == reader._offset:
+            return reader
+    return X
 
 
 def iter_chunks(X: Any, chunk_rows: int | None = None) -> Iterator[np.ndarray]:
@@ -51,6 +141,7 @@ class StreamedCloud(PointCloud):
 
     def __init__(self, X: Any, *, name: str = "streamed cloud", min_points: int = 2,
                  chunk_rows: int | None = None) -> None:
+        X = readable(X)
         shape = tuple(getattr(X, "shape", ()))
         dtype = np.dtype(getattr(X, "dtype", np.float64))
         if len(shape) != 2:
@@ -105,6 +196,7 @@ def stream_cka(X: Any, Y: Any, *, chunk_rows: int | None = None) -> float:
     from raw sums of shifted rows: Σ(x−a)(y−b)ᵀ − n·(x̄−a)(ȳ−b)ᵀ, the shifts a, b being the first chunk's
     means (this keeps float64 sums well conditioned). Memory O(chunk·(d₁+d₂) + (d₁+d₂)²).
     """
+    X, Y = readable(X), readable(Y)
     n = int(X.shape[0])
     if int(Y.shape[0]) != n:
         raise BadInputError(f"the two clouds must have the same rows, got {n} and {int(Y.shape[0])}.")
@@ -176,6 +268,7 @@ def subsample_interval(
     from . import registry as reg
 
     spec = reg.get(measure)
+    X = readable(X)
     n = int(X.shape[0])
     if size < 2:
         raise BadInputError(f"subsample size must be at least 2, got {size}.")
