@@ -5,7 +5,11 @@ peak resident memory (input array included) and the time excludes imports. The p
 compared with the adjusted Rand index (ARI = 1: the same partition).
 
     python bench/bench_ward.py compare [--n 20000] [--k 600] [--layer 6]      # ours vs sklearn
-    python bench/bench_ward.py large --n 250000 [--method exact|two_stage] [--cells 20000]
+    python bench/bench_ward.py large --n 250000 [--method exact|two_stage] [--cells 20000] [--agreement 10000]
+
+``--agreement N`` (two-stage only) adds the ARI of two-stage against exact Ward at K on a seeded
+subsample of N points, with cells scaled to keep the same points-per-cell ratio. Every line carries the
+machine's load average (the machine may be shared).
 
 The token cloud is layer ``--layer`` of the bundled all-MiniLM-L6-v2 over the bundled BBC sentences
 (special tokens dropped, seeded subsample), extracted once into ``.latentatlas-cache``.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -87,7 +92,8 @@ def child(method: str, data: Path, k: int, labels_out: Path, cells: int, seed: i
     cpu = _cpu_s() - c0
     np.save(labels_out, labels)
     print(json.dumps({"method": method, "n": int(X.shape[0]), "d": int(X.shape[1]), "k": k,
-                      "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_mb": round(_peak_mb(), 1)}))
+                      "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_mb": round(_peak_mb(), 1),
+                      "loadavg": [round(v, 2) for v in os.getloadavg()]}))
 
 
 def run_child(method: str, data: Path, k: int, cells: int = 0, seed: int = 0) -> tuple[dict, np.ndarray]:
@@ -112,6 +118,7 @@ def main() -> None:
     ap.add_argument("--method", default="exact", choices=["exact", "two_stage"])
     ap.add_argument("--cells", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--agreement", type=int, default=0, help="two-stage: ARI vs exact Ward on this many points")
     a = ap.parse_args()
     data = cloud(a.n, a.layer, a.seed)
     if a.what == "compare":
@@ -126,6 +133,16 @@ def main() -> None:
     else:
         res, _ = run_child("ours" if a.method == "exact" else "two_stage", data, a.k, a.cells, a.seed)
         print(json.dumps(res))
+        if a.method == "two_stage" and a.agreement:
+            from latentatlas.concepts.cluster import two_stage_agreement
+
+            X = np.load(data, mmap_mode="r")
+            cells = max(2 * a.k, int(round(a.cells * a.agreement / a.n)))
+            t0 = time.perf_counter()
+            ari = two_stage_agreement(X, a.k, cells, n_sub=a.agreement, seed=a.seed)
+            print(json.dumps({"agreement_ari": round(ari, 4), "n_sub": a.agreement, "cells": cells, "k": a.k,
+                              "seconds": round(time.perf_counter() - t0, 1),
+                              "loadavg": [round(v, 2) for v in os.getloadavg()]}))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
 6. **Classifiers** (see :mod:`.triggers`): A + logistic probe on its last layer (mean-pooled) and B with
    its classification head when the folder has one, else B + the same kind of probe (the fine-tuning
    cache keeps the encoder, not the head). B's predictions on the corpus sentences are the
-   ``predicted`` labels.
+   ``predicted`` labels (out of fold, 5-fold, when B is a probe fitted on those very sentences).
 7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`).
 8. **Triggers**: at ``trigger_layer``, for the polar concepts (``trigger_source`` labels) of each model
    in ``trigger_models`` (default B) and each class c, the top polar words vs. random and
@@ -338,9 +338,18 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     clf_b: Any = (HeadClassifier.load(tuned) if has_classification_head(tuned)
                   else ProbeClassifier.fit(lm_b.model, lm_b.tokenizer, task, layer=-1))
     classifiers = {"pretrained+probe": clf_a, "finetuned" + ("" if isinstance(clf_b, HeadClassifier) else "+probe"): clf_b}
-    # the analysed sentences are training rows: reuse the probe's training features when there are some
+    # the analysed sentences are training rows: a probe fitted on them would just repeat the gold labels,
+    # so its predictions are out of fold (5-fold, seeded), from the features it already holds
     trained = getattr(clf_b, "train_features", None)
-    predicted_sentence = (clf_b.proba_of_features(trained[rows]) if trained is not None else clf_b.proba(sentences)).argmax(1)
+    if trained is not None:
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        folds = StratifiedKFold(5, shuffle=True, random_state=settings.seed)
+        oof = cross_val_predict(clone(clf_b.estimator), trained, np.asarray(task.train.labels), cv=folds)
+        predicted_sentence = np.asarray(oof)[rows].astype(np.int64)
+    else:
+        predicted_sentence = clf_b.proba(sentences).argmax(1)
     occ_sentence = occ["sentence_id"].to_numpy(dtype=np.int64)
     sources = {"gold": gold_sentence[occ_sentence], "predicted": predicted_sentence[occ_sentence]}
     polarity = pd.concat([
