@@ -48,6 +48,35 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) ->
     return out
 
 
+@pytest.fixture(scope="session")
+def char_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT with its own character-level WordPiece vocabulary (a different tokenisation).
+
+    Built with ``tokenizers.BertWordPieceTokenizer`` from a small vocab.txt: on transformers 5.x
+    ``BertTokenizerFast(vocab_file=...)`` would silently ignore the file. Symbols outside its vocabulary
+    become [UNK].
+    """
+    import string
+
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("char_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *string.digits, ".", ",", "'"]
+    vocab += [f"##{c}" for c in string.ascii_lowercase + string.digits]
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    wordpiece = BertWordPieceTokenizer(str(out / "vocab.txt"), lowercase=True)
+    tok = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", sep_token="[SEP]",
+                            cls_token="[CLS]", pad_token="[PAD]", mask_token="[MASK]")
+    torch.manual_seed(1)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=512)
+    BertModel(cfg).eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

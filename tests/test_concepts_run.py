@@ -124,31 +124,6 @@ def test_cli_label_file_that_does_not_line_up(tiny_bert_dir: Path, cache: Path, 
     assert err.count("\n") == 1 and not out.exists()
 
 
-@pytest.fixture(scope="module")
-def char_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random BERT with a character-level WordPiece vocabulary: it splits BBC text into other words
-    (symbols outside its vocabulary become [UNK])."""
-    import string
-
-    import torch
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    out = tmp_path_factory.mktemp("char_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *string.digits, ".", ","]
-    vocab += [f"##{c}" for c in string.ascii_lowercase + string.digits]
-    (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    wordpiece = BertWordPieceTokenizer(str(out / "vocab.txt"), lowercase=True)
-    tok = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", sep_token="[SEP]",
-                            cls_token="[CLS]", pad_token="[PAD]", mask_token="[MASK]")
-    torch.manual_seed(1)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=512)
-    BertModel(cfg).eval().save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 def test_cli_models_that_tokenise_differently(tiny_bert_dir: Path, char_bert_dir: Path, cache: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
