@@ -70,6 +70,16 @@ def test_write_and_section(result, tmp_path: Path) -> None:  # type: ignore[no-u
     section = render_section(result)
     assert section.startswith("<section id='concepts'>") and section.count("data:image/png;base64,") == 3
     assert "<html" in files["concepts.html"].read_text()
+    # attached to a study report: the same section goes before the per-layer profiles
+    from latentatlas.report.sections import SLOT
+
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "report.html").write_text(f"<html><body>{SLOT}<h2>Per-layer profiles</h2></body></html>")
+    files = write_concepts(result, tmp_path / "out2", report_dir=study)
+    page = files["report.html"].read_text()
+    assert page.count("<section id='concepts'>") == 1 and page.index("<section id='concepts'>") < page.index("Per-layer")
+    assert files["sections/concepts.html"].read_text().startswith("<section id='concepts'>")
 
 
 def test_label_file_and_alignment(result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -75,18 +75,24 @@ def concepts_cmd(
     seed: Annotated[int, typer.Option(help="Seed of every sample and draw.")] = 0,
     cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-concepts"),
+    report: Annotated[
+        Path | None, typer.Option(help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
     from .concepts.run import ConceptSettings, run_concepts, write_concepts
+    from .report.sections import report_page
 
+    if report is not None:
+        report_page(report)  # a wrong folder fails now, not after the analysis
     settings = ConceptSettings(
         model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train,
         n_sentences=n_sentences, k=k, layers=layers, labels_file=None if labels is None else str(labels),
         theta=theta, position=position, seed=seed,
     )
     result = run_concepts(settings, cache_dir=cache, progress=_state["progress"])
-    files = write_concepts(result, output)
+    files = write_concepts(result, output, report_dir=report)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, default=str))
         return
@@ -369,18 +375,24 @@ def anchor_cmd(
     n_sentences: Annotated[int, typer.Option(help="Bundled sentences (seeded sample).")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the sentence sample, masked positions and split.")] = 0,
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-anchor"),
+    report: Annotated[
+        Path | None, typer.Option(help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Anchor vector (Wu, Lee & Ge 2023): how well v0·f(x) predicts the bulk log partition function."""
     from .anchor import AnchorSettings, run_anchor, write_anchor
+    from .report.sections import report_page
 
+    if report is not None:
+        report_page(report)  # a wrong folder fails now, not after the analysis
     try:
         k_list = tuple(int(k) for k in ks.split(",") if k.strip())
     except ValueError:
         raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
     settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed)
     result = run_anchor(settings)
-    files = write_anchor(result, output)
+    files = write_anchor(result, output, report_dir=report)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, default=str))
         return

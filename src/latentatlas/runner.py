@@ -360,6 +360,7 @@ def run_study(
     # Render everything before writing anything: past this point only atomic file writes remain, so a
     # failure cannot leave results without their report and manifest.
     from .report import render_report
+    from .report.sections import load_sections
 
     t0 = time.perf_counter()
     timings["total"] = time.perf_counter() - t_start
@@ -376,7 +377,7 @@ def run_study(
         if eps is not None and len(eps):
             manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
     page = render_report(df, manifest, scores=scores, model_scores=model_summary, baselines=baselines,
-                         transfer=transfer, analysis=analysis)
+                         transfer=transfer, analysis=analysis, extra_sections=load_sections(out_dir))
     manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
 
     files: dict[str, Path] = {}

@@ -138,14 +138,13 @@ def r2_figure(table: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def render_html(result: AnchorResult, png: bytes) -> str:
+def render_section(result: AnchorResult, png: bytes) -> str:
+    """The analysis as an HTML fragment (a ``<section>``) for a study report or :func:`render_html`."""
     s, info = result.settings, result.info
-    table = result.table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="")
+    table = result.table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="",
+                                 classes="results")
     return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>latentatlas anchor vector</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse}"
-        " td,th{padding:2px 8px;text-align:right}</style></head><body>"
-        "<section id='anchor'><h1>Anchor vector (Wu, Lee &amp; Ge 2023)</h1>"
+        "<section id='anchor'><h2>Anchor vector (Wu, Lee &amp; Ge 2023)</h2>"
         "<p>For each context x, f(x) is the exact input of the output layer (logits = W f + b) and "
         "log Z<sub>bulk</sub>(x) = log Σ<sub>w∉top-k</sub> exp(logit<sub>w</sub>). A ridge fit "
         "log Z<sub>bulk</sub> ≈ v0·f (+ c) on training contexts is scored on held-out contexts: "
@@ -156,25 +155,43 @@ def render_html(result: AnchorResult, png: bytes) -> str:
         "calibration: a planted anchor (R² ≈ 1, cos_v0_planted ≈ 1) and a model without one (R² ≈ 0).</p>"
         f"<figure><img alt='held-out R2 against k per model' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
         "<figcaption>Held-out R² of the anchor fit against k.</figcaption></figure>"
-        f"{table}</section></body></html>"
+        f"{table}</section>"
     )
 
 
-def write_anchor(result: AnchorResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``anchor.csv``, ``anchor.json``, ``anchor_r2.png`` and ``anchor.html`` (all rendered first)."""
-    from ..io import atomic_write, atomic_write_json, atomic_write_text
+def render_html(result: AnchorResult, png: bytes) -> str:
+    """A standalone HTML page holding :func:`render_section`."""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>latentatlas anchor vector</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse}"
+        f" td,th{{padding:2px 8px;text-align:right}}</style></head><body>{render_section(result, png)}</body></html>"
+    )
 
+
+def write_anchor(
+    result: AnchorResult, out_dir: str | Path, *, report_dir: str | Path | None = None
+) -> dict[str, Path]:
+    """Write ``anchor.csv``, ``anchor.json``, ``anchor_r2.png`` and ``anchor.html`` (all rendered first);
+    with ``report_dir`` (a study output folder) also add the section to its report."""
+    from ..io import atomic_write, atomic_write_json, atomic_write_text
+    from ..report.sections import attach_section, report_page
+
+    if report_dir is not None:
+        report_page(report_dir)
     png = r2_figure(result.table)
     page = render_html(result, png)
     csv = result.table.to_csv(index=False)
     payload = result.to_json()
     out = Path(out_dir)
-    return {
+    files = {
         "anchor.csv": atomic_write_text(out / "anchor.csv", csv),
         "anchor.json": atomic_write_json(out / "anchor.json", payload),
         "anchor_r2.png": atomic_write(out / "anchor_r2.png", lambda p: p.write_bytes(png)),
         "anchor.html": atomic_write_text(out / "anchor.html", page),
     }
+    if report_dir is not None:
+        files.update(attach_section(report_dir, "anchor", render_section(result, png)))
+    return files
 
 
 def _json_safe(value: Any) -> Any:

@@ -513,10 +513,17 @@ def render_html(result: ConceptsResult) -> str:
     )
 
 
-def write_concepts(result: ConceptsResult, out_dir: str | Path) -> dict[str, Path]:
+def write_concepts(
+    result: ConceptsResult, out_dir: str | Path, *, report_dir: str | Path | None = None
+) -> dict[str, Path]:
     """Render everything first, then write the CSV tables, ``concepts.json``, ``words.txt`` and
-    ``concepts.html`` atomically."""
+    ``concepts.html`` atomically; with ``report_dir`` (a study output folder) also add the section to its
+    report (:mod:`latentatlas.report.sections`)."""
     from ..io import atomic_write_json, atomic_write_text
+    from ..report.sections import attach_section, report_page
+
+    if report_dir is not None:
+        report_page(report_dir)
 
     texts = {
         "alignment.csv": result.alignment.to_csv(index=False),
@@ -531,6 +538,8 @@ def write_concepts(result: ConceptsResult, out_dir: str | Path) -> dict[str, Pat
     out = Path(out_dir)
     files = {name: atomic_write_text(out / name, text) for name, text in texts.items()}
     files["concepts.json"] = atomic_write_json(out / "concepts.json", payload)
+    if report_dir is not None:
+        files.update(attach_section(report_dir, "concepts", render_section(result)))
     return files
 
 

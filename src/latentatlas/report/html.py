@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..measures import registry as reg
 from . import figures
+from .sections import SLOT
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,11 @@ def render_report(
     baselines: pd.DataFrame | None = None,
     transfer: pd.DataFrame | None = None,
     analysis: Any = None,
+    extra_sections: list[tuple[str, str]] | None = None,
 ) -> str:
-    """Render the report page as a string (the downstream and analysis sections when given)."""
+    """Render the report page as a string (the downstream and analysis sections when given).
+
+    ``extra_sections``: ``(name, html fragment)`` pairs of attached analyses (see :mod:`.sections`)."""
     sections = []
     for family, fam_df in df.groupby("family", sort=False):
         plots = []
@@ -70,9 +74,9 @@ def render_report(
         n_layers=df["layer"].nunique(),
         n_measures=df["measure"].nunique(),
         escape=html.escape,
+        extra_sections=extra_sections or [],
+        slot=SLOT,
     )
-
-
 
 
 def _table(df: pd.DataFrame, table_id: str, digits: int = 4) -> str:
