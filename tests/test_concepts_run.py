@@ -57,6 +57,8 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
         assert set(t["word_set"]) <= {"polar", "random", "frequency"}
         assert t["flip_rate"].dropna().between(0, 1).all()
     assert len(result.words_text.splitlines()) == 48
+    # B is attacked through the head it was fine-tuned with, not a probe refitted on its encoder
+    assert set(info["classifier_accuracy"]) == {"pretrained+probe", "finetuned"}
 
 
 def test_write_and_section(result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

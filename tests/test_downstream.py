@@ -166,6 +166,13 @@ def test_finetune_learns_and_saves_a_loadable_model(tiny, tmp_path: Path) -> Non
     assert not torch.equal(tuned.embeddings.word_embeddings.weight, model.embeddings.word_embeddings.weight)
     again = finetune(model, tok, task, model_key="tiny", cache_dir=tmp_path, seed=0, settings=SMALL)
     assert again.metrics == res.metrics  # cached result reused
+    # the whole task model is saved too: its head reproduces the validation accuracy
+    from latentatlas.concepts.triggers import HeadClassifier
+
+    assert again.classifier_dir == res.classifier_dir and res.classifier_dir is not None
+    head = HeadClassifier.load(str(res.classifier_dir))
+    pred = head.proba(list(task.validation.text_a)).argmax(1)
+    assert np.mean(pred == np.asarray(task.validation.labels)) == pytest.approx(res.metrics["accuracy"])
 
 
 def test_finetune_tagging_and_regression_heads(tiny, tmp_path: Path) -> None:

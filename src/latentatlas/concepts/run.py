@@ -13,9 +13,9 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
 5. **Labels** per occurrence (spaCy POS/PTB/NER/dependency and lexical sets, plus an optional user label
    file) and the share of concepts aligned to a label at θ (:func:`.label.label_alignment`).
 6. **Classifiers** (see :mod:`.triggers`): A + logistic probe on its last layer (mean-pooled) and B with
-   its classification head when the folder has one, else B + the same kind of probe (the fine-tuning
-   cache keeps the encoder, not the head). B's predictions on the corpus sentences are the
-   ``predicted`` labels (out of fold, 5-fold, when B is a probe fitted on those very sentences).
+   its fine-tuned classification head (saved by the fine-tuning run, or a ``--tuned`` folder that has
+   one), else B + the same kind of probe. B's predictions on the corpus sentences are the ``predicted``
+   labels (out of fold, 5-fold, when B is a probe fitted on those very sentences).
 7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`).
 8. **Triggers**: at ``trigger_layer``, for the polar concepts (``trigger_source`` labels) of each model
    in ``trigger_models`` (default B) and each class c, the top polar words vs. random and
@@ -268,9 +268,10 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
         ft = finetune(lm_a.model, lm_a.tokenizer, task, model_key=lm_a.fingerprint, cache_dir=cache,
                       seed=settings.seed, settings=FinetuneSettings(epochs=settings.finetune_epochs), progress=progress)
         tuned = str(ft.model_dir)
+        head_dir = None if ft.classifier_dir is None else str(ft.classifier_dir)
         finetune_info = {"metrics": ft.metrics, "seconds": round(ft.seconds, 1), "examples_per_s": ft.examples_per_s}
     else:
-        tuned = settings.tuned
+        tuned = head_dir = settings.tuned
     lm_b = load_model(tuned, cache_dir=cache)
     timings["models_and_finetune"] = time.perf_counter() - t0
 
@@ -335,7 +336,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
 
     t0 = time.perf_counter()
     clf_a = ProbeClassifier.fit(lm_a.model, lm_a.tokenizer, task, layer=-1)
-    clf_b: Any = (HeadClassifier.load(tuned) if has_classification_head(tuned)
+    clf_b: Any = (HeadClassifier.load(head_dir) if head_dir is not None and has_classification_head(head_dir)
                   else ProbeClassifier.fit(lm_b.model, lm_b.tokenizer, task, layer=-1))
     classifiers = {"pretrained+probe": clf_a, "finetuned" + ("" if isinstance(clf_b, HeadClassifier) else "+probe"): clf_b}
     # the analysed sentences are training rows: a probe fitted on them would just repeat the gold labels,

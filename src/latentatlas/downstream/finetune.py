@@ -8,7 +8,9 @@ and the training order is drawn from a generator seeded with ``seed``, so a run 
 Each run lives in ``<cache>/finetune/<key>/`` (key = model weights, task data, settings and seed). A
 checkpoint (weights, optimiser, scheduler, generator state) is written atomically after every epoch, so
 an interrupted run resumes at the last finished epoch; ``result.json`` marks a finished run and is reused.
-The fine-tuned model is saved as a Hugging Face folder (``model/``), usable as a model spec.
+The fine-tuned encoder is saved as a Hugging Face folder (``model/``), usable as a model spec, and the
+whole task model, head included, as ``classifier/`` (loadable with ``AutoModelFor...Classification``):
+what :mod:`latentatlas.concepts` attacks with its adversarial triggers.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class FinetuneResult:
     seconds: float
     model_dir: Path
     resumed_from_epoch: int
+    #: the task model with its trained head; None for a run cached before heads were saved
+    classifier_dir: Path | None = None
 
 
 def head_model(encoder: torch.nn.Module, info: TaskInfo, seed: int) -> torch.nn.Module:
@@ -212,7 +216,9 @@ def finetune(
         done = run_dir / "result.json"
         if done.is_file():
             r = json.loads(done.read_text())
-            return FinetuneResult(r["metrics"], r["examples_per_s"], r["seconds"], run_dir / "model", r["resumed_from_epoch"])
+            head = run_dir / "classifier"
+            return FinetuneResult(r["metrics"], r["examples_per_s"], r["seconds"], run_dir / "model",
+                                  r["resumed_from_epoch"], head if (head / "config.json").is_file() else None)
         return _train(encoder, tokenizer, task, run_dir, s, seed, progress, evaluate)
 
 
@@ -318,12 +324,16 @@ def _train(
     model_dir = run_dir / "model"
     model.base_model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
+    classifier_dir = run_dir / "classifier"
+    model.save_pretrained(classifier_dir)
+    tokenizer.save_pretrained(classifier_dir)
     result = FinetuneResult(
         metrics={k: float(v) for k, v in metrics.items()},
         examples_per_s=seen / train_s if train_s > 0 else float("nan"),
         seconds=train_s,
         model_dir=model_dir,
         resumed_from_epoch=start_epoch,
+        classifier_dir=classifier_dir,
     )
     atomic_write_json(
         run_dir / "result.json",
