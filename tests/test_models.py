@@ -124,6 +124,21 @@ def test_fingerprints_distinguish_variants(tiny_bert_dir: Path) -> None:
     assert fingerprint(f"{d}@perturb(alpha=1)") == fingerprint(f"{d}@perturb(alpha=1.0,seed=0)")
 
 
+def test_fingerprints_distinguish_folders_with_equal_config_and_sizes(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """A retrained copy (same config, same file sizes, other weights) must not share cached activations."""
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(tiny_bert_dir)
+    with torch.no_grad():
+        model.embeddings.word_embeddings.weight[0, 0] += 1.0
+    copy = tmp_path / "copy"
+    model.save_pretrained(copy)
+    (copy / "config.json").write_text((tiny_bert_dir / "config.json").read_text())
+    sizes = {p.suffix: p.stat().st_size for p in copy.iterdir() if p.suffix == ".safetensors"}
+    assert sizes == {p.suffix: p.stat().st_size for p in tiny_bert_dir.iterdir() if p.suffix == ".safetensors"}
+    assert fingerprint(str(copy)) != fingerprint(str(tiny_bert_dir))
+
+
 @pytest.mark.integration
 def test_bundled_minilm() -> None:
     lm = load_model("minilm")

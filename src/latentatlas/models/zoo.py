@@ -197,11 +197,29 @@ def base_path(base: str) -> str:
     return str(Path(base).expanduser().resolve()) if kind == "dir" else base
 
 
+@lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Content hash of a weight file; memoised on (path, size, mtime) so a study hashes each file once."""
+    del size, mtime_ns  # cache key only: a rewritten file gets a new entry
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _folder_identity(path: Path) -> dict[str, Any]:
-    """config.json content plus names and sizes of the weight files (cheap, changes with the weights)."""
-    weights = sorted(
-        (p.name, p.stat().st_size) for p in path.iterdir() if p.suffix in _WEIGHT_SUFFIXES
-    )
+    """config.json content plus the name and content hash of every weight file.
+
+    Names and sizes alone are not enough: two models of one architecture (a fine-tuned copy, zoo models
+    pre-trained with different objectives, random inits) have equal configs and equal file sizes, and
+    would share cached activations. Hashing MiniLM's 90 MB takes a fraction of a second, once per process.
+    """
+    weights = []
+    for p in sorted(path.iterdir()):
+        if p.suffix in _WEIGHT_SUFFIXES:
+            st = p.stat()
+            weights.append((p.name, st.st_size, _file_sha256(str(p.resolve()), st.st_size, st.st_mtime_ns)))
     return {"config": json.loads((path / "config.json").read_text()), "weights": weights}
 
 
