@@ -317,3 +317,30 @@ def test_read_table_errors(tmp_path: Path) -> None:
     bad.write_text("not parquet")
     with pytest.raises(BadInputError, match="could not be read"):
         read_table(bad)
+
+
+def _geometry(specs_layers: dict[str, tuple[int, dict[int, float]]]) -> pd.DataFrame:
+    rows = [{"spec": spec, "layer": layer, "measure": "m", "value": v}
+            for spec, (_, values) in specs_layers.items() for layer, v in values.items()]
+    return pd.DataFrame(rows)
+
+
+def test_relate_compares_models_of_different_depth_at_their_last_layer() -> None:
+    from latentatlas.analysis.relate import LAST, relate, with_last_layer
+
+    # five 3-layer training models whose average is 2·m(last) + 1, and one 2-layer held-out model
+    deep = {f"deep{i}": (3, {0: 0.1 * i, 1: 0.3 * i ** 2, 2: float(i)}) for i in range(5)}
+    shallow = {"shallow": (2, {0: 0.05, 1: 7.0})}
+    geometry = _geometry({**deep, **shallow})
+    scores = pd.DataFrame({"spec": [*deep, "shallow"], "average": [2.0 * i + 1 for i in range(5)] + [15.0]})
+    same_depth = _geometry(deep)
+    assert with_last_layer(same_depth).equals(same_depth)  # nothing added when the depths agree
+    res = relate(geometry, scores, pd.DataFrame(), targets=["average"], families={}, holdout={"shallow"}, n_boot=20)
+    fits = res.fits.set_index("layer")
+    # layer 2 is fitted on the training models although the held-out model has no layer 2
+    assert fits.loc[2, "r2"] == pytest.approx(1.0) and fits.loc[LAST, "r2"] == pytest.approx(1.0)
+    held = res.holdout.set_index("layer")
+    assert 2 not in held.index
+    # at LAST the shallow model is predicted from its own last layer (7.0), exactly
+    assert held.loc[LAST, "predicted"] == pytest.approx(15.0) and held.loc[LAST, "actual"] == 15.0
+    assert res.models.set_index("spec").loc["shallow", "m@-1"] == 7.0

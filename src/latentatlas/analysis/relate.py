@@ -56,6 +56,22 @@ def column(measure: str, layer: int) -> str:
     return f"{measure}{SEP}{layer}"
 
 
+LAST = -1
+"""Layer index of the rows :func:`with_last_layer` adds: each model's own last layer."""
+
+
+def with_last_layer(geometry: pd.DataFrame) -> pd.DataFrame:
+    """``geometry`` plus, when the models' depths differ, a copy of each model's deepest layer as layer
+    :data:`LAST`; unchanged when every model has the same layers (the copy would duplicate a column)."""
+    if geometry.empty:
+        return geometry
+    deepest = geometry.groupby("spec")["layer"].transform("max")
+    if geometry.loc[geometry["layer"] >= 0].groupby("spec")["layer"].max().nunique() <= 1:
+        return geometry
+    last = geometry.loc[geometry["layer"] == deepest].assign(layer=LAST)
+    return pd.concat([geometry, last], ignore_index=True)
+
+
 def model_table(
     geometry: pd.DataFrame,
     scores: pd.DataFrame,
@@ -79,11 +95,19 @@ def model_table(
 
 
 def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool) -> tuple[list[dict], list[dict]]:
-    try:
-        res = analyse(table, target, [predictor], factor="family" if use_factor else None, holdout="holdout",
-                      id_col="spec")
-    except BadInputError as exc:  # constant or missing predictor: no fit, said in the log
-        log.debug("no fit of %s ~ %s: %s", target, predictor, exc)
+    # a held-out model without this column (a shallower model has no value at a deep layer) cannot be
+    # predicted from it; it must not cost the fit on the training models
+    table = table[~(table["holdout"] & table[predictor].isna())]
+    res = None
+    # with the family factor first; when only that fit is impossible (too few rows per family, a held-out
+    # model of a family without training models) the fit alone still stands
+    for factor in (["family"] if use_factor else []) + [None]:
+        try:
+            res = analyse(table, target, [predictor], factor=factor, holdout="holdout", id_col="spec")
+            break
+        except BadInputError as exc:  # constant or missing predictor: no fit, said in the log
+            log.debug("no fit of %s ~ %s%s: %s", target, predictor, " + family" if factor else "", exc)
+    if res is None:
         return [], []
     fits, held = [], []
     for key, entry in res["models"].items():
@@ -127,7 +151,13 @@ def relate(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> StudyAnalysis:
-    """Correlations, fits and held-out predictions of every (measure, layer) for every target."""
+    """Correlations, fits and held-out predictions of every (measure, layer) for every target.
+
+    When the models differ in depth, every measure also gets layer ``LAST`` (-1): each model's own last
+    layer, so that a shallow held-out model (a miniature zoo model) is compared with deep training models
+    at the same relative place; a fixed layer index past its depth has no value for it.
+    """
+    geometry = with_last_layer(geometry)
     table = model_table(geometry, scores, transfer, families=families, holdout=holdout)
     train = table[~table["holdout"]]
     if len(train) < 3:
@@ -164,7 +194,8 @@ def transfer_comparison(table: pd.DataFrame, corr: pd.DataFrame, *, targets: Seq
     """
     rows = []
     geo_cols = [c for c in table.columns if SEP in c]
-    last = max(int(c.rsplit(SEP, 1)[1]) for c in geo_cols) if geo_cols else 0
+    layers = {int(c.rsplit(SEP, 1)[1]) for c in geo_cols}
+    last = LAST if LAST in layers else max(layers, default=0)
     for target in targets:
         candidates: list[tuple[str, str, str]] = []
         for c in table.columns:

@@ -1,10 +1,13 @@
 """Model zoo: a model spec string resolves to (encoder, tokenizer) and a fingerprint of the weights.
 
 Spec grammar: ``BASE`` or ``BASE@VARIANT(key=value,...)`` where BASE is ``minilm`` (the bundled
-all-MiniLM-L6-v2), a local Hugging Face folder, or a hub name (needs internet). Examples::
+all-MiniLM-L6-v2), ``zoo:OBJECTIVE(key=value,...)`` (a miniature model pre-trained on the bundled corpus
+on first use, :mod:`latentatlas.pretrain.zoo`), a local Hugging Face folder, or a hub name (needs
+internet). Examples::
 
     minilm
     minilm@perturb(alpha=10,seed=1)
+    zoo:mlm_shuffle_sentence(steps=200)
     /data/my-bert@random_init(seed=0)
     minilm@swap_emb(source=/data/other-bert)
 """
@@ -68,6 +71,11 @@ def _coerce(variant: str, key: str, raw: Any, typ: type) -> Any:
 def _base_kind(base: str) -> str:
     if base in BUNDLED:
         return "bundled"
+    from ..pretrain.zoo import is_zoo, zoo_settings
+
+    if is_zoo(base):
+        zoo_settings(base)  # validates objective and settings without training
+        return "zoo"
     path = Path(base).expanduser()
     if path.exists():
         if not (path.is_dir() and (path / "config.json").is_file()):
@@ -180,9 +188,15 @@ class LoadedModel:
         return int(self.model.config.hidden_size)
 
 
-def base_path(base: str) -> str:
-    """Local folder (bundled or user) for ``base``, or the hub name itself."""
+def base_path(base: str, cache_dir: Path | str | None = None) -> str:
+    """Local folder (bundled, zoo or user) for ``base``, or the hub name itself.
+
+    A ``zoo:`` base is pre-trained into ``cache_dir`` (default ``.latentatlas-cache``) when not there yet."""
     kind = _base_kind(base)
+    if kind == "zoo":
+        from ..pretrain.zoo import ensure_zoo_model
+
+        return str(ensure_zoo_model(base, cache_dir))
     if kind == "bundled":
         import importlib
 
@@ -223,17 +237,19 @@ def _folder_identity(path: Path) -> dict[str, Any]:
     return {"config": json.loads((path / "config.json").read_text()), "weights": weights}
 
 
-def fingerprint(spec: str | ModelSpec) -> str:
-    """sha256 identifying the exact weights a spec denotes (base identity + variant + parameters)."""
+def fingerprint(spec: str | ModelSpec, cache_dir: Path | str | None = None) -> str:
+    """sha256 identifying the exact weights a spec denotes (base identity + variant + parameters).
+
+    ``cache_dir``: where ``zoo:`` bases are built (see :func:`base_path`)."""
     spec = ModelSpec.parse(spec)
     kind = _base_kind(spec.base)
     if kind == "hub":
         base_id: Any = {"hub": spec.base}
     else:
-        base_id = _folder_identity(Path(base_path(spec.base)))
+        base_id = _folder_identity(Path(base_path(spec.base, cache_dir)))
     params = dict(spec.params)
     if spec.variant == "swap_emb":
-        params["source"] = fingerprint(params["source"])
+        params["source"] = fingerprint(params["source"], cache_dir)
     blob = json.dumps({"base": base_id, "variant": spec.variant, "params": params}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -282,8 +298,8 @@ def _from_pretrained(where: str, is_hub: bool) -> tuple[nn.Module, Any]:
 
 
 @lru_cache(maxsize=2)
-def _load_base(base: str) -> tuple[nn.Module, Any]:
-    where = base_path(base)
+def _load_base(base: str, cache_dir: str | None = None) -> tuple[nn.Module, Any]:
+    where = base_path(base, cache_dir)
     return _from_pretrained(where, _base_kind(base) == "hub")
 
 
@@ -294,16 +310,17 @@ def load_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) ->
     later calls; without ``cache_dir`` they are rebuilt each time.
     """
     spec = ModelSpec.parse(spec)
-    fp = fingerprint(spec)
+    root = None if cache_dir is None else str(cache_dir)
+    fp = fingerprint(spec, root)
     if spec.variant is None:
-        model, tokenizer = _load_base(spec.base)
+        model, tokenizer = _load_base(spec.base, root)
         return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, fingerprint=fp)
     cached = Path(cache_dir) / "models" / fp if cache_dir is not None else None
     if cached is not None and (cached / "config.json").is_file():
         log.info("loading cached variant %s from %s", spec, cached)
         model, tokenizer = _from_pretrained(str(cached), is_hub=False)
         return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, fingerprint=fp)
-    base_model, tokenizer = _load_base(spec.base)
+    base_model, tokenizer = _load_base(spec.base, root)
     log.info("building variant %s", spec)
     variant = VARIANTS[spec.variant]
     model = variant.build(

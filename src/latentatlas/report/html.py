@@ -128,15 +128,26 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, analysis: Any
     fit_cols = ["measure", "layer", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse", "holdout_mae"]
     ft = fits[fits["target"] == target].dropna(subset=["loo_mse"]).sort_values("loo_mse").head(15)
     out["fits_table"] = _table(ft[[c for c in fit_cols if c in ft.columns]], "fits", 3)
-    held = analysis.holdout
-    if not held.empty and not best.empty:
-        top = best.iloc[0]
-        sel = held[(held["measure"] == top["measure"]) & (held["layer"] == top["layer"]) &
-                   (held["target"] == target) & (held["kind"] == "alone")]
-        if not sel.empty and sel["actual"].notna().any():
-            out["holdout_png"] = _b64(figures.predicted_vs_actual(
-                sel, title=f"held-out models: {target} predicted from {top['measure']}@{int(top['layer'])}"))
-            out["holdout_table"] = _table(sel[["spec", "predicted", "actual"]], "holdout", 3)
+    top, sel = _predictable_best(analysis, target)
+    if top is not None and sel["actual"].notna().any():
+        out["holdout_png"] = _b64(figures.predicted_vs_actual(
+            sel, title=f"held-out models: {target} predicted from {top['measure']}@{int(top['layer'])}"))
+        out["holdout_table"] = _table(sel[["spec", "predicted", "actual"]], "holdout", 3)
     out["transfer_table"] = _table(analysis.transfer, "transfer", 3)
     out["has_factor"] = analysis.has_factor
     return out
+
+
+def _predictable_best(analysis: Any, target: str) -> tuple[Any, pd.DataFrame]:
+    """The (measure, layer) most correlated with ``target`` that predicts every held-out model (a shallow
+    model has no value at a deep layer), with its ``alone`` held-out predictions; ``(None, empty)``."""
+    held = analysis.holdout
+    if held.empty:
+        return None, held
+    held = held[(held["target"] == target) & (held["kind"] == "alone")]
+    n_held = held["spec"].nunique()
+    for _, row in analysis.best(target, k=len(analysis.correlations)).iterrows():
+        sel = held[(held["measure"] == row["measure"]) & (held["layer"] == row["layer"])]
+        if len(sel) == n_held and len(sel):
+            return row, sel
+    return None, held.iloc[:0]
