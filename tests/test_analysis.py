@@ -344,3 +344,5 @@ def test_relate_compares_models_of_different_depth_at_their_last_layer() -> None
     # at LAST the shallow model is predicted from its own last layer (7.0), exactly
     assert held.loc[LAST, "predicted"] == pytest.approx(15.0) and held.loc[LAST, "actual"] == 15.0
     assert res.models.set_index("spec").loc["shallow", "m@-1"] == 7.0
+    # held-out errors say over how many models they were taken
+    assert fits.loc[2, "n_holdout"] == 0 and fits.loc[LAST, "n_holdout"] == 1 and fits.loc[LAST, "n_train"] == 5

@@ -117,7 +117,8 @@ def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool
             **base,
             "pearson_r": entry["pearson_r"], "r2": entry["r2"], "loo_mse": entry["loo_mse"],
             "loo_mae": entry["loo_mae"], "holdout_mse": entry["holdout_mse"], "holdout_mae": entry["holdout_mae"],
-            "n_train": entry["n_train"], "coef": entry["coef"],
+            # held-out models with a value for this column (a shallow one has none at a deep layer)
+            "n_holdout": len(entry["predictions"]), "n_train": entry["n_train"], "coef": entry["coef"],
         })
         held.extend({**base, "spec": p["id"], "predicted": p["predicted"], "actual": p["actual"]}
                     for p in entry["predictions"])
@@ -125,7 +126,7 @@ def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool
 
 
 FIT_COLUMNS = ["measure", "layer", "target", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse",
-               "holdout_mae", "n_train", "coef"]
+               "holdout_mae", "n_holdout", "n_train", "coef"]
 HOLDOUT_COLUMNS = ["measure", "layer", "target", "kind", "spec", "predicted", "actual"]
 
 

@@ -153,6 +153,7 @@ def logme_details(
     mean_square = np.maximum((Y * Y).mean(axis=0), np.finfo(float).tiny)
     beta_max = _CAP / mean_square
     tiny = np.finfo(float).tiny
+    previous, done = (alpha, beta), False
     for _ in range(max_iter):
         n_minus_gamma, mm, res = _evidence_terms(alpha, beta, sigma, z2, outside, n)
         gamma = n - n_minus_gamma
@@ -160,12 +161,17 @@ def logme_details(
         new_alpha = np.clip(gamma / np.maximum(mm, tiny), tiny, _CAP * new_beta * max(sigma.max(), tiny))
         done = bool((np.abs(new_alpha - alpha) <= tol * new_alpha).all()
                     and (np.abs(new_beta - beta) <= tol * new_beta).all())
-        alpha, beta = new_alpha, new_beta
+        previous, (alpha, beta) = (alpha, beta), (new_alpha, new_beta)
         if done:
             break
-    else:
-        log.warning("LogME fixed point did not converge in %d iterations", max_iter)
     evidence = _log_evidence(alpha, beta, sigma, z2, outside, n, d) / n
+    if not done:
+        # MacKay's iteration converges linearly and crawls where the evidence is flat in α or β: the
+        # parameters may still move while the evidence, the reported number, no longer does
+        drift = float(np.abs(evidence - _log_evidence(*previous, sigma, z2, outside, n, d) / n).max())
+        (log.debug if drift <= 1e-9 * max(1.0, float(np.abs(evidence).max())) else log.warning)(
+            "LogME fixed point stopped after %d iterations with α, β still moving; last change of the "
+            "evidence per example %.2e", max_iter, drift)
     return LogMEResult(float(evidence.mean()), alpha, beta, evidence)
 
 

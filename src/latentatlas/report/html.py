@@ -125,7 +125,8 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, analysis: Any
         scatters.append({"measure": col, "png": _b64(figures.score_scatter(
             analysis.models, col, target, fits=lines, title=f"{target} score vs {col} (r = {r['pearson_r']:.2f})"))})
     out["scatters"] = scatters
-    fit_cols = ["measure", "layer", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse", "holdout_mae"]
+    fit_cols = ["measure", "layer", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse", "holdout_mae",
+                "n_holdout"]
     ft = fits[fits["target"] == target].dropna(subset=["loo_mse"]).sort_values("loo_mse").head(15)
     out["fits_table"] = _table(ft[[c for c in fit_cols if c in ft.columns]], "fits", 3)
     top, sel = _predictable_best(analysis, target)
