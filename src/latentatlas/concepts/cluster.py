@@ -124,6 +124,9 @@ def _full_search(
     """
     m, L = C.shape[0], cand.shape[1]
     step = max(1, min(256, block_bytes // (8 * m)))
+    # the block D is the only (B, m) array: every other step works in place or on a few rows at a time
+    # (a broadcast divisor or a whole-block argpartition would each allocate another block)
+    sub = max(1, min(step, (1 << 20) // m))
     for start in range(0, rows.size, step):
         q = rows[start : start + step]
         r = np.arange(q.size)
@@ -132,7 +135,8 @@ def _full_search(
         D += sq[None, :]
         D += sq[q, None]
         np.maximum(D, 0.0, out=D)
-        D /= inv_s[None, :] + inv_s[q, None]  # Δ = ‖c_q − c‖² / (1/s_q + 1/s)
+        for i in range(q.size):  # Δ = ‖c_q − c‖² / (1/s_q + 1/s)
+            np.divide(D[i], inv_s + inv_s[q[i]], out=D[i])
         D[r, q] = np.inf
         if m - 1 <= L:
             order = np.argsort(D, axis=1)[:, : m - 1]
@@ -142,10 +146,12 @@ def _full_search(
             cd[q, : m - 1] = D[r[:, None], order]
             beta[q] = np.inf
         else:
-            part = np.argpartition(D, L, axis=1)
-            cand[q] = part[:, :L]
-            cd[q] = D[r[:, None], part[:, :L]]
-            beta[q] = D[r, part[:, L]]
+            for lo in range(0, q.size, sub):
+                rr, qq = r[lo : lo + sub], q[lo : lo + sub]
+                part = np.argpartition(D[rr], L, axis=1)
+                cand[qq] = part[:, :L]
+                cd[qq] = D[rr[:, None], part[:, :L]]
+                beta[qq] = D[rr, part[:, L]]
 
 
 def _ward_delta(C: np.ndarray, s: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
