@@ -155,9 +155,22 @@ def _full_search(
 
 
 def _ward_delta(C: np.ndarray, s: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Δ between clusters a[i] and b[i] computed directly from the centroids (float64)."""
-    diff = C[a] - C[b]
-    return s[a] * s[b] / (s[a] + s[b]) * np.einsum("...j,...j->...", diff, diff)
+    """Δ between clusters a[i] and b[i] computed directly from the centroids (float64).
+
+    Pairs go in chunks of ~16 MB of gathered centroids: in the first rounds there are up to n × L of
+    them (every candidate list entry that pointed at a merged cluster), which gathered at once would
+    cost O(n·L·d) memory, many times the centroids themselves.
+    """
+    a, b = np.broadcast_arrays(a, b)
+    shape = a.shape
+    a, b = a.ravel(), b.ravel()
+    out = np.empty(a.size)
+    chunk = max(1, (16 << 20) // (8 * C.shape[1]))
+    for lo in range(0, a.size, chunk):
+        aa, bb = a[lo : lo + chunk], b[lo : lo + chunk]
+        diff = C[aa] - C[bb]
+        out[lo : lo + chunk] = s[aa] * s[bb] / (s[aa] + s[bb]) * np.einsum("ij,ij->i", diff, diff)
+    return out.reshape(shape)
 
 
 def ward_tree(
@@ -242,7 +255,7 @@ def ward_tree(
         merged[J] = True
         # candidate lists of the new clusters: union of both parents' lists, exact Δ, Lance–Williams bound
         union = to_new[np.concatenate([cand[I], cand[J]], axis=1)]
-        ud = _ward_delta(C, s, np.broadcast_to(I[:, None], union.shape), union)
+        ud = _ward_delta(C, s, I[:, None], union)
         ud[union == I[:, None]] = np.inf
         new_beta = (sI * beta[I] + sJ * beta[J]) / (sI + sJ)
         part = np.argpartition(ud, L, axis=1)
