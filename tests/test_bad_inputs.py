@@ -66,7 +66,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("extract-corpus", ["extract", "-m", "{tiny}", "--corpus", "/no/such.txt", "--cache", "cache"], "corpus file '/no/such.txt' does not exist"),
     ("extract-text-column", ["extract", "-m", "{tiny}", "--corpus", "table.csv", "--text-column", "zzz", "--cache", "cache"], "has no column 'zzz'"),
     # run: presets and study files
-    ("run-preset", ["run", "--preset", "nope"], "unknown preset 'nope'"),
+    ("run-preset", ["run", "--preset", "nope"], "unknown preset 'nope'; choose one of: default, full, quick."),
     ("run-study-not-mapping", ["run", "list.yaml"], "must be a YAML mapping"),
     ("run-models-type", ["run", "models_int.yaml"], "models: Input should be a valid list"),
     ("run-models-empty", ["run", "models_empty.yaml"], "models: List should have at least 1 item"),

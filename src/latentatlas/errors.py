@@ -43,6 +43,8 @@ class UnknownNameError(BadInputError, KeyError):
             msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
         if hint:
             msg += f" {hint}"
+        elif 0 < len(known) <= 12:  # a short list is the most useful fix: show it
+            msg += f"{' Choose' if close else '; choose'} one of: {', '.join(known)}."
         self.name = name
         self.suggestions = close
         super().__init__(msg)
