@@ -6,7 +6,7 @@ layer; clouds are the last layer's tokens (seeded subsample of ``--max-points``)
 * extraction — a bare batched, length-sorted forward pass with all hidden states, nothing stored;
 * IsoScore — the ``IsoScore`` package on the same cloud;
 * TwoNN / MLE — scikit-dimension (``skdim.id.TwoNN``, ``skdim.id.MLE`` on distinct rows, k = 20);
-* TwoNN — DADApy (``compute_id_2NN``), when importable;
+* TwoNN — DADApy (``compute_id_2NN``), in the numpy<2 interpreter ``--dadapy-python`` when it exists;
 * linear CKA (last vs previous layer) — the textbook float64 feature-space formula in numpy;
 * streamed spectrum measures over the store's memmap — the same measures on the in-memory cloud;
 * Ward (exact, ``--ward-points`` word vectors) — scikit-learn ``AgglomerativeClustering(linkage="ward")``,
@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--ward-points", type=int, default=3000)
     ap.add_argument("--n-ray", type=int, default=20000, help="sentences for local vs Ray extraction (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dadapy-python", default="/tmp/dadapy-venv/bin/python",
+                    help="interpreter of a numpy<2 environment with dadapy (see bench_dimension.py)")
     args = ap.parse_args()
 
     import torch
@@ -116,18 +118,21 @@ def main() -> None:
         add("mle (k=20)", label, t_mle, "scikit-dimension MLE", t_sk_mle, f"{ours_mle:.3f} vs {sk_mle:.3f}")
     except ImportError:
         add("twonn", label, t_tw, "scikit-dimension (not installed)", None, "")
-    if importlib.util.find_spec("dadapy") is not None:
-        from dadapy import Data
+    # DADApy needs numpy < 2: it runs in its own interpreter (bench_dimension.py's docstring says how to
+    # make that environment) on the same cloud saved to disk, timed inside the child
+    if Path(args.dadapy_python).is_file():
+        from bench_dimension import spawn
 
-        def dadapy_twonn() -> float:
-            d = Data(coordinates=X.astype(np.float64), maxk=3, n_jobs=args.threads)
-            d.remove_identical_points()
-            return float(d.compute_id_2NN(algorithm="base", mu_fraction=0.9)[0])
-
-        dd, t_dd = timed(dadapy_twonn)
-        add("twonn", label, t_tw, "DADApy compute_id_2NN", t_dd, f"{ours_tw:.3f} vs {dd:.3f}")
+        cloud_file = Path(tempfile.mkdtemp()) / "cloud.npy"
+        np.save(cloud_file, X)
+        res = spawn("dadapy_twonn", cloud_file, args.threads, args.dadapy_python)
+        shutil.rmtree(cloud_file.parent, ignore_errors=True)
+        if "error" in res:
+            add("twonn", label, t_tw, f"DADApy failed: {res['error'][:60]}", None, "")
+        else:
+            add("twonn", label, t_tw, "DADApy compute_id_2NN", res["seconds"], f"{ours_tw:.3f} vs {res['value']:.3f}")
     else:
-        add("twonn", label, t_tw, "DADApy (not installed)", None, "")
+        add("twonn", label, t_tw, f"DADApy ({args.dadapy_python} not found)", None, "")
 
     from latentatlas.measures.similarity import cka
 
