@@ -63,11 +63,9 @@ LAST = -1
 def with_last_layer(geometry: pd.DataFrame) -> pd.DataFrame:
     """``geometry`` plus, when the models' depths differ, a copy of each model's deepest layer as layer
     :data:`LAST`; unchanged when every model has the same layers (the copy would duplicate a column)."""
-    if geometry.empty:
+    if geometry.empty or geometry.groupby("spec")["layer"].max().nunique() <= 1:
         return geometry
     deepest = geometry.groupby("spec")["layer"].transform("max")
-    if geometry.loc[geometry["layer"] >= 0].groupby("spec")["layer"].max().nunique() <= 1:
-        return geometry
     last = geometry.loc[geometry["layer"] == deepest].assign(layer=LAST)
     return pd.concat([geometry, last], ignore_index=True)
 

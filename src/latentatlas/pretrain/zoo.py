@@ -43,7 +43,8 @@ def _coerce(base: str, key: str, raw: str) -> int | float:
             raise ValueError
         return int(value)
     except ValueError:
-        raise BadInputError(f"model spec {base!r}: {key}={raw!r} must be a number like {default}.") from None
+        example = 1000 if default is None else default
+        raise BadInputError(f"model spec {base!r}: {key}={raw!r} must be a number like {example}.") from None
 
 
 def zoo_settings(base: str) -> PretrainSettings:
