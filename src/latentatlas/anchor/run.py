@@ -159,13 +159,12 @@ def render_section(result: AnchorResult, png: bytes) -> str:
     )
 
 
-def render_html(result: AnchorResult, png: bytes) -> str:
-    """A standalone HTML page holding :func:`render_section`."""
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>latentatlas anchor vector</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse}"
-        f" td,th{{padding:2px 8px;text-align:right}}</style></head><body>{render_section(result, png)}</body></html>"
-    )
+def render_html(result: AnchorResult, png: bytes, section: str | None = None) -> str:
+    """A standalone HTML page holding :func:`render_section` (``section``: that fragment, if already rendered)."""
+    from ..report.sections import standalone_page
+
+    return standalone_page("latentatlas anchor vector", section or render_section(result, png),
+                           "table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right}")
 
 
 def write_anchor(
@@ -179,7 +178,8 @@ def write_anchor(
     if report_dir is not None:
         report_page(report_dir)
     png = r2_figure(result.table)
-    page = render_html(result, png)
+    section = render_section(result, png)
+    page = render_html(result, png, section)
     csv = result.table.to_csv(index=False)
     payload = result.to_json()
     out = Path(out_dir)
@@ -190,7 +190,7 @@ def write_anchor(
         "anchor.html": atomic_write_text(out / "anchor.html", page),
     }
     if report_dir is not None:
-        files.update(attach_section(report_dir, "anchor", render_section(result, png)))
+        files.update(attach_section(report_dir, "anchor", section))
     return files
 
 

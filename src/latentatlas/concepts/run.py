@@ -504,14 +504,12 @@ def render_section(result: ConceptsResult) -> str:
     )
 
 
-def render_html(result: ConceptsResult) -> str:
-    """A standalone HTML page holding :func:`render_section`."""
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>latentatlas concepts</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse;"
-        "font-size:85%} td,th{padding:2px 6px;text-align:right}</style></head><body>"
-        f"{render_section(result)}</body></html>"
-    )
+def render_html(result: ConceptsResult, section: str | None = None) -> str:
+    """A standalone HTML page holding :func:`render_section` (``section``: that fragment, if already rendered)."""
+    from ..report.sections import standalone_page
+
+    return standalone_page("latentatlas concepts", section or render_section(result),
+                           "table{border-collapse:collapse;font-size:85%} td,th{padding:2px 6px;text-align:right}")
 
 
 def write_concepts(
@@ -526,6 +524,7 @@ def write_concepts(
     if report_dir is not None:
         report_page(report_dir)
 
+    section = render_section(result)  # its figures are rendered once, for the page and the report
     texts = {
         "alignment.csv": result.alignment.to_csv(index=False),
         "labels.csv": result.labels.to_csv(index=False),
@@ -533,14 +532,14 @@ def write_concepts(
         "polarity_summary.csv": result.polarity_summary.to_csv(index=False),
         "triggers.csv": result.triggers.to_csv(index=False),
         "words.txt": result.words_text,
-        "concepts.html": render_html(result),
+        "concepts.html": render_html(result, section),
     }
     payload = result.to_json()
     out = Path(out_dir)
     files = {name: atomic_write_text(out / name, text) for name, text in texts.items()}
     files["concepts.json"] = atomic_write_json(out / "concepts.json", payload)
     if report_dir is not None:
-        files.update(attach_section(report_dir, "concepts", render_section(result)))
+        files.update(attach_section(report_dir, "concepts", section))
     return files
 
 

@@ -53,6 +53,15 @@ def splice(page: str, name: str, fragment: str) -> str:
     return page.replace(SLOT, wrap(name, fragment) + SLOT, 1)
 
 
+def standalone_page(title: str, section: str, table_css: str) -> str:
+    """A minimal HTML page holding one section (an analysis's own page, beside its report section)."""
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em} "
+        f"{table_css}</style></head><body>{section}</body></html>"
+    )
+
+
 def report_page(report_dir: str | Path) -> Path:
     """The ``report.html`` of a study output folder; a clear error when there is none.
 
@@ -99,4 +108,4 @@ def attach_section(report_dir: str | Path, name: str, fragment: str) -> dict[str
     return files
 
 
-__all__ = ["SECTIONS_DIR", "SLOT", "attach_section", "load_sections", "report_page", "splice", "wrap"]
+__all__ = ["SECTIONS_DIR", "SLOT", "attach_section", "load_sections", "report_page", "splice", "standalone_page", "wrap"]
