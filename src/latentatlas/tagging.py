@@ -362,10 +362,9 @@ def render_html(result: TaggingResult) -> str:
     png = f1_figure(result.scores, title=f"{info.get('model', s.model)}, layer {info.get('layer', s.layer)}, k={s.k}")
     table = result.summary.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
     per_seed = result.scores.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>latentatlas topology tagging</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em} table{border-collapse:collapse}"
-        " td,th{padding:2px 8px;text-align:right}</style></head><body>"
+    from .report.sections import standalone_page
+
+    body = (
         "<h1>Named-entity tagging with and without local topology features</h1>"
         f"<p>{html.escape(str(info.get('model')))}, layer {info.get('layer')}, {info.get('n_sentences')} bundled "
         f"BBC sentences ({info.get('n_words')} words, {info.get('n_entity_spans')} entity spans, labels from "
@@ -373,8 +372,10 @@ def render_html(result: TaggingResult) -> str:
         f"local topology with k={s.k} ({len(info.get('topology_features', []))} features).</p>"
         f"<figure><img alt='span F1 per condition' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
         "<figcaption>CoNLL span F1, mean ± std over seeds; dots are seeds.</figcaption></figure>"
-        f"<h2>Summary</h2>{table}<h2>Per seed</h2>{per_seed}</body></html>"
+        f"<h2>Summary</h2>{table}<h2>Per seed</h2>{per_seed}"
     )
+    return standalone_page("latentatlas topology tagging", body,
+                           "body{max-width:60em} table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right}")
 
 
 def write_tagging(result: TaggingResult, out_dir: Path) -> dict[str, Path]:

@@ -139,7 +139,7 @@ def r2_figure(table: pd.DataFrame) -> bytes:
 
 
 def render_section(result: AnchorResult, png: bytes) -> str:
-    """The analysis as an HTML fragment (a ``<section>``) for a study report or :func:`render_html`."""
+    """The analysis as an HTML fragment (a ``<section>``) for a study report or the standalone ``anchor.html``."""
     s, info = result.settings, result.info
     table = result.table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="",
                                  classes="results")
@@ -159,11 +159,11 @@ def render_section(result: AnchorResult, png: bytes) -> str:
     )
 
 
-def render_html(result: AnchorResult, png: bytes, section: str | None = None) -> str:
-    """A standalone HTML page holding :func:`render_section` (``section``: that fragment, if already rendered)."""
+def _page(section: str) -> str:
+    """``anchor.html``: a standalone page holding the :func:`render_section` fragment."""
     from ..report.sections import standalone_page
 
-    return standalone_page("latentatlas anchor vector", section or render_section(result, png),
+    return standalone_page("latentatlas anchor vector", section,
                            "table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right}")
 
 
@@ -179,7 +179,7 @@ def write_anchor(
         report_page(report_dir)
     png = r2_figure(result.table)
     section = render_section(result, png)
-    page = render_html(result, png, section)
+    page = _page(section)
     csv = result.table.to_csv(index=False)
     payload = result.to_json()
     out = Path(out_dir)

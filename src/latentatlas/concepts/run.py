@@ -504,11 +504,15 @@ def render_section(result: ConceptsResult) -> str:
     )
 
 
-def render_html(result: ConceptsResult, section: str | None = None) -> str:
-    """A standalone HTML page holding :func:`render_section` (``section``: that fragment, if already rendered)."""
+def render_html(result: ConceptsResult) -> str:
+    """A standalone HTML page holding :func:`render_section`."""
+    return _page(render_section(result))
+
+
+def _page(section: str) -> str:
     from ..report.sections import standalone_page
 
-    return standalone_page("latentatlas concepts", section or render_section(result),
+    return standalone_page("latentatlas concepts", section,
                            "table{border-collapse:collapse;font-size:85%} td,th{padding:2px 6px;text-align:right}")
 
 
@@ -532,7 +536,7 @@ def write_concepts(
         "polarity_summary.csv": result.polarity_summary.to_csv(index=False),
         "triggers.csv": result.triggers.to_csv(index=False),
         "words.txt": result.words_text,
-        "concepts.html": render_html(result, section),
+        "concepts.html": _page(section),
     }
     payload = result.to_json()
     out = Path(out_dir)

@@ -53,12 +53,15 @@ def splice(page: str, name: str, fragment: str) -> str:
     return page.replace(SLOT, wrap(name, fragment) + SLOT, 1)
 
 
-def standalone_page(title: str, section: str, table_css: str) -> str:
-    """A minimal HTML page holding one section (an analysis's own page, beside its report section)."""
+def standalone_page(title: str, section: str, css: str) -> str:
+    """A minimal HTML page holding one section (an analysis's own page, beside its report section).
+
+    ``css``: the page's own rules, after the shared body style (so they may override it).
+    """
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em} "
-        f"{table_css}</style></head><body>{section}</body></html>"
+        f"{css}</style></head><body>{section}</body></html>"
     )
 
 
