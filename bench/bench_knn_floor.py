@@ -77,7 +77,8 @@ def pruning(X: np.ndarray, n_queries: int, nlist: int, seed: int) -> dict[str, f
     D2 = np.maximum(sq[q, None] + sq[None] - 2 * X64[q] @ X64.T, 0.0)
     D2[np.arange(q.size), q] = np.inf
     r2 = np.sqrt(np.sort(np.partition(D2, 1, axis=1)[:, :2], axis=1)[:, 1])
-    median_distance = float(np.median(np.sqrt(D2[:, : min(n, 5000)][np.isfinite(D2[:, : min(n, 5000)])])))
+    block = D2[:, :5000]
+    median_distance = float(np.median(np.sqrt(block[np.isfinite(block)])))
     del D2
     km = faiss.Kmeans(d, nlist, niter=10, seed=seed, max_points_per_centroid=256)
     km.train(X)
@@ -109,13 +110,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=".latentatlas-cache")
     args = ap.parse_args()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, str(args.threads))
     import faiss
+    from threadpoolctl import threadpool_limits
 
     from latentatlas.measures.cloud import distinct_rows
 
     faiss.omp_set_num_threads(args.threads)
+    threadpool_limits(limits=args.threads)  # numpy's BLAS and torch's OpenMP are already loaded
     if args.cloud:
         X = np.load(args.cloud)
     else:
