@@ -97,3 +97,27 @@ SENTENCES = [
 @pytest.fixture
 def sentences() -> list[str]:
     return list(SENTENCES)
+
+
+class _RunsCode:
+    """Unpickling this object creates a marker file: the stand-in for an attacker's shell command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def plant_code(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """``plant(path)`` writes a torch checkpoint whose unpickling would create a marker; returns the marker."""
+    import torch
+
+    def plant(path: Path) -> Path:
+        marker = tmp_path / f"pwned-{path.name}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": {}, "step": 1, "payload": _RunsCode(marker)}, path)
+        return marker
+
+    return plant

@@ -10,7 +10,8 @@ import torch
 
 from latentatlas.downstream.base import Split, TaskData, TaskInfo
 from latentatlas.downstream.encode import FeatureCache, encode_split, features
-from latentatlas.downstream.finetune import FinetuneSettings, finetune
+from latentatlas.downstream.finetune import FinetuneSettings, finetune, run_key
+from latentatlas.errors import BadInputError
 from latentatlas.downstream.probe import ProbeSettings, probe
 
 NOUNS = ["cat", "dog", "market", "team", "minister", "phone", "film", "bank", "player", "court"]
@@ -150,6 +151,15 @@ def test_probe_regression_uses_ridge(tiny) -> None:
 
 
 SMALL = FinetuneSettings(learning_rate=1e-3, batch_size=8, per_device_batch_size=4, epochs=6, max_length=16)
+
+
+def test_finetune_refuses_a_planted_checkpoint(tiny, tmp_path: Path, plant_code) -> None:  # type: ignore[no-untyped-def]
+    model, tok = tiny
+    task = _sentiment_task(16, 8)
+    marker = plant_code(tmp_path / "finetune" / run_key("tiny", task, SMALL, 0) / "checkpoint.pt")
+    with pytest.raises(BadInputError, match="refused unread"):
+        finetune(model, tok, task, model_key="tiny", cache_dir=tmp_path, seed=0, settings=SMALL)
+    assert not marker.exists()
 
 
 def test_finetune_learns_and_saves_a_loadable_model(tiny, tmp_path: Path) -> None:

@@ -43,6 +43,82 @@ def load_npy(path: str | Path) -> Any:
         ) from None
 
 
+def load_checkpoint(path: str | Path, map_location: Any = None) -> Any:
+    """Load a torch checkpoint that latentatlas wrote, refusing anything but tensors and plain containers.
+
+    ``torch.load`` with ``weights_only=True`` never unpickles arbitrary objects, so a crafted file in an
+    output folder or a shared cache cannot run code. A file the safe loader refuses is reported as a
+    :class:`~latentatlas.errors.BadInputError` naming the file and the fix; other read errors (a truncated
+    file) propagate unchanged for the caller to handle.
+    """
+    import pickle
+
+    import torch
+
+    from .errors import BadInputError
+
+    try:
+        return torch.load(path, weights_only=True, map_location=map_location)
+    except pickle.UnpicklingError:
+        raise BadInputError(
+            f"checkpoint {str(path)!r} holds pickled objects other than tensors and plain values, so it was not "
+            "written by latentatlas and was refused unread; delete it (or its folder) to start that run afresh."
+        ) from None
+
+
+def read_yaml(text: str, origin: str) -> Any:
+    """Parse a YAML document strictly: safe tags only, no aliases, no duplicate keys; errors in one line.
+
+    Aliases are refused because a few bytes of nested aliases expand to gigabytes (a "billion laughs"
+    study file); a duplicate key is refused because YAML would let the last one win silently.
+    """
+    import yaml
+
+    from .errors import BadInputError
+
+    class _SafeStrictLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.MarkedYAMLError(problem=f"alias *{event.anchor} is not allowed (write the value out)",
+                                           problem_mark=event.start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r} (keep one)",
+                                               problem_mark=key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    try:
+        return yaml.load(text, Loader=_SafeStrictLoader)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise BadInputError(f"{origin} is not valid YAML: {problem}{where}; fix the file.") from None
+
+
+def read_text(path: str | Path, what: str, encoding: str = "utf-8") -> str:
+    """A text file's contents, or a BadInputError naming the file, the byte offset and the fix."""
+    from .errors import BadInputError
+
+    p = Path(path)
+    try:
+        return p.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"{what} {str(p)!r} is not {encoding} text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}); "
+            f"save it as {encoding}."
+        ) from None
+    except IsADirectoryError:
+        raise BadInputError(f"{what} {str(p)!r} is a folder; pass a file.") from None
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 

@@ -10,12 +10,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .downstream.finetune import FinetuneSettings
 from .downstream.probe import ProbeSettings
 from .errors import BadInputError, UnknownNameError
+from .io import read_text, read_yaml
 from .extract.extractor import ExtractionSettings
 
 PRESETS = ("default", "quick", "full")
@@ -168,12 +168,9 @@ def load_study(path: str | Path | None = None, *, preset: str = "default") -> St
         p = Path(path)
         if not p.is_file():
             raise BadInputError(f"study file {str(p)!r} does not exist; pass a YAML study file.")
-        text = p.read_text()
+        text = read_text(p, "study file")
         origin = str(p)
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"study {origin} is not valid YAML: {exc}") from None
+    raw = read_yaml(text, f"study {origin}") or {}
     if not isinstance(raw, dict):
         raise BadInputError(f"study {origin} must be a YAML mapping of fields, got {type(raw).__name__}.")
     try:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import BadInputError
 from ..extract.extractor import pad_batch
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write, atomic_write_json, load_checkpoint
 from .base import TaskData, TaskInfo
 from .encode import EncodedSplit, encode_split, split_digest
 from .probe import per_sentence, targets
@@ -256,7 +256,7 @@ def _train(
     ckpt = run_dir / "checkpoint.pt"
     if ckpt.is_file():
         try:
-            state = torch.load(ckpt, weights_only=False, map_location=s.device)
+            state = load_checkpoint(ckpt, map_location=s.device)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -264,6 +264,8 @@ def _train(
             torch_rng = state["torch_rng"]
             start_epoch = int(state["epoch"])
             log.info("resuming fine-tuning %s at epoch %d", run_dir.name[:12], start_epoch + 1)
+        except BadInputError:
+            raise  # a file the safe loader refused is not ours: say so rather than overwrite it silently
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             log.warning("fine-tuning checkpoint %s is unusable (%s); starting over", ckpt, exc)
             model = head_model(encoder, info, seed).to(s.device)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError, UnknownNameError
-from ..io import atomic_write, atomic_write_json, atomic_write_text
+from ..io import atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
 from .data import CORPUS_TRANSFORMS, pack_blocks
 from .objectives import OBJECTIVES, corrupt
 
@@ -151,7 +151,7 @@ def pretrain(
     step, curve, train_seconds = 0, [], 0.0
     ckpt = out / CHECKPOINT
     if ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
+        state = load_checkpoint(ckpt)
         if state["settings"] != asdict(s):
             raise BadInputError(
                 f"{out} holds a checkpoint of a run with different settings; pass another --output folder or the "
