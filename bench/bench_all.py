@@ -59,8 +59,9 @@ def main() -> None:
 
     import latentatlas as la
     from latentatlas.corpus import bundled_corpus
-    from latentatlas.extract import ActivationStore, ExtractionOptions
-    from latentatlas.extract.extractor import forward_batch, length_sorted_batches, tokenize
+    from latentatlas.settings import ExtractionSettings
+    from latentatlas.store import ActivationStore
+    from latentatlas.store.extractor import forward_batch, length_sorted_batches, tokenize
     from latentatlas.models import load_model
 
     torch.set_num_threads(args.threads)
@@ -83,7 +84,7 @@ def main() -> None:
 
     def build(root: Path, sents: list[str], engine: Any = None) -> ActivationStore:
         return ActivationStore.build_or_open(root, model, tok, sents, model_key=lm.fingerprint,
-                                             options=ExtractionOptions(), progress=False, engine=engine)
+                                             options=ExtractionSettings(), progress=False, engine=engine)
 
     store, t_ours = timed(lambda: build(Path(tempfile.mkdtemp(dir=scratch)), sentences))
     _, t_bare = timed(bare)
@@ -146,12 +147,12 @@ def main() -> None:
     add("linear CKA", f"layers {last - 1},{last}", t_cka, "numpy float64 textbook", t_np_cka,
         f"|diff| {abs(ours_cka - np_cka):.1e}")
 
-    from latentatlas.measures.stream import STREAMABLE, stream_battery
+    from latentatlas.measures.stream import streamable, stream_battery
 
     full = store.layer(last)
     streamed, t_stream = timed(lambda: stream_battery(full))
-    in_mem, t_mem = timed(lambda: la.run_battery(np.asarray(full, dtype=np.float32), list(STREAMABLE)))
-    same = all(streamed[k] == in_mem[k] for k in STREAMABLE)
+    in_mem, t_mem = timed(lambda: la.run_battery(np.asarray(full, dtype=np.float32), streamable()))
+    same = all(streamed[k] == in_mem[k] for k in streamable())
     add("streamed spectrum+acs", f"memmap {full.shape[0]}x{full.shape[1]}", t_stream, "in-memory float32 copy",
         t_mem, "bit-identical" if same else "DIFFERENT")
 

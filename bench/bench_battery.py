@@ -74,7 +74,8 @@ def main() -> None:
     import torch
 
     from latentatlas.corpus import bundled_corpus
-    from latentatlas.extract import ActivationStore, ExtractionOptions
+    from latentatlas.settings import ExtractionSettings
+    from latentatlas.store import ActivationStore
     from latentatlas.models import load_model
 
     torch.set_num_threads(args.threads)
@@ -83,7 +84,7 @@ def main() -> None:
     last = lm.num_layers
     store = ActivationStore.build_or_open(
         Path(args.cache), lm.model, lm.tokenizer, list(corpus.sentences), model_key=lm.fingerprint,
-        options=ExtractionOptions(layers=[last]), progress=False,
+        options=ExtractionSettings(), layers=[last], progress=False,
     )
     X = store.cloud(last, max_points=args.max_points, seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:

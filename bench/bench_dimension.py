@@ -108,7 +108,8 @@ def minilm_tokens(n_tokens: int, layers: list[int], *, cache: str, seed: int = 0
     import torch
 
     from latentatlas.corpus import bundled_corpus
-    from latentatlas.extract import ActivationStore, ExtractionOptions
+    from latentatlas.settings import ExtractionSettings
+    from latentatlas.store import ActivationStore
     from latentatlas.models import load_model
 
     torch.set_num_threads(threads)
@@ -118,7 +119,7 @@ def minilm_tokens(n_tokens: int, layers: list[int], *, cache: str, seed: int = 0
         corpus = bundled_corpus(n_sentences, seed=seed)
         store = ActivationStore.build_or_open(
             Path(cache), lm.model, lm.tokenizer, list(corpus.sentences), model_key=lm.fingerprint,
-            options=ExtractionOptions(layers="all"), progress=False,
+            options=ExtractionSettings(), layers="all", progress=False,
         )
         if store.n_tokens >= n_tokens:
             break

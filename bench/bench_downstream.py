@@ -35,7 +35,7 @@ def main() -> None:
     from latentatlas.downstream.probe import ProbeSettings, probe
     from latentatlas.downstream.tasks import load_task
     from latentatlas.downstream.transferability import transferability
-    from latentatlas.extract.extractor import forward_batch, length_sorted_batches
+    from latentatlas.store.extractor import forward_batch, length_sorted_batches
     from latentatlas.models import load_model
 
     torch.set_num_threads(args.threads)

@@ -27,8 +27,9 @@ def main() -> None:
     import torch
 
     from latentatlas.corpus import bundled_corpus
-    from latentatlas.extract import ActivationStore, ExtractionOptions
-    from latentatlas.extract.extractor import forward_batch, length_sorted_batches, tokenize
+    from latentatlas.settings import ExtractionSettings
+    from latentatlas.store import ActivationStore
+    from latentatlas.store.extractor import forward_batch, length_sorted_batches, tokenize
     from latentatlas.models import load_model
 
     torch.set_num_threads(args.threads)
@@ -49,7 +50,7 @@ def main() -> None:
         target = Path(tempfile.mkdtemp(dir=scratch))  # a fresh cache each time: nothing is reused
         ActivationStore.build_or_open(
             target, model, tok, sentences, model_key=lm.fingerprint,
-            options=ExtractionOptions(batch_size=args.batch_size), progress=False,
+            options=ExtractionSettings(batch_size=args.batch_size), progress=False,
         )
 
     def naive() -> None:

@@ -25,7 +25,7 @@ D = 384
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from latentatlas.measures.stream import STREAMABLE, stream_battery, stream_cka, subsample_interval
+from latentatlas.measures.stream import streamable, stream_battery, stream_cka, subsample_interval
 X = np.load(sys.argv[1], mmap_mode="r"); Y = np.load(sys.argv[2], mmap_mode="r"); what = sys.argv[3]
 t0 = time.perf_counter()
 if what == "battery":

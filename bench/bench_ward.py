@@ -43,15 +43,16 @@ def cloud(n: int, layer: int, seed: int = 0) -> Path:
     if out.is_file():
         return out
     from latentatlas.corpus import bundled_corpus
-    from latentatlas.extract import ActivationStore, ExtractionOptions
-    from latentatlas.models.zoo import load_model
+    from latentatlas.settings import ExtractionSettings
+    from latentatlas.store import ActivationStore
+    from latentatlas.models import load_model
 
     lm = load_model("minilm")
     n_sent = max(500, int(n / 24 * 1.3))  # ~24 word-piece tokens per bundled sentence
     corpus = bundled_corpus(n_sent, seed=seed)
     store = ActivationStore.build_or_open(
         CACHE, lm.model, lm.tokenizer, list(corpus.sentences), model_key=lm.fingerprint,
-        options=ExtractionOptions(layers=[layer], keep_special_tokens=False), progress=False,
+        options=ExtractionSettings(keep_special_tokens=False), layers=[layer], progress=False,
     )
     if store.n_tokens < n:
         raise SystemExit(f"only {store.n_tokens} tokens in {n_sent} sentences; raise the sentence count")

@@ -96,8 +96,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("anchor-ks", ["anchor", "-m", "{tiny}", "--ks", "x", "--output", "anc"], "--ks 'x' must be comma-separated integers"),
     ("anchor-model", ["anchor", "-m", "/no/such/dir", "--output", "anc"], "model directory '/no/such/dir' does not exist"),
     # pretrain
-    ("pretrain-objective", ["pretrain", "--objective", "nope", "--output", "pt"], "unknown objective 'nope'"),
-    ("pretrain-steps", ["pretrain", "--steps", "0", "--output", "pt"], "steps=0 must be a positive integer"),
+    ("pretrain-objective", ["pretrain", "--objective", "nope", "--output", "pt"], "unknown pre-training objective 'nope'"),
+    ("pretrain-steps", ["pretrain", "--steps", "0", "--output", "pt"], "steps: Input should be greater than or equal to 1"),
 ]
 
 

@@ -16,7 +16,8 @@ from latentatlas.concepts.sample import (
     word_table,
 )
 from latentatlas.errors import BadInputError
-from latentatlas.extract import ActivationStore, ExtractionOptions, word_vectors
+from latentatlas.settings import ExtractionSettings
+from latentatlas.store import ActivationStore, word_vectors
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def tiny(tiny_bert_dir: Path):  # type: ignore[no-untyped-def]
 
 def _store(root: Path, model, tok, sentences: list[str], key: str = "tiny") -> ActivationStore:  # type: ignore[no-untyped-def]
     return ActivationStore.build_or_open(
-        root, model, tok, sentences, model_key=key, options=ExtractionOptions(dtype="float32"), progress=False
+        root, model, tok, sentences, model_key=key, options=ExtractionSettings(dtype="float32"), progress=False
     )
 
 

@@ -109,7 +109,8 @@ def test_battery_shares_one_pca(rng: np.random.Generator, monkeypatch: pytest.Mo
 
 
 def test_flatten() -> None:
-    assert reg.flatten({"a": 1.0, "b": {"x": 2.0, "y": 3.0}}) == {"a": 1.0, "b.x": 2.0, "b.y": 3.0}
+    flat = reg.flatten({"a": 1, "b": np.float32(2.5)})
+    assert flat == {"a": 1.0, "b": 2.5} and all(type(v) is float for v in flat.values())
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def test_unknown_engine_and_stray_address() -> None:
 
 
 def test_importing_latentatlas_never_imports_ray() -> None:
-    code = "import sys, latentatlas, latentatlas.cli, latentatlas.runner, latentatlas.engine; print('ray' in sys.modules)"
+    code = "import sys, latentatlas, latentatlas.cli, latentatlas.pipeline, latentatlas.engine; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -79,13 +79,14 @@ def test_ray_extraction_equals_local_bit_for_bit(  # type: ignore[no-untyped-def
 ) -> None:
     from transformers import AutoModel, AutoTokenizer
 
-    from latentatlas.extract import ActivationStore, ExtractionOptions
-    from latentatlas.extract import store as store_mod
+    from latentatlas.settings import ExtractionSettings
+    from latentatlas.store import ActivationStore
+    from latentatlas.store import store as store_mod
 
     monkeypatch.setattr(store_mod, "BATCHES_PER_SHARD", 1)  # 20 shards over the two workers
     model, tok = AutoModel.from_pretrained(tiny_bert_dir).eval(), AutoTokenizer.from_pretrained(tiny_bert_dir)
     sents = [f"{s} ({i})" for i in range(5) for s in sentences]
-    opts = ExtractionOptions(batch_size=2, dtype="float32")
+    opts = ExtractionSettings(batch_size=2, dtype="float32")
     local = ActivationStore.build_or_open(tmp_path / "a", model, tok, sents, model_key="tiny", options=opts, progress=False)
     ray_store = ActivationStore.build_or_open(tmp_path / "b", model, tok, sents, model_key="tiny", options=opts,
                                               progress=False, engine=get_engine("ray"))

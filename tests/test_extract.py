@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from latentatlas.errors import BadInputError
-from latentatlas.extract import ActivationStore, ExtractionOptions, extract_hidden_states, word_vectors
-from latentatlas.extract import store as store_mod
+from latentatlas.settings import ExtractionSettings
+from latentatlas.store import ActivationStore, extract_hidden_states, word_vectors
+from latentatlas.store import store as store_mod
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_store_equals_direct_forward(tmp_path: Path, tiny, sentences: list[str],
     model, tok = tiny
     store = ActivationStore.build_or_open(
         tmp_path, model, tok, sentences, model_key="tiny",
-        options=ExtractionOptions(batch_size=3, dtype=dtype), progress=False,
+        options=ExtractionSettings(batch_size=3, dtype=dtype), progress=False,
     )
     assert store.layers == [0, 1, 2]
     t = store.tokens
@@ -67,7 +68,7 @@ def test_drop_special_tokens_and_negative_layers(tmp_path: Path, tiny, sentences
     model, tok = tiny
     store = ActivationStore.build_or_open(
         tmp_path, model, tok, sentences, model_key="tiny",
-        options=ExtractionOptions(layers=[-1], keep_special_tokens=False, dtype="float32"), progress=False,
+        options=ExtractionSettings(keep_special_tokens=False, dtype="float32"), layers=[-1], progress=False,
     )
     assert store.layers == [2]
     assert not store.tokens["is_special"].any()
@@ -79,13 +80,13 @@ def test_layer_out_of_range(tmp_path: Path, tiny, sentences: list[str]) -> None:
     model, tok = tiny
     with pytest.raises(BadInputError, match=r"valid layers are 0\.\.2"):
         ActivationStore.build_or_open(
-            tmp_path, model, tok, sentences, model_key="tiny", options=ExtractionOptions(layers=[3]), progress=False
+            tmp_path, model, tok, sentences, model_key="tiny", options=ExtractionSettings(), layers=[3], progress=False
         )
 
 
 def test_in_memory_iterator_matches(tiny, sentences: list[str]) -> None:  # type: ignore[no-untyped-def]
     model, tok = tiny
-    got = dict(extract_hidden_states(model, tok, sentences, options=ExtractionOptions(layers=[1])))
+    got = dict(extract_hidden_states(model, tok, sentences, options=ExtractionSettings(), layers=[1]))
     assert sorted(got) == list(range(len(sentences)))
     hs, _ = direct(model, tok, sentences[4])
     np.testing.assert_allclose(got[4][1], hs[1][0].numpy(), atol=1e-5)
@@ -95,7 +96,7 @@ def test_word_vectors(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-
     model, tok = tiny
     sents = ["Unbelievably tokenization works.", "Short words."]
     store = ActivationStore.build_or_open(
-        tmp_path, model, tok, sents, model_key="tiny", options=ExtractionOptions(dtype="float32"), progress=False
+        tmp_path, model, tok, sents, model_key="tiny", options=ExtractionSettings(dtype="float32"), progress=False
     )
     t = store.tokens
     X = store.layer(1)
@@ -116,7 +117,7 @@ def test_word_vectors(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-
 def test_cached_store_is_reused(tmp_path: Path, tiny, sentences: list[str]) -> None:  # type: ignore[no-untyped-def]
     model, tok = tiny
     counting = CountingModel(model)
-    opts = ExtractionOptions(batch_size=2)
+    opts = ExtractionSettings(batch_size=2)
     a = ActivationStore.build_or_open(tmp_path, counting, tok, sentences, model_key="tiny", options=opts, progress=False)
     assert counting.calls == 4
     b = ActivationStore.build_or_open(tmp_path, counting, tok, sentences, model_key="tiny", options=opts, progress=False)
@@ -128,7 +129,7 @@ def test_cached_store_is_reused(tmp_path: Path, tiny, sentences: list[str]) -> N
 def test_interrupted_extraction_resumes(tmp_path: Path, tiny, sentences: list[str], monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     model, tok = tiny
     monkeypatch.setattr(store_mod, "BATCHES_PER_SHARD", 1)
-    opts = ExtractionOptions(batch_size=2, dtype="float32")
+    opts = ExtractionSettings(batch_size=2, dtype="float32")
     reference = ActivationStore.build_or_open(tmp_path / "ref", model, tok, sentences, model_key="tiny", options=opts, progress=False)
 
     failing = CountingModel(model, fail_after=3)
@@ -150,7 +151,7 @@ def test_interrupted_extraction_resumes(tmp_path: Path, tiny, sentences: list[st
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete_manifest"])
 def test_corrupt_entry_is_rebuilt(tmp_path: Path, tiny, sentences: list[str], damage: str) -> None:  # type: ignore[no-untyped-def]
     model, tok = tiny
-    opts = ExtractionOptions(dtype="float32")
+    opts = ExtractionSettings(dtype="float32")
     store = ActivationStore.build_or_open(tmp_path, model, tok, sentences, model_key="tiny", options=opts, progress=False)
     good = np.array(store.layer(1))
     f = store.path / "layer_01.npy"

@@ -66,7 +66,7 @@ DRIVER = textwrap.dedent(
         torch.set_num_threads(1)
         hook = os.environ.get("LA_FAULT_HOOK", "")
         delay = float(os.environ.get("LA_FAULT_DELAY", "0.3"))
-        import latentatlas.extract.store as store
+        import latentatlas.store.store as store
         store.BATCHES_PER_SHARD = 1
         if hook == "extract":
             store.forward_batch = slow(store.forward_batch, delay)
@@ -159,7 +159,7 @@ def _results(out: Path) -> pd.DataFrame:
 def test_kill_during_extraction_resumes_unfinished_shards(
     tmp_path: Path, tiny_bert_dir: Path, corpus_file: Path, driver: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import latentatlas.extract.store as store_mod
+    import latentatlas.store.store as store_mod
 
     def args(cache: Path) -> list[str]:
         return ["-q", "extract", "-m", str(tiny_bert_dir), "--corpus", str(corpus_file), "--n-sentences", "48",
@@ -274,7 +274,7 @@ def test_kill_during_finetuning_resumes_at_the_last_epoch(tmp_path: Path, tiny_b
 def test_two_runs_sharing_one_cache_at_once(
     tmp_path: Path, tiny_bert_dir: Path, corpus_file: Path, driver: Path
 ) -> None:
-    from latentatlas.extract import ActivationStore
+    from latentatlas.store import ActivationStore
 
     models = [str(tiny_bert_dir)]
     a = _study(tmp_path, "a", models, cache=str(tmp_path / "shared"))
@@ -293,7 +293,7 @@ def test_two_runs_sharing_one_cache_at_once(
 
 
 def _hammer(root: str, worker: int, n: int) -> None:
-    from latentatlas.runner import MeasureCache
+    from latentatlas.pipeline.measure import MeasureCache
 
     cache = MeasureCache(Path(root))
     for i in range(n):
@@ -308,7 +308,7 @@ def test_measure_cache_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    from latentatlas.runner import MeasureCache
+    from latentatlas.pipeline.measure import MeasureCache
 
     data = MeasureCache(tmp_path).load("cloud")
     assert set(data) == {f"w{w}-{i}" for w in range(3) for i in range(40)}
@@ -341,6 +341,6 @@ def test_corrupt_cache_files_are_detected_and_rebuilt(
     assert main(["-q", "run", str(study)]) == 0
     pd.testing.assert_frame_equal(first, _results(tmp_path / "out-c"))
     (entry2,) = [p for p in acts.iterdir() if p.is_dir()]
-    from latentatlas.extract import ActivationStore
+    from latentatlas.store import ActivationStore
 
     ActivationStore.open(entry2, verify="checksum")

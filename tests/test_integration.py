@@ -20,14 +20,15 @@ def test_minilm_store_matches_transformers(tmp_path: Path, minilm_dir: Path) -> 
     from transformers import AutoModel, AutoTokenizer
 
     from latentatlas.corpus import bundled_corpus
-    from latentatlas.extract import ActivationStore, ExtractionOptions
+    from latentatlas.settings import ExtractionSettings
+    from latentatlas.store import ActivationStore
     from latentatlas.models import load_model
 
     sentences = list(bundled_corpus(40, seed=3).sentences)
     lm = load_model("minilm")
     store = ActivationStore.build_or_open(
         tmp_path, lm.model, lm.tokenizer, sentences, model_key=lm.fingerprint,
-        options=ExtractionOptions(dtype="float32", batch_size=8), progress=False,
+        options=ExtractionSettings(dtype="float32", batch_size=8), progress=False,
     )
     assert store.layers == list(range(7)) and store.hidden_size == 384
     ref_model = AutoModel.from_pretrained(minilm_dir).eval()

@@ -106,7 +106,7 @@ def test_swap_emb(tiny_bert_dir: Path, tmp_path: Path) -> None:
 
 def test_variant_disk_cache(tiny_bert_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spec = f"{tiny_bert_dir}@perturb(alpha=5,seed=1)"
-    with caplog.at_level(logging.INFO, logger="latentatlas.models.zoo"):
+    with caplog.at_level(logging.INFO, logger="latentatlas.models.load"):
         first = load_model(spec, cache_dir=tmp_path)
         second = load_model(spec, cache_dir=tmp_path)
     messages = [r.getMessage() for r in caplog.records]

@@ -112,7 +112,7 @@ def test_training_lowers_loss_and_saves_a_usable_folder(tmp_path: Path, blocks: 
     from transformers import AutoModel, BertModel
 
     from latentatlas.anchor import load_lm
-    from latentatlas.models.zoo import load_model
+    from latentatlas.models import load_model
 
     out = tmp_path / "mlm"
     summary = pretrain(PretrainSettings(steps=30, objective="mlm", **{**TINY, "eval_every": 10, "lr": 1e-2}), out, blocks=blocks)
@@ -130,11 +130,12 @@ def test_training_lowers_loss_and_saves_a_usable_folder(tmp_path: Path, blocks: 
     assert loaded.hidden_size == 16 and loaded.num_layers == 1
 
 
-def test_bad_settings() -> None:
-    with pytest.raises(UnknownNameError, match="objective"):
-        PretrainSettings(objective="mlmm").check()
-    with pytest.raises(BadInputError, match="divisible"):
-        PretrainSettings(hidden_size=10, num_heads=3).check()
+def test_bad_settings(tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError, match="objective 'mlmm'"):
+        pretrain(PretrainSettings(objective="mlmm"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before any work
+    with pytest.raises(ValueError, match="divisible"):
+        PretrainSettings(hidden_size=10, num_heads=3)
 
 
 def test_cli_corpus_too_small_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,7 +34,7 @@ def test_settings_from_the_spec() -> None:
         ("zoo:mlm(stepz=3)", UnknownNameError, "steps"),
         ("zoo:mlm(steps=2.5)", BadInputError, "must be a number"),
         ("zoo:mlm(steps)", BadInputError, "not key=value"),
-        ("zoo:mlm(steps=0)", BadInputError, "positive"),
+        ("zoo:mlm(steps=0)", BadInputError, "steps: Input should be greater than or equal to 1"),
         ("zoo:", BadInputError, "zoo:OBJECTIVE"),
     ],
 )

@@ -75,7 +75,7 @@ def test_published_patchiness_by_hand() -> None:
     # m = 8/4 = 2, V = var([2,1,0,1,1,0,0,3]) = 1: (2 + 1/2 − 1)/2
     assert q.published_patchiness(codes, 4) == pytest.approx(0.75)
     # the textbook index of the same counts: μ = 1, V = 1 → 1 + 1 − 1
-    assert q._pp(crafted_fit(codes, 4), dummy_cloud(4)) == pytest.approx(1.0)
+    assert q.point_patchiness(crafted_fit(codes, 4), dummy_cloud(4)) == pytest.approx(1.0)
 
 
 def test_published_binning_over_observed_range_keeps_the_counts() -> None:
@@ -93,35 +93,35 @@ def test_pc_var_and_pc_kl_by_hand() -> None:
     fit = crafted_fit(np.array([0, 0, 0, 0, 1, 1, 2, 2])[:, None], 4)
     cloud = dummy_cloud(8)
     # odds = p/(1−p)·3 = [3, 1, 1, 0]: var = 1.1875
-    assert q._pc_var(fit, cloud) == pytest.approx(1.1875)
+    assert q.point_count_variance(fit, cloud) == pytest.approx(1.1875)
     # KL to uniform = .5 ln 2 + 2·.25 ln 1 + 0
-    assert q._pc_kl(fit, cloud) == pytest.approx(0.5 * math.log(2))
+    assert q.point_count_kl(fit, cloud) == pytest.approx(0.5 * math.log(2))
     # every point in one cell: odds 1/0
-    assert q._pc_var(crafted_fit(np.zeros((8, 1)), 4), cloud) == math.inf
+    assert q.point_count_variance(crafted_fit(np.zeros((8, 1)), 4), cloud) == math.inf
 
 
 def test_uniform_codes_give_zero_kl_and_zero_count_variance() -> None:
     codes = np.tile(np.arange(16), 10)[:, None].repeat(2, axis=1)
     fit, cloud = crafted_fit(codes, 16), dummy_cloud(160)
-    assert q._pc_kl(fit, cloud) == 0.0
-    assert q._pc_var(fit, cloud) == 0.0
-    assert q._pp(fit, cloud) == pytest.approx(1 - 1 / 10)
+    assert q.point_count_kl(fit, cloud) == 0.0
+    assert q.point_count_variance(fit, cloud) == 0.0
+    assert q.point_patchiness(fit, cloud) == pytest.approx(1 - 1 / 10)
     # the published sampled reference: seeded, positive (a sampled histogram is never exactly uniform)
-    a = q._pc_kl(fit, cloud, seed=1, reference="sampled")
-    assert a == q._pc_kl(fit, cloud, seed=1, reference="sampled")
-    assert a != q._pc_kl(fit, cloud, seed=2, reference="sampled")
+    a = q.point_count_kl(fit, cloud, seed=1, reference="sampled")
+    assert a == q.point_count_kl(fit, cloud, seed=1, reference="sampled")
+    assert a != q.point_count_kl(fit, cloud, seed=2, reference="sampled")
     assert 0 < a < 0.5
     with pytest.raises(BadInputError, match="reference"):
-        q._pc_kl(fit, cloud, reference="gaussian")
+        q.point_count_kl(fit, cloud, reference="gaussian")
 
 
 def test_cd_var_by_hand() -> None:
     # squared nearest-other distances: book 0 → [1, 1, 4], book 1 → [4, 4, 4]; /4 → var 0.125
     books = [np.array([[0.0], [1.0], [3.0]]), np.array([[0.0], [2.0], [4.0]])]
     fit = crafted_fit(np.zeros((3, 2)), 3, codebooks=books)
-    assert q._cd_var(fit, dummy_cloud(3)) == pytest.approx(0.125)
+    assert q.centroid_distance_variance(fit, dummy_cloud(3)) == pytest.approx(0.125)
     collapsed = crafted_fit(np.zeros((3, 1)), 3, codebooks=[np.zeros((3, 2))])
-    assert q._cd_var(collapsed, dummy_cloud(3)) == 0.0
+    assert q.centroid_distance_variance(collapsed, dummy_cloud(3)) == 0.0
 
 
 def test_pd_eee_by_hand() -> None:
@@ -130,20 +130,20 @@ def test_pd_eee_by_hand() -> None:
     single = [[5, 5], [5, 5]]  # one distinct point: skipped
     X = np.array(line + square + single, dtype=np.float32)
     codes = np.array([0] * 4 + [1] * 4 + [2] * 2)[:, None]
-    assert q._pd_eee(crafted_fit(codes, 4), PointCloud(X)) == pytest.approx(0.125)
+    assert q.point_distribution_eee(crafted_fit(codes, 4), PointCloud(X)) == pytest.approx(0.125)
     with pytest.raises(BadInputError, match="two distinct points"):
-        q._pd_eee(crafted_fit(np.array([0, 0, 1])[:, None], 4), PointCloud(np.ones((3, 2))))
+        q.point_distribution_eee(crafted_fit(np.array([0, 0, 1])[:, None], 4), PointCloud(np.ones((3, 2))))
 
 
 def test_reconstruction_spread_by_hand() -> None:
     cloud = dummy_cloud(4)
     ramp = crafted_fit(np.zeros((4, 1)), 2, errors=np.array([1.0, 2.0, 3.0, 4.0]))
-    assert q._ri(ramp, cloud) == pytest.approx(0.8125 - 0.4375)
-    assert q._rs(ramp, cloud) == pytest.approx(0.0, abs=1e-12)
+    assert q.reconstruction_iqr(ramp, cloud) == pytest.approx(0.8125 - 0.4375)
+    assert q.reconstruction_skew(ramp, cloud) == pytest.approx(0.0, abs=1e-12)
     spike = crafted_fit(np.zeros((4, 1)), 2, errors=np.array([0.0, 0.0, 0.0, 1.0]))
-    assert q._rs(spike, cloud) == pytest.approx(2 / math.sqrt(3))
+    assert q.reconstruction_skew(spike, cloud) == pytest.approx(2 / math.sqrt(3))
     flat = crafted_fit(np.zeros((4, 1)), 2, errors=np.zeros(4))
-    assert q._ri(flat, cloud) == 0.0 and q._rs(flat, cloud) == 0.0
+    assert q.reconstruction_iqr(flat, cloud) == 0.0 and q.reconstruction_skew(flat, cloud) == 0.0
 
 
 # -- trained quantizers ------------------------------------------------------------------------------------
@@ -201,13 +201,13 @@ def test_family_on_a_gaussian_cloud(kind: str, cloud_x: np.ndarray) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_nine_measures_share_one_training(kind: str, cloud_x: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple] = []
-    real = q._FITTERS[kind]
+    real = q.FITTERS[kind]
 
     def counting(*args: object) -> q.QuantizerFit:
         calls.append(args[1:])
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setitem(q._FITTERS, kind, counting)
+    monkeypatch.setitem(q.FITTERS, kind, counting)
     cloud = PointCloud(cloud_x[:1000])
     for stat in STATS:
         la.compute(f"{kind}_{stat}", cloud, **SMALL)

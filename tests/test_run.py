@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from latentatlas.cli import main
-from latentatlas.results import COLUMNS
+from latentatlas.pipeline.results import COLUMNS
 
 FAST_MEASURES = ["acs", "eee", "isoscore", "pc_ratio", {"name": "pq_pp", "params": {"nbits": 4}}]
 
@@ -154,9 +154,10 @@ def test_extract_command(
 
 
 def test_default_preset_is_valid() -> None:
-    from latentatlas.study import load_study
+    from latentatlas.pipeline import load_study
+    from latentatlas.pipeline.plan import measure_entries
 
     for preset in ("default", "quick", "full"):
         study = load_study(None, preset=preset)
         assert study.models[0] == "minilm"
-        assert study.measure_entries()
+        assert measure_entries(study)

@@ -14,7 +14,7 @@ from latentatlas.measures import registry as reg
 from latentatlas.measures import spread as spread_mod
 from latentatlas.measures.similarity import cka
 from latentatlas.measures.stream import (
-    STREAMABLE,
+    streamable,
     RowReader,
     StreamedCloud,
     readable,
@@ -68,9 +68,9 @@ def test_streamed_battery_equals_in_memory_bit_for_bit(memmap16, small_chunks) -
     mm, X = memmap16
     guarded = GuardedArray(mm, CHUNK)
     streamed = stream_battery(guarded, seed=0)
-    in_memory = reg.run_battery(X, list(STREAMABLE), seed=0)
-    assert set(streamed) == set(STREAMABLE)
-    for name in STREAMABLE:
+    in_memory = reg.run_battery(X, streamable(), seed=0)
+    assert set(streamed) == set(streamable())
+    for name in streamable():
         assert streamed[name] == in_memory[name], name
     assert guarded.max_rows == CHUNK
 

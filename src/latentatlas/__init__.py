@@ -3,7 +3,7 @@
 from .errors import BadInputError, LatentAtlasError, MissingAssetError, TooFewPointsError
 from .measures import PointCloud, all_measures, compute, flatten, get, names, run_battery
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "BadInputError",

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from .errors import EXIT_BAD_INPUT, BadInputError, LatentAtlasError
+from .settings import describe
 
 app = typer.Typer(
     name="latentatlas",
@@ -250,23 +252,14 @@ def extract(
 ) -> None:
     """Extract token-level hidden states of every layer into the on-disk activation store."""
     from .engine.device import check_device
-    from .extract.extractor import ExtractionSettings
+    from .pipeline import extract_study
 
     check_device(device)
-
     study = _study_from_options(
-        cache, corpus, n_sentences, seed, text_column, layers,
-        models=model,
-        extraction=_validated(
-            ExtractionSettings,
-            batch_size=batch_size,
-            max_length=max_length,
-            keep_special_tokens=not drop_special,
-            dtype=dtype,
-            device=device,
-        ),
+        cache, corpus, n_sentences, seed, text_column, layers, models=model,
+        extraction={"batch_size": batch_size, "max_length": max_length, "keep_special_tokens": not drop_special,
+                    "dtype": dtype, "device": device},
     )
-    from .runner import extract_study
 
     with _engine(engine, address) as eng:
         stores = extract_study(study, progress=_state["progress"], engine=eng)
@@ -292,8 +285,7 @@ def run(
 ) -> None:
     """Run a study: extract, measure every layer of every model, write results and report."""
     from .engine.device import check_device
-    from .runner import run_study
-    from .study import load_study
+    from .pipeline import load_study, run_study
 
     check_device(device)
     study = _on_device(load_study(study_file, preset=preset), device)
@@ -325,11 +317,14 @@ def compare_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the matrices as JSON.")] = False,
 ) -> None:
     """Layer × layer similarity of two models (or two .npy clouds) over the same tokens."""
-    from .compare import compare, write_comparison
+    from .analyses.compare import compare, write_comparison
+    from .settings import CompareSettings
 
-    study = _study_from_options(cache, corpus, n_sentences, seed, text_column, layers)
-    result = compare(a, b, measures=measure or ["cka"], study=study, max_points=max_points, seed=seed,
-                     progress=_state["progress"])
+    settings = CompareSettings.checked("invalid option", {
+        "measures": measure or ["cka"], "layers": layers, "max_points": max_points, "seed": seed, "cache": str(cache),
+        "corpus": {"source": corpus, "n_sentences": n_sentences, "seed": seed, "text_column": text_column},
+    })
+    result = compare(a, b, settings, progress=_state["progress"])
     files = write_comparison(result, output)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -419,7 +414,8 @@ def pretrain_cmd(
     seed: Annotated[int, typer.Option(help="Seed of initialisation, batches, masking and shuffles.")] = 0,
 ) -> None:
     """Pre-train a small BERT masked LM on the bundled BBC corpus with one objective (checkpointed, resumable)."""
-    from .pretrain import PretrainSettings, pretrain
+    from .pretrain import pretrain
+    from .settings import PretrainSettings
 
     settings = PretrainSettings(
         objective=objective, steps=steps, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
@@ -459,20 +455,10 @@ def _study_from_options(
     cache: Path, corpus: str, n_sentences: int | None, seed: int, text_column: str | None, layers: str, **extra: Any
 ) -> Any:
     """A Study built from command-line options, validated with the same messages as a study file."""
-    from .study import CorpusSpec, Study
+    from .settings import Study
 
-    corpus_spec = _validated(CorpusSpec, source=corpus, n_sentences=n_sentences, seed=seed, text_column=text_column)
-    return _validated(Study, cache=str(cache), corpus=corpus_spec, layers=layers, **extra)
-
-
-def _validated(model: Any, **fields: Any) -> Any:
-    from pydantic import ValidationError
-
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise BadInputError(f"invalid option: {problems}") from None
+    corpus_spec = {"source": corpus, "n_sentences": n_sentences, "seed": seed, "text_column": text_column}
+    return Study.checked("invalid option", {"cache": str(cache), "corpus": corpus_spec, "layers": layers, **extra})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -487,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except LatentAtlasError as exc:
         typer.echo(f"latentatlas: error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except ValidationError as exc:  # settings built from options: one line naming the field
+        typer.echo(f"latentatlas: error: invalid {exc.title} setting: {describe(exc)}", err=True)
         return EXIT_BAD_INPUT
     return 0
 

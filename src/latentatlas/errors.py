@@ -37,7 +37,7 @@ class UnknownNameError(BadInputError, KeyError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str], hint: str = "") -> None:
         known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        close = close_names(name, known)
         msg = f"unknown {kind} {name!r}"
         if close:
             msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
@@ -51,6 +51,16 @@ class UnknownNameError(BadInputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return str(self.args[0])
+
+
+def close_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` names of ``known`` close to ``name``, ignoring case (``EEE`` finds ``eee``)."""
+    by_lower: dict[str, str] = {}
+    for k in known:
+        by_lower.setdefault(k.lower(), k)
+    exact = [by_lower[name.lower()]] if name.lower() in by_lower else []
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.5)
+    return list(dict.fromkeys(exact + [by_lower[c] for c in close]))[:n]
 
 
 class MissingAssetError(LatentAtlasError):

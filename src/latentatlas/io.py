@@ -1,13 +1,42 @@
-"""Atomic file writes: write to a temporary sibling, then rename, so no reader sees half a file."""
+"""Files and keys: atomic writes, content keys of cache entries, safe readers, stage timing.
+
+* Atomic writes: write to a temporary sibling, then rename, so no reader sees half a file.
+* :func:`content_key`: the one way a cache entry is named (sha256 of canonical JSON).
+* Safe readers: ``.npy`` without pickles, torch checkpoints with tensors only, strict YAML, text with a
+  named encoding; each failure is one :class:`~latentatlas.errors.BadInputError` line.
+* :func:`timed`: seconds spent in a stage, added to a timings dict.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+#: Hex digits of a content key: 128 bits, enough that two different entries never collide.
+KEY_LENGTH = 32
+
+
+def content_key(obj: Any, length: int = KEY_LENGTH) -> str:
+    """sha256 of ``obj`` as canonical JSON (sorted keys; non-JSON values by ``str``), cut to ``length``."""
+    blob = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the seconds spent in the ``with`` block to ``timings[stage]`` (also when it raises)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
 
 
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 import time
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadInputError
+from .report.figures import png
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,8 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     """Run the experiment end to end on the bundled corpus (see the module docstring)."""
     from .annotate import annotate
     from .corpus import bundled_corpus
-    from .extract import ActivationStore, ExtractionOptions
+    from .settings import ExtractionSettings
+    from .store import open_store
     from .layers import resolve_layers
     from .measures.topology import store_topology_features
     from .models import ModelSpec, load_model
@@ -289,11 +290,8 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     corpus = bundled_corpus(settings.n_sentences, seed=settings.corpus_seed)
     lm = load_model(spec, cache_dir=cache)
     layer = resolve_layers(settings.layer, lm.num_layers)[0]
-    options = ExtractionOptions(layers=[layer])
-    store = ActivationStore.build_or_open(
-        cache, lm.model, lm.tokenizer, list(corpus.sentences), model_key=lm.fingerprint, options=options,
-        progress=progress,
-    )
+    options = ExtractionSettings()
+    store, _ = open_store(lm, corpus.sentences, cache=cache, layers=[layer], settings=options, progress=progress)
     if not getattr(lm.tokenizer, "is_fast", False):
         raise BadInputError(f"{spec} has a slow tokenizer; word alignment needs a fast (Rust) tokenizer.")
     enc = lm.tokenizer(list(corpus.sentences), truncation=True, max_length=options.max_length,
@@ -351,10 +349,7 @@ def f1_figure(scores: pd.DataFrame, *, title: str) -> bytes:
     ax.set_ylabel("span F1 (validation articles)")
     ax.set_title(title, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png(fig)
 
 
 def render_html(result: TaggingResult) -> str:

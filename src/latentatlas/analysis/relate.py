@@ -46,6 +46,16 @@ class StudyAnalysis:
     targets: list[str]
     has_factor: bool
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The output tables of the analysis, by file name stem."""
+        return {
+            "correlations": self.correlations,
+            "fits": self.fits.drop(columns="coef", errors="ignore"),
+            "holdout_predictions": self.holdout,
+            "transfer_comparison": self.transfer,
+            "models": self.models,
+        }
+
     def best(self, target: str = "average", k: int = 5) -> pd.DataFrame:
         """The ``k`` (measure, layer) with the largest |Pearson r| against ``target`` on training models."""
         c = self.correlations[self.correlations["target"] == target].dropna(subset=["pearson_r"])

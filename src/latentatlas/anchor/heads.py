@@ -118,7 +118,7 @@ def load_lm(spec: str) -> LMWithHead:
     """
     from transformers import AutoTokenizer
 
-    from ..models.zoo import ModelSpec, base_path
+    from ..models import ModelSpec, base_path
 
     parsed = ModelSpec.parse(spec)
     if parsed.variant is not None:

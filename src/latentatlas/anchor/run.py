@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
+from ..report.figures import png
 from .contexts import collect
 from .fit import DEFAULT_RIDGE, anchor_table, bulk_log_partition, cosine, fit_anchor
 from .heads import load_lm
@@ -132,10 +132,7 @@ def r2_figure(table: pd.DataFrame) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     ax.set_title("anchor vector: solid = with intercept, dashed = through the origin", fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png(fig)
 
 
 def render_section(result: AnchorResult, png: bytes) -> str:

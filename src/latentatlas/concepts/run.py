@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 import time
 from collections.abc import Sequence
@@ -238,9 +237,10 @@ def _seeded_subset(n: int, m: int, seed: int) -> np.ndarray:
 def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: bool = True) -> ConceptsResult:
     """Run the analysis end to end (see the module docstring)."""
     from ..annotate import annotate
-    from ..downstream.finetune import FinetuneSettings, finetune
+    from ..downstream.finetune import finetune
     from ..downstream.tasks import load_task
-    from ..extract import ActivationStore, ExtractionOptions
+    from ..settings import ExtractionSettings, FinetuneSettings
+    from ..store import open_store
     from ..layers import resolve_layers
     from ..models import load_model
     from .align import alignment_curves
@@ -282,10 +282,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     layers = resolve_layers(settings.layers, lm_a.num_layers)
     resolve_layers(settings.layers, lm_b.num_layers)
     trigger_layer = resolve_layers(settings.trigger_layer, lm_a.num_layers)[0]
-    options = ExtractionOptions(layers=sorted(set(layers) | {trigger_layer}))
     stores = {
-        name: ActivationStore.build_or_open(cache, lm.model, lm.tokenizer, sentences, model_key=lm.fingerprint,
-                                            options=options, progress=progress)
+        name: open_store(lm, sentences, cache=cache, layers=sorted(set(layers) | {trigger_layer}), progress=progress)[0]
         for name, lm in zip(MODELS, (lm_a, lm_b))
     }
     occ = shared_occurrences(stores["pretrained"], stores["finetuned"], max_per_type=settings.max_per_type,
@@ -303,7 +301,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["extract"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    spans = word_spans(lm_a.tokenizer, sentences, options.max_length)
+    spans = word_spans(lm_a.tokenizer, sentences, ExtractionSettings().max_length)
     need = sorted({ANNOTATION_LAYERS[s] for s in settings.label_sets if s in ANNOTATION_LAYERS})
     annotations = annotate(sentences, cache_dir=cache, progress=progress, layers=tuple(need)) if need else None
     labels = occurrence_labels(occ, sentences, spans, annotations, settings.label_sets)
@@ -397,12 +395,9 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
 
 
 def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
+    from ..report.figures import png
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return base64.b64encode(png(fig, dpi=100)).decode()
 
 
 def figures(result: ConceptsResult) -> dict[str, str]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
-from ..extract.store import ActivationStore, word_vectors
+from ..store.store import ActivationStore, word_vectors
 
 log = logging.getLogger(__name__)
 

@@ -305,7 +305,7 @@ class HeadClassifier:
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        from ..extract.extractor import length_sorted_batches, pad_batch
+        from ..store.extractor import length_sorted_batches, pad_batch
 
         enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
         ids = [list(x) for x in enc["input_ids"]]

@@ -13,7 +13,6 @@ Shared by the probe (frozen features) and fine-tuning (the same token ids feed t
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..extract.extractor import forward_batch, length_sorted_batches
-from ..io import atomic_write
+from ..io import atomic_write, content_key
+from ..store.extractor import forward_batch, length_sorted_batches
 from .base import Split, TaskInfo
 
 log = logging.getLogger(__name__)
@@ -188,7 +187,7 @@ class FeatureCache:
             "max_length": max_length,
             "pooling": "first-subword" if info.kind == "tagging" else "mean-non-special",
         }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+        return content_key(blob)
 
     def get_or_compute(
         self,

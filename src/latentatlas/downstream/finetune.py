@@ -16,7 +16,6 @@ what :mod:`latentatlas.concepts` attacks with its adversarial triggers.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import math
@@ -25,15 +24,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import BadInputError
-from ..extract.extractor import pad_batch
-from ..io import atomic_write, atomic_write_json, load_checkpoint
+from ..io import atomic_write, atomic_write_json, content_key, load_checkpoint
+from ..settings import FinetuneSettings
+from ..store.extractor import pad_batch
 from .base import TaskData, TaskInfo
 from .encode import EncodedSplit, encode_split, split_digest
 from .probe import per_sentence, targets
@@ -41,36 +40,6 @@ from .probe import per_sentence, targets
 log = logging.getLogger(__name__)
 
 IGNORE = -100  # label of positions the token-classification loss skips
-
-
-class FinetuneSettings(BaseModel):
-    """Hyper-parameters of fine-tuning (defaults: Marbut et al.'s ``run_glue.py`` settings)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    learning_rate: float = Field(default=2e-5, gt=0)
-    batch_size: int = Field(default=32, ge=1, description="effective batch size")
-    per_device_batch_size: int = Field(default=8, ge=1, description="examples per forward pass")
-    epochs: int = Field(default=3, ge=1)
-    max_length: int = Field(default=128, ge=8)
-    weight_decay: float = Field(default=0.0, ge=0)
-    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    eval_batch_size: int = Field(default=64, ge=1)
-    device: Literal["cpu", "cuda"] = Field(default="cpu", description="cuda: bfloat16 autocast")
-
-    @model_validator(mode="after")
-    def _accumulation(self) -> FinetuneSettings:
-        if self.batch_size % self.per_device_batch_size:
-            raise ValueError(
-                f"batch_size {self.batch_size} must be a multiple of per_device_batch_size "
-                f"{self.per_device_batch_size} (gradient accumulation)"
-            )
-        return self
-
-    @property
-    def accumulation(self) -> int:
-        return self.batch_size // self.per_device_batch_size
 
 
 @dataclass
@@ -135,7 +104,7 @@ def run_key(model_key: str, task: TaskData, settings: FinetuneSettings, seed: in
         "settings": settings.model_dump(exclude={"eval_batch_size"} | ({"device"} if settings.device == "cpu" else set())),
         "seed": seed,
     }
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+    return content_key(blob)
 
 
 def _optimizer(model: torch.nn.Module, s: FinetuneSettings, total_steps: int) -> tuple[Any, Any]:
@@ -169,7 +138,7 @@ def _on_device(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Iterat
 
 def predict(model: torch.nn.Module, enc: EncodedSplit, info: TaskInfo, pad_id: int, batch_size: int) -> np.ndarray:
     """Validation predictions: class ids, real values, or one tag per word (flat, truncated words -1)."""
-    from ..extract.extractor import length_sorted_batches
+    from ..store.extractor import length_sorted_batches
 
     model.eval()
     n_rows = sum(len(w) for w in enc.word_token) if enc.word_token is not None else len(enc)
@@ -209,7 +178,6 @@ def finetune(
     from .metrics import evaluate
 
     s = settings or FinetuneSettings()
-    info = task.info
     run_dir = Path(cache_dir) / "finetune" / run_key(model_key, task, s, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(run_dir) + ".lock"):

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadInputError, UnknownNameError
+from ..registry import Registry
 from .base import TaskData, TaskInfo
 
 log = logging.getLogger(__name__)
@@ -208,14 +209,14 @@ def span_f1(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) ->
 
 
 #: metric name (as in :attr:`TaskInfo.metric`) -> metric function.
-METRICS: dict[str, MetricFn] = {
+METRICS: Registry[MetricFn] = Registry.of("task metric", {
     "accuracy": accuracy,
     "mcc": mcc,
     "acc_f1": acc_f1,
     "pearson_spearman": pearson_spearman,
     "token_accuracy": token_accuracy,
     "span_f1": span_f1,
-}
+})
 
 
 def _tag_names(info: TaskInfo, seqs: Sequence[Any]) -> list[list[str]]:

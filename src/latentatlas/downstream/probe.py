@@ -15,27 +15,15 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from ..settings import ProbeSettings
 from .base import Split, TaskData, TaskInfo
 from .encode import Features
 
 log = logging.getLogger(__name__)
-
-
-class ProbeSettings(BaseModel):
-    """Hyper-parameters of a probe."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    classifier: Literal["logistic", "ridge"] = "logistic"
-    C: float = Field(default=1.0, gt=0, description="inverse L2 strength of logistic regression")
-    alpha: float = Field(default=1.0, gt=0, description="ridge strength for regression tasks")
-    train_fraction: float = Field(default=0.8, gt=0, le=1, description="seeded share of training examples per seed")
-    max_iter: int = Field(default=300, ge=10)
 
 
 def targets(info: TaskInfo, split: Split) -> np.ndarray:

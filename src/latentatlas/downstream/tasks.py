@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInputError, UnknownNameError
+from ..registry import Registry
 from .base import Split, TaskData, TaskInfo
 from .glue import GLUE_SPECS, load_glue
 from .offline import DEFAULT_MAX_EVAL, DEFAULT_MAX_TRAIN, OFFLINE_TASKS, load_offline
@@ -91,13 +92,13 @@ def _load_offline_task(
 
 
 #: task name -> definition: GLUE in benchmark order, then the offline BBC suite.
-TASKS: dict[str, TaskDef] = {
+TASKS: Registry[TaskDef] = Registry.of("task", {
     **{name: TaskDef(spec.info, _load_glue_task) for name, spec in GLUE_SPECS.items()},
     **{
         name: TaskDef(info, _load_offline_task, DEFAULT_MAX_TRAIN, DEFAULT_MAX_EVAL)
         for name, (info, _) in OFFLINE_TASKS.items()
     },
-}
+}, hint="Run `latentatlas tasks` to list them.")
 
 
 def task_names(suite: str | None = None) -> list[str]:
@@ -110,10 +111,7 @@ def task_names(suite: str | None = None) -> list[str]:
 
 def get_task(name: str) -> TaskDef:
     """The registered definition of ``name``; an UnknownNameError suggests close names."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise UnknownNameError("task", name, TASKS, hint=f"Known tasks: {', '.join(TASKS)}.") from None
+    return TASKS[name]
 
 
 def load_task(

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import BadInputError, UnknownNameError
+from ..registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ def _hscore_entry(F: Any, y: Any, *, regression: bool = False) -> float:
     return hscore(F, y)
 
 
-TRANSFERABILITY: dict[str, TransferabilityMethod] = {
+TRANSFERABILITY: Registry[TransferabilityMethod] = Registry.of("transferability method", {
     "logme": TransferabilityMethod(
         "logme", logme, regression=True,
         reference="You, Liu, Wang & Long, LogME: Practical Assessment of Pre-trained Models for Transfer "
@@ -283,7 +284,7 @@ TRANSFERABILITY: dict[str, TransferabilityMethod] = {
         "Learning, ICIP 2019",
         summary="tr(cov(f)^-1 cov(E[f|y])): between-class variance relative to feature covariance",
     ),
-}
+})
 """Transferability methods by name."""
 
 
@@ -294,7 +295,4 @@ def transferability(name: str, F: Any, y: Any, *, regression: bool = False) -> f
         UnknownNameError: ``name`` is not in :data:`TRANSFERABILITY` (close names suggested).
         BadInputError: malformed features or labels, or a classification-only method on regression.
     """
-    method = TRANSFERABILITY.get(name)
-    if method is None:
-        raise UnknownNameError("transferability method", name, TRANSFERABILITY)
-    return float(method.fn(F, y, regression=regression))
+    return float(TRANSFERABILITY[name].fn(F, y, regression=regression))

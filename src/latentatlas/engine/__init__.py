@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from ..errors import UnknownNameError
+from ..registry import Registry
 from .local import LocalEngine
 
 S = TypeVar("S")
@@ -47,20 +47,21 @@ def _ray(**kw: Any) -> Engine:
     return RayEngine(**kw)
 
 
-ENGINES: dict[str, Callable[..., Engine]] = {"local": lambda **kw: LocalEngine(), "ray": _ray}
+ENGINES: Registry[Callable[..., Engine]] = Registry.of(
+    "engine", {"local": lambda **kw: LocalEngine(), "ray": _ray}, hint="Engines: local (default), ray."
+)
 
 
 def get_engine(name: str = "local", *, address: str | None = None, num_cpus: int | None = None) -> Engine:
     """An engine by name (``local`` or ``ray``); ``address``/``num_cpus`` configure Ray."""
-    if name not in ENGINES:
-        raise UnknownNameError("engine", name, ENGINES, "Engines: local (default), ray.")
+    make = ENGINES[name]
     if name == "local":
         if address is not None:
             from ..errors import BadInputError
 
             raise BadInputError("--address names a Ray cluster; use it with --engine ray.")
-        return ENGINES[name]()
-    return ENGINES[name](address=address, num_cpus=num_cpus)
+        return make()
+    return make(address=address, num_cpus=num_cpus)
 
 
 __all__ = ["ENGINES", "Engine", "LocalEngine", "get_engine", "run_all"]

@@ -1,10 +1,21 @@
-"""Geometry measures: a registry of pure functions over point clouds."""
+"""Geometry measures: registries of pure functions over point clouds.
 
-from .cloud import PointCloud, as_cloud, validate_cloud
+Importing this package registers every family (:mod:`.spread`, :mod:`.quantization`, :mod:`.dimension`,
+:mod:`.topology`'s helpers need no registration, :mod:`.similarity` fills the two-cloud registry).
+"""
+
+# Importing the families registers their measures, in this order (the order of `names()` and of results).
+from . import spread  # noqa: F401, I001
+from . import quantization  # noqa: F401
+from . import dimension  # noqa: F401
+from . import similarity  # noqa: F401
 from . import registry
-from .registry import MeasureSpec, all_measures, compute, flatten, get, measure, names, run_battery
+from .cloud import PointCloud, as_cloud, validate_cloud
+from .registry import MEASURES, SIMILARITY, MeasureSpec, all_measures, compute, flatten, get, measure, names, run_battery
 
 __all__ = [
+    "MEASURES",
+    "SIMILARITY",
     "MeasureSpec",
     "PointCloud",
     "all_measures",

@@ -17,7 +17,7 @@ from scipy.special import betaln
 
 from ..errors import BadInputError
 from .cloud import PointCloud, as_cloud
-from .registry import measure
+from .registry import Choice, Int, Real, measure
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def _ratios(cloud: PointCloud, n1: int, n2: int) -> np.ndarray:
     reference="Facco, d'Errico, Rodriguez & Laio 2017 (TwoNN), Sci. Rep. 7:12140",
     higher_means_spread=True,
     min_points=3,
+    params={"discard_fraction": Real(0, 0.99), "method": Choice("linear", "mle")},
 )
 def twonn(X: np.ndarray | PointCloud, *, discard_fraction: float = 0.1, method: str = "linear") -> float:
     """TwoNN intrinsic dimension from the ratio μ = r₂/r₁ of second to first neighbour distances.
@@ -79,6 +80,7 @@ def twonn(X: np.ndarray | PointCloud, *, discard_fraction: float = 0.1, method: 
     reference="Levina & Bickel 2004 (NeurIPS); MacKay & Ghahramani 2005 (combination by inverse mean)",
     higher_means_spread=True,
     min_points=lambda p: int(p.get("k", 20)) + 1,
+    params={"k": Int(2), "combine": Choice("mle", "mean", "median")},
 )
 def mle(X: np.ndarray | PointCloud, *, k: int = 20, combine: str = "mle", unbiased: bool = False) -> float:
     """Levina–Bickel maximum-likelihood intrinsic dimension from each point's k nearest neighbours.
@@ -150,6 +152,7 @@ def gride_profile(X: np.ndarray | PointCloud, max_n1: int = 32) -> dict[int, flo
     reference="Denti, Doimo, Laio & Mira 2022 (GRIDE), Sci. Rep. 12:20005",
     higher_means_spread=True,
     min_points=lambda p: 2 * int(p.get("n1", 1)) + 1,
+    params={"n1": Int(1)},
 )
 def gride(X: np.ndarray | PointCloud, *, n1: int = 1) -> float:
     """Generalized ratios ID estimator (GRIDE) at scale n1, with n2 = 2·n1.
@@ -169,26 +172,29 @@ def _pca_threshold(X: np.ndarray | PointCloud, fraction: float) -> float:
     return float(np.searchsorted(np.cumsum(lam) / total, fraction - 1e-12) + 1)
 
 
-def _register_pca(fraction: float) -> None:
-    pct = int(round(fraction * 100))
-
-    def pca_dim(X: np.ndarray | PointCloud) -> float:
-        return _pca_threshold(X, fraction)
-
-    pca_dim.__name__ = pca_dim.__qualname__ = f"pca{pct}"
-    pca_dim.__doc__ = (
-        f"Number of principal components needed to explain {pct}% of the variance.\n\n"
-        f"min {{k : Σ_{{i≤k}} λᵢ / Σλ ≥ {fraction}}} over the PCA eigenvalues λ₁ ≥ λ₂ ≥ …"
-    )
-    measure(
-        f"pca{pct}", family="dimension", reference="PCA explained-variance threshold (linear ID)",
-        higher_means_spread=True,
-    )(pca_dim)
-    globals()[pca_dim.__name__] = pca_dim
+_PCA = {"family": "dimension", "reference": "PCA explained-variance threshold (linear ID)",
+        "higher_means_spread": True, "streamable": True}
 
 
-for _fraction in (0.90, 0.95, 0.99):
-    _register_pca(_fraction)
+@measure("pca90", **_PCA)
+def pca90(X: np.ndarray | PointCloud) -> float:
+    """Number of principal components needed to explain 90% of the variance:
+    min {k : Σ_{i≤k} λᵢ / Σλ ≥ 0.9} over the PCA eigenvalues λ₁ ≥ λ₂ ≥ …"""
+    return _pca_threshold(X, 0.90)
+
+
+@measure("pca95", **_PCA)
+def pca95(X: np.ndarray | PointCloud) -> float:
+    """Number of principal components needed to explain 95% of the variance:
+    min {k : Σ_{i≤k} λᵢ / Σλ ≥ 0.95} over the PCA eigenvalues λ₁ ≥ λ₂ ≥ …"""
+    return _pca_threshold(X, 0.95)
+
+
+@measure("pca99", **_PCA)
+def pca99(X: np.ndarray | PointCloud) -> float:
+    """Number of principal components needed to explain 99% of the variance:
+    min {k : Σ_{i≤k} λᵢ / Σλ ≥ 0.99} over the PCA eigenvalues λ₁ ≥ λ₂ ≥ …"""
+    return _pca_threshold(X, 0.99)
 
 
 @measure(
@@ -196,6 +202,7 @@ for _fraction in (0.90, 0.95, 0.99):
     family="dimension",
     reference="Gao et al. 2017 (participation ratio); Recanatesi et al. 2019",
     higher_means_spread=True,
+    streamable=True,
 )
 def participation_ratio(X: np.ndarray | PointCloud) -> float:
     """Participation ratio PR = (Σλᵢ)² / Σλᵢ² of the PCA eigenvalues (1 ≤ PR ≤ d; d when isotropic)."""

@@ -81,7 +81,7 @@ from scipy.stats import skew
 
 from ..errors import BadInputError
 from .cloud import PointCloud, as_cloud, distinct_rows
-from .registry import measure
+from .registry import Choice, Int, measure
 from .spread import eee_from_eigenvalues
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def _fit_aq(cloud: PointCloud, M: int, nbits: int, seed: int, train_size: int, t
     )
 
 
-_FITTERS: dict[str, Callable[[PointCloud, int, int, int, int, int], QuantizerFit]] = {
+FITTERS: dict[str, Callable[[PointCloud, int, int, int, int, int], QuantizerFit]] = {
     "pq": _fit_pq,
     "aq": _fit_aq,
 }
@@ -285,7 +285,7 @@ def fit_quantizer(
 
     def fit() -> QuantizerFit:
         t0 = time.perf_counter()
-        result = _FITTERS[kind](cloud, int(M), int(nbits), int(seed), int(train_size), int(train_iters))
+        result = FITTERS[kind](cloud, int(M), int(nbits), int(seed), int(train_size), int(train_iters))
         log.debug(
             "%s quantizer M=%d nbits=%d trained on %d of %d points (%d iterations) and applied in %.2fs",
             kind, M, nbits, n_train, cloud.n, train_iters, time.perf_counter() - t0,
@@ -328,19 +328,19 @@ def published_patchiness(codes: np.ndarray, k: int) -> float:
 # -- the nine statistics of a fit --------------------------------------------------------------------------
 
 
-def _pp(fit: QuantizerFit, cloud: PointCloud) -> float:
+def point_patchiness(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Point patchiness, textbook Lloyd's index over the M·k marginal cell counts cⱼ:
     PP = 1 + V/μ² − 1/μ with μ = N/k (the mean of the cⱼ) and V their population variance."""
     return lloyd_patchiness(fit.counts())
 
 
-def _pp_published(fit: QuantizerFit, cloud: PointCloud) -> float:
+def point_patchiness_published(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Point patchiness as published: PP = (m + V/m − 1)/m with m = M·N/k (M times the mean cell count),
     V the population variance of the M·k per-codebook ``np.histogram(codes, bins=k)`` counts."""
     return published_patchiness(fit.codes, fit.k)
 
 
-def _pc_var(fit: QuantizerFit, cloud: PointCloud) -> float:
+def point_count_variance(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Point-count variance: per codebook, oddsⱼ = pⱼ/(1 − pⱼ)·(k − 1) with pⱼ = cⱼ/N; the population
     variance of the k odds, averaged over the M codebooks (0 for perfectly even counts, +inf when one
     cell holds every point)."""
@@ -351,7 +351,7 @@ def _pc_var(fit: QuantizerFit, cloud: PointCloud) -> float:
     return float(odds.var(axis=1).mean())
 
 
-def _pc_kl(fit: QuantizerFit, cloud: PointCloud, *, seed: int = 0, reference: str = "exact") -> float:
+def point_count_kl(fit: QuantizerFit, cloud: PointCloud, *, seed: int = 0, reference: str = "exact") -> float:
     """Point-count KL divergence from uniform occupancy, averaged over the M codebooks.
 
     ``reference="exact"`` (default): KL(p ‖ U) = Σⱼ pⱼ ln(k·pⱼ) with pⱼ = cⱼ/N (0 iff every cell holds
@@ -371,7 +371,7 @@ def _pc_kl(fit: QuantizerFit, cloud: PointCloud, *, seed: int = 0, reference: st
     raise BadInputError(f"pc_kl reference={reference!r} must be 'exact' or 'sampled'.")
 
 
-def _cd_var(fit: QuantizerFit, cloud: PointCloud) -> float:
+def centroid_distance_variance(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Centroid-distance variance: for every codeword, its squared Euclidean distance to the nearest other
     codeword of the same codebook (for PQ inside that codebook's sub-space, for AQ in the full space);
     the M·k values are divided by their maximum and their population variance is reported."""
@@ -412,7 +412,7 @@ def _cell_eee(X: np.ndarray, rows: np.ndarray) -> float | None:
     return eee_from_eigenvalues(lam / (n_c - 1))
 
 
-def _pd_eee(fit: QuantizerFit, cloud: PointCloud) -> float:
+def point_distribution_eee(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Point-distribution EEE: the mean, over every cell (m, j) holding more than one distinct point, of the
     EEE (eigenspectrum early enrichment, see ``spread.eee_from_eigenvalues``) of the PCA spectrum of the
     cell's de-duplicated original d-dimensional vectors (min(n_cell, d) components).
@@ -438,12 +438,12 @@ def _pd_eee(fit: QuantizerFit, cloud: PointCloud) -> float:
     return float(np.mean(values))
 
 
-def _re(fit: QuantizerFit, cloud: PointCloud) -> float:
+def reconstruction_error(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Relative reconstruction error RE = Σᵢ‖xᵢ − x̂ᵢ‖² / Σᵢ‖xᵢ‖² (x̂ the quantizer's reconstruction)."""
     return float(np.dot(fit.errors, fit.errors) / fit.sq_norm_sum) if fit.sq_norm_sum > 0 else 0.0
 
 
-def _ri(fit: QuantizerFit, cloud: PointCloud) -> float:
+def reconstruction_iqr(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Reconstruction IQR: with eᵢ = ‖xᵢ − x̂ᵢ‖₂ and ẽ = e / max(e), RI = q75(ẽ) − q25(ẽ)
     (``np.percentile``, linear interpolation)."""
     top = fit.errors.max()
@@ -453,7 +453,7 @@ def _ri(fit: QuantizerFit, cloud: PointCloud) -> float:
     return float(q75 - q25)
 
 
-def _rs(fit: QuantizerFit, cloud: PointCloud) -> float:
+def reconstruction_skew(fit: QuantizerFit, cloud: PointCloud) -> float:
     """Reconstruction skew: the (biased, Fisher-Pearson) sample skewness of eᵢ = ‖xᵢ − x̂ᵢ‖₂,
     E[(e − ē)³]/E[(e − ē)²]^{3/2} (``scipy.stats.skew``)."""
     e = fit.errors
@@ -465,17 +465,17 @@ def _rs(fit: QuantizerFit, cloud: PointCloud) -> float:
 
 # -- registration -----------------------------------------------------------------------------------------
 
-# name suffix -> (statistic, higher_means_spread)
-_STATS: dict[str, tuple[Callable[..., float], bool | None]] = {
-    "pp": (_pp, False),
-    "pp_published": (_pp_published, False),
-    "pc_var": (_pc_var, False),
-    "pc_kl": (_pc_kl, False),
-    "cd_var": (_cd_var, False),
-    "pd_eee": (_pd_eee, False),
-    "re": (_re, None),
-    "ri": (_ri, None),
-    "rs": (_rs, None),
+#: name suffix → (statistic, higher_means_spread)
+STATISTICS: dict[str, tuple[Callable[..., float], bool | None]] = {
+    "pp": (point_patchiness, False),
+    "pp_published": (point_patchiness_published, False),
+    "pc_var": (point_count_variance, False),
+    "pc_kl": (point_count_kl, False),
+    "cd_var": (centroid_distance_variance, False),
+    "pd_eee": (point_distribution_eee, False),
+    "re": (reconstruction_error, None),
+    "ri": (reconstruction_iqr, None),
+    "rs": (reconstruction_skew, None),
 }
 _KIND_TEXT = {
     "pq": "faiss ProductQuantizer: the d dimensions split into M blocks, one k-means codebook per block",
@@ -487,65 +487,50 @@ def _min_points(params: Any) -> int:
     return max(2, 1 << int(params.get("nbits", DEFAULT_NBITS)))
 
 
-def _make_measure(kind: str, suffix: str, stat: Callable[..., float]) -> Callable[..., float]:
-    stat_sig = inspect.signature(stat)
-    wants_seed = "seed" in stat_sig.parameters
-    options = [
-        p for p in stat_sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "seed"
-    ]
+class QuantizerMeasure:
+    """A registered quantizer measure: fit (or reuse) the cloud's quantizer, then apply one statistic.
 
-    def run(
-        X: Any,
-        *,
-        seed: int = 0,
-        M: int = DEFAULT_M,
-        nbits: int = DEFAULT_NBITS,
-        train_size: int = DEFAULT_TRAIN_SIZE,
-        train_iters: int = DEFAULT_TRAIN_ITERS,
-        **opts: Any,
-    ) -> float:
-        cloud = as_cloud(X)
-        fit = fit_quantizer(
-            cloud, kind, M=M, nbits=nbits, seed=seed, train_size=train_size, train_iters=train_iters
+    The quantizer settings are the keyword parameters of :meth:`__call__`, which the registry reads;
+    the statistic's own options (``reference`` of ``pc_kl``) are those of :class:`QuantizerMeasureWithReference`.
+    """
+
+    def __init__(self, kind: str, suffix: str) -> None:
+        self.kind, self.statistic = kind, STATISTICS[suffix][0]
+        self.__name__ = f"{kind}_{suffix}"
+        self.__doc__ = (
+            f"{inspect.getdoc(self.statistic)}\n\n"
+            f"Quantizer ({kind}): {_KIND_TEXT[kind]}; M codebooks of k = 2^nbits codewords (default 4 × 256), "
+            f"trained for ``train_iters`` iterations on a seeded subsample of at most ``train_size`` points, "
+            f"then applied to every point. Shared with the other {kind}_* measures of the same cloud."
         )
-        return stat(fit, cloud, seed=seed, **opts) if wants_seed else stat(fit, cloud, **opts)
 
-    kw = inspect.Parameter.KEYWORD_ONLY
-    run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("X", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("seed", kw, default=0, annotation=int),
-            inspect.Parameter("M", kw, default=DEFAULT_M, annotation=int),
-            inspect.Parameter("nbits", kw, default=DEFAULT_NBITS, annotation=int),
-            inspect.Parameter("train_size", kw, default=DEFAULT_TRAIN_SIZE, annotation=int),
-            inspect.Parameter("train_iters", kw, default=DEFAULT_TRAIN_ITERS, annotation=int),
-            *options,
-        ],
-        return_annotation=float,
-    )
-    name = f"{kind}_{suffix}"
-    run.__name__ = run.__qualname__ = name
-    run.__doc__ = (
-        f"{inspect.getdoc(stat)}\n\n"
-        f"Quantizer ({kind}): {_KIND_TEXT[kind]}; M codebooks of k = 2^nbits codewords (default 4 × 256), "
-        f"trained for ``train_iters`` iterations on a seeded subsample of at most ``train_size`` points, "
-        f"then applied to every point. Shared with the other {kind}_* measures of the same cloud."
-    )
-    return run
+    def fit(self, X: Any, seed: int, M: int, nbits: int, train_size: int, train_iters: int) -> tuple[QuantizerFit, PointCloud]:
+        cloud = as_cloud(X)
+        return fit_quantizer(cloud, self.kind, M=M, nbits=nbits, seed=seed, train_size=train_size,
+                             train_iters=train_iters), cloud
+
+    def __call__(self, X: Any, *, seed: int = 0, M: int = DEFAULT_M, nbits: int = DEFAULT_NBITS,
+                 train_size: int = DEFAULT_TRAIN_SIZE, train_iters: int = DEFAULT_TRAIN_ITERS) -> float:
+        return self.statistic(*self.fit(X, seed, M, nbits, train_size, train_iters))
 
 
-def _register_all() -> None:
-    for kind in _KINDS:
-        for suffix, (stat, direction) in _STATS.items():
-            fn = _make_measure(kind, suffix, stat)
-            measure(
-                fn.__name__,
-                family="quantization",
-                reference=_REFERENCE,
-                higher_means_spread=direction,
-                min_points=_min_points,
-            )(fn)
-            globals()[fn.__name__] = fn
+class QuantizerMeasureWithReference(QuantizerMeasure):
+    """A quantizer measure whose statistic compares with a uniform ``reference`` (``pc_kl``)."""
+
+    def __call__(self, X: Any, *, seed: int = 0, M: int = DEFAULT_M, nbits: int = DEFAULT_NBITS,  # type: ignore[override]
+                 train_size: int = DEFAULT_TRAIN_SIZE, train_iters: int = DEFAULT_TRAIN_ITERS,
+                 reference: str = "exact") -> float:
+        return self.statistic(*self.fit(X, seed, M, nbits, train_size, train_iters), seed=seed, reference=reference)
 
 
-_register_all()
+#: Constraints of the quantizer parameters (``nbits`` ≤ 12: LSQ keeps M²·k² terms in memory).
+QUANTIZER_PARAMS = {"M": Int(1), "nbits": Int(1, _MAX_NBITS), "train_size": Int(2), "train_iters": Int(1)}
+
+for _kind in _KINDS:
+    for _suffix, (_, _direction) in STATISTICS.items():
+        _with_reference = _suffix == "pc_kl"
+        measure(
+            f"{_kind}_{_suffix}", family="quantization", reference=_REFERENCE, higher_means_spread=_direction,
+            min_points=_min_points,
+            params={**QUANTIZER_PARAMS, **({"reference": Choice("exact", "sampled")} if _with_reference else {})},
+        )((QuantizerMeasureWithReference if _with_reference else QuantizerMeasure)(_kind, _suffix))

@@ -15,20 +15,17 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from ..errors import BadInputError, UnknownNameError
+from ..errors import BadInputError
 from .cloud import PointCloud, as_cloud
-from .registry import measure
+from .registry import SIMILARITY, Choice, Int, Param, Real, measure
 
 SimilarityFn = Callable[..., float]
-_FUNCS: dict[str, SimilarityFn] = {}
 
 
-def _similarity(name: str, reference: str) -> Callable[[SimilarityFn], SimilarityFn]:
-    def deco(fn: SimilarityFn) -> SimilarityFn:
-        _FUNCS[name] = fn
-        return measure(name, family="similarity", reference=reference, higher_means_spread=None, min_points=2)(fn)
-
-    return deco
+def _similarity(name: str, reference: str, **params: Param) -> Callable[[SimilarityFn], SimilarityFn]:
+    """Register a two-cloud measure in :data:`~latentatlas.measures.registry.SIMILARITY`."""
+    return measure(name, family="similarity", reference=reference, higher_means_spread=None, min_points=2,
+                   params=params, registry=SIMILARITY)
 
 
 def _pair(X: Any, Y: Any) -> tuple[PointCloud, PointCloud]:
@@ -81,7 +78,7 @@ def cka(X: Any, Y: Any, *, unbiased: bool = False) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
-@_similarity("mutual_knn", "Huh, Cheung, Wang & Isola 2024 (mutual k-NN alignment)")
+@_similarity("mutual_knn", "Huh, Cheung, Wang & Isola 2024 (mutual k-NN alignment)", k=Int(1))
 def mutual_knn(X: Any, Y: Any, *, k: int = 10) -> float:
     """Mean fraction of shared k nearest neighbours: (1/n)·Σᵢ |N_k^X(i) ∩ N_k^Y(i)| / k (exact, faiss)."""
     a, b = _pair(X, Y)
@@ -110,7 +107,7 @@ def _cca(X: np.ndarray, Y: np.ndarray, keep: float | None) -> tuple[np.ndarray, 
     return np.clip(rho, 0.0, 1.0), Qx @ U, Qx
 
 
-@_similarity("svcca", "Raghu, Gilmer, Yosinski & Sohl-Dickstein 2017 (SVCCA)")
+@_similarity("svcca", "Raghu, Gilmer, Yosinski & Sohl-Dickstein 2017 (SVCCA)", keep=Real(1e-9, 1))
 def svcca(X: Any, Y: Any, *, keep: float = 0.99) -> float:
     """SVCCA: keep each space's top SVD directions explaining ``keep`` of the variance, then the mean
     canonical correlation between them (singular values of Q_Xᵀ Q_Y for orthonormal bases Q)."""
@@ -130,7 +127,8 @@ def pwcca(X: Any, Y: Any) -> float:
     return float(alpha @ rho / alpha.sum()) if alpha.sum() > 0 else 0.0
 
 
-@_similarity("rsa", "Kriegeskorte, Mur & Bandettini 2008 (representational similarity analysis)")
+@_similarity("rsa", "Kriegeskorte, Mur & Bandettini 2008 (representational similarity analysis)",
+             max_points=Int(3), metric=Choice("euclidean", "cosine"))
 def rsa(X: Any, Y: Any, *, seed: int = 0, max_points: int = 1000, metric: str = "euclidean") -> float:
     """Spearman correlation of the two representational dissimilarity matrices' upper triangles.
 
@@ -175,9 +173,8 @@ def procrustes(X: Any, Y: Any) -> float:
 
 def similarity(name: str, X: Any, Y: Any, **params: Any) -> float:
     """Run similarity measure ``name`` on two clouds over the same rows."""
-    if name not in _FUNCS:
-        raise UnknownNameError("similarity measure", name, _FUNCS)
-    return _FUNCS[name](X, Y, **params)
+    spec = SIMILARITY[name]
+    return float(spec.func(X, Y, **spec.check_params(params)))
 
 
 def compare_layers(

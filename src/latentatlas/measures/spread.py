@@ -42,7 +42,7 @@ from scipy.stats import norm
 
 from ..errors import BadInputError
 from .cloud import PointCloud, as_cloud
-from .registry import measure
+from .registry import Choice, Int, Real, measure
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,7 @@ def _shared_reference(sub: PointCloud, seed: int) -> PointCloud:
     reference="Ethayarajh 2019 (EMNLP), average cosine similarity; critiqued in Marbut et al. 2023 §3",
     higher_means_spread=False,
     min_points=2,
+    streamable=True,
 )
 def acs(X: np.ndarray | PointCloud) -> float:
     """Average cosine similarity over all distinct pairs, exact in O(n·d).
@@ -278,6 +279,7 @@ def _log_partition(V: np.ndarray, C: np.ndarray, normalize: bool) -> np.ndarray:
     reference="Mu & Viswanath 2018 (ICLR, All-but-the-top), I(V) = min_c Z(c) / max_c Z(c), §2.1",
     higher_means_spread=True,
     min_points=2,
+    params={"directions": Choice("principal", "random"), "n_directions": Int(1)},
 )
 def iv(
     X: np.ndarray | PointCloud,
@@ -327,6 +329,7 @@ def iv(
     reference="Rudman, Gillman, Rayne & Eickhoff 2022 (ACL Findings), IsoScore, Algorithm 1",
     higher_means_spread=True,
     min_points=3,
+    streamable=True,
 )
 def isoscore(X: np.ndarray | PointCloud) -> float:
     """IsoScore: how uniformly variance is spread over all d dimensions (1 isotropic, 0 one direction).
@@ -353,6 +356,7 @@ def isoscore(X: np.ndarray | PointCloud) -> float:
     reference="Marbut, McKinney-Bock & Wheeler 2023 (ICML), eigenspectrum early enrichment (AUC_eigensum)",
     higher_means_spread=False,
     min_points=3,
+    streamable=True,
 )
 def eee(X: np.ndarray | PointCloud) -> float:
     """Eigenspectrum early enrichment (EEE) of the PCA spectrum; 0 = isotropic, → 1 = one direction.
@@ -372,6 +376,7 @@ def eee(X: np.ndarray | PointCloud) -> float:
     reference="Marbut et al. 2023 (ICML), PC ratio λ_min/λ_max (PC_ratio)",
     higher_means_spread=True,
     min_points=3,
+    streamable=True,
 )
 def pc_ratio(X: np.ndarray | PointCloud) -> float:
     """Ratio of the smallest to the largest PCA variance, λ_min/λ_max over all d axes.
@@ -391,6 +396,7 @@ def pc_ratio(X: np.ndarray | PointCloud) -> float:
     reference="Marbut et al. 2023 (ICML), Gaussian KL to N(0, I) after PCA and variance matching (KL_divergence)",
     higher_means_spread=False,
     min_points=3,
+    params={"v_ref": Choice("analytic", "sampled")},
 )
 def gauss_kl(X: np.ndarray | PointCloud, *, seed: int = 0, v_ref: str = "analytic") -> float:
     """KL divergence of the variance-matched cloud's Gaussian fit from N(0, I_d).
@@ -453,6 +459,7 @@ def vasicek_entropy(Z: np.ndarray, window: int | None = None) -> np.ndarray:
     reference="Marbut et al. 2023 (ICML), Vasicek ratio MSE (vasicek_entropy); Vasicek 1976, eq. 1.3",
     higher_means_spread=False,
     min_points=5,
+    params={"v_ref": Choice("analytic", "sampled"), "method": Choice("vasicek", "auto")},
 )
 def vrm(X: np.ndarray | PointCloud, *, seed: int = 0, v_ref: str = "analytic", method: str = "vasicek") -> float:
     """Vasicek ratio MSE: how far each variance-matched principal component is from N(0, 1) in entropy.
@@ -527,6 +534,7 @@ def _kl_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     reference="Marbut et al. 2023 (ICML), discretised KL per component, mean of squares (kl_divergence_discrete)",
     higher_means_spread=False,
     min_points=3,
+    params={"bins": Int(2), "reference": Choice("exact", "sampled"), "limit": Real(1e-9)},
 )
 def dkls(
     X: np.ndarray | PointCloud, *, seed: int = 0, bins: int = 30, reference: str = "exact", limit: float = 4.0
@@ -595,6 +603,7 @@ def dkls(
     reference="Marbut et al. 2023 (ICML), overlap of 1st- and k-th-NN distance histograms (knn_overlap)",
     higher_means_spread=False,
     min_points=3,
+    params={"max_points": Int(3, none_ok=True), "k": Int(1, none_ok=True), "bins": Int(1)},
 )
 def knn_overlap(
     X: np.ndarray | PointCloud,
@@ -662,6 +671,7 @@ def _first_nn(cloud: PointCloud) -> np.ndarray:
     reference="Marbut et al. 2023 (ICML), KoLeo entropy ratio (koleo_entropy); Kozachenko & Leonenko 1987",
     higher_means_spread=True,
     min_points=3,
+    params={"max_points": Int(3, none_ok=True), "reference": Choice("analytic", "sampled", "published")},
 )
 def koleo(
     X: np.ndarray | PointCloud,
@@ -709,6 +719,7 @@ def koleo(
     reference="Wang, Kulkarni & Verdú 2009 (IEEE Trans. Inf. Theory), eq. 5, k = 1; as used by Marbut et al. 2023",
     higher_means_spread=False,
     min_points=3,
+    params={"max_points": Int(3, none_ok=True), "v_ref": Choice("analytic", "sampled")},
 )
 def knn_kl(
     X: np.ndarray | PointCloud,

@@ -31,13 +31,15 @@ import numpy as np
 
 from ..errors import BadInputError, CacheCorruptError, TooFewPointsError
 from . import cloud as cloud_mod
+from . import registry as reg
 from .cloud import PointCloud
 
 log = logging.getLogger(__name__)
 
-STREAMABLE: tuple[str, ...] = (
-    "acs", "eee", "isoscore", "pc_ratio", "pca90", "pca95", "pca99", "participation_ratio",
-)
+
+def streamable() -> list[str]:
+    """Names of the measures registered as streamable (computed exactly in streamed passes)."""
+    return [s.name for s in reg.MEASURES.values() if s.streamable]
 
 
 class RowReader:
@@ -171,20 +173,19 @@ def stream_battery(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     name: str = "streamed cloud",
 ) -> dict[str, Any]:
-    """Run streamable measures on ``X`` without loading it (default: all of :data:`STREAMABLE`).
+    """Run streamable measures on ``X`` without loading it (default: every :func:`streamable` one).
 
     A measure that is not streamable raises a :class:`BadInputError` naming :func:`subsample_interval`.
     """
-    from . import registry as reg
-
-    wanted = list(measures) if measures is not None else list(STREAMABLE)
+    names = streamable()
+    wanted = list(measures) if measures is not None else names
     for m in wanted:
         reg.get(m)  # unknown names first, with suggestions
-        if m not in STREAMABLE:
+        if m not in names:
             raise BadInputError(
                 f"measure {m!r} cannot stream (it needs a k-NN graph or quantizers over the whole cloud); "
                 f"compute it on a subsample with latentatlas.measures.stream.subsample_interval. "
-                f"Streamable: {', '.join(STREAMABLE)}."
+                f"Streamable: {', '.join(names)}."
             )
     return reg.run_battery(StreamedCloud(X, name=name), wanted, seed=seed, params=params)
 
@@ -265,8 +266,6 @@ def subsample_interval(
 
     Only ``size`` rows are in memory at once. ``size`` ≥ n uses every row (the interval collapses).
     """
-    from . import registry as reg
-
     spec = reg.get(measure)
     X = readable(X)
     n = int(X.shape[0])

@@ -1,6 +1,7 @@
-"""Model zoo (spec string → encoder + tokenizer) and seeded model variants."""
+"""Models: spec strings (:mod:`.spec`), loading and fingerprints (:mod:`.load`), seeded variants."""
 
+from .load import LoadedModel, base_path, fingerprint, load_model
+from .spec import ModelSpec
 from .variants import VARIANTS, Variant
-from .zoo import LoadedModel, ModelSpec, fingerprint, load_model
 
-__all__ = ["VARIANTS", "LoadedModel", "ModelSpec", "Variant", "fingerprint", "load_model"]
+__all__ = ["VARIANTS", "LoadedModel", "ModelSpec", "Variant", "base_path", "fingerprint", "load_model"]

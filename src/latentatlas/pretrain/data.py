@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError
+from ..registry import Registry
 
 
 def _words(sentences: Sequence[str]) -> list[list[str]]:
@@ -49,11 +50,11 @@ def shuffle_corpus(sentences: Sequence[str], seed: int) -> list[str]:
     return out
 
 
-CORPUS_TRANSFORMS: dict[str, Callable[[Sequence[str], int], list[str]]] = {
+CORPUS_TRANSFORMS: Registry[Callable[[Sequence[str], int], list[str]]] = Registry.of("corpus transform", {
     "none": keep,
     "shuffle_sentence": shuffle_sentence,
     "shuffle_corpus": shuffle_corpus,
-}
+})
 
 
 def pack_blocks(sentences: Sequence[str], tokenizer: object, seq_len: int, *, min_blocks: int) -> torch.Tensor:

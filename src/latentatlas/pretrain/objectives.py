@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from ..registry import Registry
+
 MASK_RATE = 0.15
 RANDOM_LABELS = ("0", "1", "2", "3", "4")
 Targets = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
@@ -65,7 +67,7 @@ class Objective:
     summary: str
 
 
-OBJECTIVES: dict[str, Objective] = {
+OBJECTIVES: Registry[Objective] = Registry.of("pre-training objective", hint="Objectives: mlm, mlm_shuffle_sentence, mlm_shuffle_corpus, first_char, random.", items={
     o.name: o
     for o in (
         Objective("mlm", "none", _identity, "standard masked-token prediction"),
@@ -74,7 +76,7 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("first_char", "none", _first_char, "predict the first character of the masked token"),
         Objective("random", "none", _random_label, "predict a random label (5 classes) per masked token"),
     )
-}
+})
 
 
 def corrupt(

@@ -13,20 +13,21 @@ MiniLM tokenizer) that works as a model spec (``AutoModel.from_pretrained`` load
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import BadInputError, UnknownNameError
+from ..bundled import bundled_tokenizer
+from ..errors import BadInputError
 from ..io import atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
+from ..report.figures import png
+from ..settings import PretrainSettings
 from .data import CORPUS_TRANSFORMS, pack_blocks
 from .objectives import OBJECTIVES, corrupt
 
@@ -36,57 +37,6 @@ CHECKPOINT = Path("checkpoint") / "state.pt"
 #: Position table of every trained model (the tokenizer's limit too), so the folders take any input a
 #: BERT takes; positions beyond seq_len are never trained and keep their initial values.
 MAX_POSITIONS = 512
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """Model size, data and optimisation of one pre-training run.
-
-    Defaults: 3000 steps of 32 blocks × 64 tokens (6.1 M tokens, about 6 passes over the 1 M-token
-    bundled corpus; 4.4 M parameters, most of them the 30,522 × 128 embeddings). On an idle 2-core machine
-    ``bench/bench_pretrain.py`` measured about 10,000 tokens/s, so about 10 minutes per model; a loaded
-    machine is several times slower, so measure yours and set ``steps`` accordingly.
-    """
-
-    objective: str = "mlm"
-    hidden_size: int = 128
-    num_layers: int = 2
-    num_heads: int = 2
-    intermediate_size: int = 512
-    seq_len: int = 64
-    batch_size: int = 32
-    steps: int = 3000
-    lr: float = 5e-4
-    warmup_fraction: float = 0.06
-    weight_decay: float = 0.01
-    n_sentences: int | None = None
-    heldout_blocks: int = 64
-    eval_every: int = 100
-    checkpoint_every: int = 500
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise UnknownNameError("objective", self.objective, OBJECTIVES, hint=f"Objectives: {', '.join(OBJECTIVES)}.")
-        for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "batch_size", "steps",
-                     "eval_every", "checkpoint_every", "heldout_blocks"):
-            if getattr(self, name) < 1:
-                raise BadInputError(f"{name}={getattr(self, name)} must be a positive integer.")
-        if self.hidden_size % self.num_heads:
-            raise BadInputError(f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}.")
-        if self.seq_len > 512:
-            raise BadInputError(f"--seq-len {self.seq_len} exceeds 512 positions; use 512 or fewer.")
-        if not self.lr > 0:
-            raise BadInputError(f"lr={self.lr} must be positive.")
-
-
-def bundled_tokenizer() -> Any:
-    """The uncased WordPiece tokenizer of the bundled all-MiniLM-L6-v2 (30,522 tokens)."""
-    from transformers import AutoTokenizer
-
-    from ..models.zoo import base_path
-
-    return AutoTokenizer.from_pretrained(base_path("minilm"))
 
 
 def build_model(s: PretrainSettings, tokenizer: Any) -> Any:
@@ -130,14 +80,13 @@ def pretrain(
     ``blocks`` overrides the bundled corpus with pre-packed token blocks (tests).
     """
     s = settings
-    s.check()
+    objective = OBJECTIVES[s.objective]  # an unknown objective fails before any work
     out = Path(out_dir)
     tokenizer = bundled_tokenizer()
     if blocks is None:
         blocks = _corpus_blocks(s, tokenizer)
     elif blocks.shape[0] < s.batch_size + s.heldout_blocks:
         raise BadInputError(f"{blocks.shape[0]} blocks are fewer than batch_size + heldout_blocks; use more text.")
-    objective = OBJECTIVES[s.objective]
     targets_of = objective.targets(tokenizer)
     heldout, train = blocks[: s.heldout_blocks], blocks[s.heldout_blocks :]
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
@@ -152,7 +101,7 @@ def pretrain(
     ckpt = out / CHECKPOINT
     if ckpt.is_file():
         state = load_checkpoint(ckpt)
-        if state["settings"] != asdict(s):
+        if state["settings"] != s.model_dump():
             raise BadInputError(
                 f"{out} holds a checkpoint of a run with different settings; pass another --output folder or the "
                 "same settings to resume it."
@@ -208,7 +157,7 @@ def pretrain(
 
 def _save_checkpoint(path: Path, model: Any, opt: Any, sched: Any, step: int, curve: list, seconds: float, s: PretrainSettings) -> None:
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-             "step": step, "curve": curve, "train_seconds": seconds, "settings": asdict(s)}
+             "step": step, "curve": curve, "train_seconds": seconds, "settings": s.model_dump()}
     atomic_write(path, lambda p: torch.save(state, p))
 
 
@@ -227,10 +176,7 @@ def curves_png(curve: list[dict[str, Any]], title: str) -> bytes:
     ax.set_title(title, fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png(fig)
 
 
 def _write_outputs(out: Path, model: Any, tokenizer: Any, s: PretrainSettings, curve: list, seconds: float) -> dict[str, Any]:
@@ -238,7 +184,7 @@ def _write_outputs(out: Path, model: Any, tokenizer: Any, s: PretrainSettings, c
 
     tokens = s.steps * s.batch_size * s.seq_len
     summary = {
-        "finished": True, "step": s.steps, "settings": asdict(s), "objective": OBJECTIVES[s.objective].summary,
+        "finished": True, "step": s.steps, "settings": s.model_dump(), "objective": OBJECTIVES[s.objective].summary,
         "tokens": tokens, "train_seconds": seconds, "tokens_per_second": tokens / seconds if seconds > 0 else math.nan,
         "final_train_loss": curve[-1]["train_loss"], "final_heldout_loss": curve[-1]["heldout_loss"],
         "n_parameters": int(sum(p.numel() for p in model.parameters())), "torch_threads": torch.get_num_threads(),

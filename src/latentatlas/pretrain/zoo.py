@@ -10,23 +10,22 @@ the same model twice); later uses load the folder. It is then an ordinary model 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
-from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..errors import BadInputError, UnknownNameError
+from ..io import content_key
+from ..settings import PretrainSettings
 from .objectives import OBJECTIVES
-from .trainer import PretrainSettings, load_summary, pretrain
+from .trainer import load_summary, pretrain
 
 log = logging.getLogger(__name__)
 
 PREFIX = "zoo:"
 DEFAULT_ROOT = Path(".latentatlas-cache")
 _ZOO = re.compile(r"^zoo:(?P<objective>\w+)(?:\((?P<args>[^()]*)\))?$")
-_TUNABLE = sorted(f.name for f in fields(PretrainSettings) if f.name != "objective")
+_TUNABLE = sorted(name for name in PretrainSettings.model_fields if name != "objective")
 
 
 def is_zoo(base: str) -> bool:
@@ -56,9 +55,7 @@ def zoo_settings(base: str) -> PretrainSettings:
             "e.g. zoo:mlm(steps=200)."
         )
     objective = m.group("objective")
-    if objective not in OBJECTIVES:
-        raise UnknownNameError("pre-training objective", objective, OBJECTIVES,
-                               hint=f"Objectives: {', '.join(OBJECTIVES)}.")
+    OBJECTIVES[objective]  # an unknown objective: close names suggested
     given: dict[str, int | float] = {}
     for part in filter(None, (p.strip() for p in (m.group("args") or "").split(","))):
         key, eq, raw = (x.strip() for x in part.partition("="))
@@ -68,15 +65,13 @@ def zoo_settings(base: str) -> PretrainSettings:
             raise UnknownNameError(f"setting of {base!r}", key, _TUNABLE,
                                    hint="Settings: steps, seed, hidden_size, num_layers, ... (see latentatlas pretrain --help).")
         given[key] = _coerce(base, key, raw)
-    settings = PretrainSettings(objective=objective, **given)  # type: ignore[arg-type]
-    settings.check()
-    return settings
+    return PretrainSettings.checked(f"model spec {base!r} is invalid", {"objective": objective, **given})
 
 
 def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
     """Where the model of ``base`` lives (built or not): ``<cache>/zoo/<objective>-<settings digest>``."""
     s = zoo_settings(base)
-    digest = hashlib.sha256(json.dumps(asdict(s), sort_keys=True).encode()).hexdigest()[:16]
+    digest = content_key(s.model_dump())
     return Path(cache_dir if cache_dir is not None else DEFAULT_ROOT) / "zoo" / f"{s.objective}-{digest}"
 
 

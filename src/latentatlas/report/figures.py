@@ -12,9 +12,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _png(fig: plt.Figure) -> bytes:
+def png(fig: plt.Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (tight bounding box); the figure is closed."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
@@ -32,7 +33,7 @@ def layer_profile(df: pd.DataFrame, measure: str) -> bytes:
     ax.set_xticks(layers)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="best", frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def heatmap(M: np.ndarray, rows: list[int], cols: list[int], *, title: str, xlabel: str, ylabel: str) -> bytes:
@@ -49,7 +50,7 @@ def heatmap(M: np.ndarray, rows: list[int], cols: list[int], *, title: str, xlab
     ax.set_xlabel(xlabel, fontsize=7)
     ax.set_ylabel(ylabel, fontsize=7)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _png(fig)
+    return png(fig)
 
 
 def correlation_heatmap(matrix: pd.DataFrame, *, title: str) -> bytes:
@@ -67,7 +68,7 @@ def correlation_heatmap(matrix: pd.DataFrame, *, title: str) -> bytes:
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
-    return _png(fig)
+    return png(fig)
 
 
 def score_scatter(
@@ -95,7 +96,7 @@ def score_scatter(
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def predicted_vs_actual(df: pd.DataFrame, *, title: str) -> bytes:
@@ -114,4 +115,4 @@ def predicted_vs_actual(df: pd.DataFrame, *, title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, frameon=False)
-    return _png(fig)
+    return png(fig)

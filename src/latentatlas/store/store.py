@@ -35,10 +35,11 @@ import torch
 from filelock import FileLock
 
 from ..errors import CacheCorruptError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, content_key
 from ..layers import resolve_layers
+from ..provenance import versions
+from ..settings import ExtractionSettings
 from .extractor import (
-    ExtractionOptions,
     Tokenized,
     forward_batch,
     length_sorted_batches,
@@ -69,7 +70,7 @@ def sentences_digest(sentences: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def store_key(model_key: str, sentences: Sequence[str], options: ExtractionOptions, layers: list[int]) -> str:
+def store_key(model_key: str, sentences: Sequence[str], options: ExtractionSettings, layers: list[int]) -> str:
     """Content hash identifying an extraction (batch size excluded: it does not change the numbers)."""
     blob = {
         "format": FORMAT_VERSION,
@@ -82,7 +83,7 @@ def store_key(model_key: str, sentences: Sequence[str], options: ExtractionOptio
     }
     if options.device != "cpu":  # autocast changes the numbers; CPU keys stay as they were
         blob["device"] = options.device
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+    return content_key(blob)
 
 
 def _layer_file(layer: int) -> str:
@@ -193,7 +194,8 @@ class ActivationStore:
         sentences: Sequence[str],
         *,
         model_key: str,
-        options: ExtractionOptions | None = None,
+        options: ExtractionSettings | None = None,
+        layers: str | int | list[int] = "all",
         progress: bool = True,
         verify: Verify = "checksum",
         engine: Any = None,
@@ -203,9 +205,9 @@ class ActivationStore:
         ``engine`` (a :class:`latentatlas.engine.Engine`, default local) runs the unfinished shards;
         with Ray they run on the cluster's workers, each writing its rows into the shared partial entry.
         """
-        options = options or ExtractionOptions()
-        layers = resolve_layers(options.layers, num_layers_of(model))
-        key = store_key(model_key, sentences, options, layers)
+        options = options or ExtractionSettings()
+        layer_list = resolve_layers(layers, num_layers_of(model))
+        key = store_key(model_key, sentences, options, layer_list)
         root = Path(cache_root) / "activations"
         root.mkdir(parents=True, exist_ok=True)
         final = root / key
@@ -218,7 +220,7 @@ class ActivationStore:
                 except CacheCorruptError as exc:
                     log.warning("activation store %s is corrupt (%s); rebuilding it", key[:12], exc)
                     shutil.rmtree(final)
-            _build(final, model, tokenizer, list(sentences), model_key, options, layers, progress, engine)
+            _build(final, model, tokenizer, list(sentences), model_key, options, layer_list, progress, engine)
             return cls.open(final, verify="size")
 
     @classmethod
@@ -247,7 +249,7 @@ def _build(
     tokenizer: Any,
     sentences: list[str],
     model_key: str,
-    options: ExtractionOptions,
+    options: ExtractionSettings,
     layers: list[int],
     progress: bool,
     engine: Any = None,
@@ -337,7 +339,6 @@ def _build(
         f = partial / name
         files[name] = {"bytes": f.stat().st_size, "sha256": _sha256_file(f)}
     progress_file.unlink()
-    from ..runner import versions  # lazy: runner imports this module
 
     atomic_write_json(
         partial / "manifest.json",

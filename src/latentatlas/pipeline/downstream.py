@@ -1,4 +1,4 @@
-"""The downstream stage of a study: every model on every task, probed or fine-tuned, several seeds.
+"""Stage: downstream scores of a study: every model on every task, probed or fine-tuned, several seeds.
 
 Produces tidy tables: ``scores`` (one row per model, task, run seed, layer and metric), ``baselines``
 (majority-class baseline per task) and ``transfer`` (LogME / H-score of the frozen features per model,
@@ -8,20 +8,27 @@ task and layer). Features, probes and fine-tuning runs are cached under the stud
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..downstream.base import TaskData
+from ..downstream.encode import FeatureCache
+from ..downstream.finetune import finetune
+from ..downstream.metrics import majority_baseline
+from ..downstream.probe import probe, targets
+from ..downstream.tasks import load_task
+from ..downstream.transferability import transferability
+from ..errors import BadInputError
+from ..io import timed
 from ..layers import resolve_layers
 from ..models import LoadedModel
-from .base import TaskData
-from .encode import FeatureCache
-from .probe import probe, targets
+from ..settings import Study
+from .plan import task_entries
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +36,17 @@ SCORE_COLUMNS = ["spec", "task", "mode", "run_seed", "layer", "metric", "value"]
 TRANSFER_COLUMNS = ["spec", "task", "layer", "method", "value"]
 
 
-def load_tasks(study: Any) -> list[TaskData]:
+def load_tasks(study: Study) -> list[TaskData]:
     """Load every task of ``study`` (seeded splits, sample sizes from the study)."""
-    from .tasks import load_task
-
     return [
         load_task(t.name, data_dir=t.data_dir, seed=study.seed, max_train=t.max_train, max_eval=t.max_eval,
                   cache_dir=Path(study.cache))
-        for t in study.task_entries()
+        for t in task_entries(study)
     ]
 
 
 def baselines(tasks: list[TaskData]) -> pd.DataFrame:
     """Majority-class (or train-mean) baseline of every task, tidy: task, metric, value."""
-    from .metrics import majority_baseline
-
     rows = [
         {"task": t.info.name, "metric": k, "value": float(v)}
         for t in tasks
@@ -54,9 +57,6 @@ def baselines(tasks: list[TaskData]) -> pd.DataFrame:
 
 def _transfer_rows(spec: str, task: TaskData, layer: int, feats: np.ndarray, kept: np.ndarray,
                    methods: list[str]) -> list[dict[str, Any]]:
-    from ..errors import BadInputError
-    from .transferability import transferability
-
     y = targets(task.info, task.train)[kept]
     F = feats[kept]
     rows = []
@@ -73,14 +73,12 @@ def _transfer_rows(spec: str, task: TaskData, layer: int, feats: np.ndarray, kep
 def model_downstream(
     lm: LoadedModel,
     tasks: list[TaskData],
-    study: Any,
+    study: Study,
     *,
     progress: bool = False,
     timings: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Scores and transferability rows of one loaded model on every task."""
-    from .finetune import finetune
-
     ds = study.downstream
     spec = str(lm.spec)
     score_layer = resolve_layers(ds.score_layer, lm.num_layers)[0]
@@ -90,32 +88,30 @@ def model_downstream(
     transfer: list[dict[str, Any]] = []
     timings = timings if timings is not None else {}
     for task in tasks:
-        t0 = time.perf_counter()
         layers = probe_layers if ds.mode == "probe" else [score_layer]
-        feats = {
-            name: cache.get_or_compute(
-                lm.model, lm.tokenizer, split, task.info, model_key=lm.fingerprint, layers=layers,
-                max_length=ds.max_length, batch_size=ds.batch_size, progress=progress,
-            )
-            for name, split in (("train", task.train), ("validation", task.validation))
-        }
-        timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
-        if ds.mode == "probe":
-            for row in probe(task, feats["train"], feats["validation"], layers=probe_layers, seeds=ds.seeds,
-                             settings=ds.probe):
-                scores.extend(_metric_rows(spec, task.info.name, "probe", row["seed"], row["layer"], row))
-        else:
-            for seed in ds.seeds:
-                res = finetune(lm.model, lm.tokenizer, task, model_key=lm.fingerprint, cache_dir=study.cache,
-                               seed=seed, settings=ds.finetune, progress=progress)
-                metrics = {**res.metrics, "examples_per_s": res.examples_per_s}
-                scores.extend(_metric_rows(spec, task.info.name, "finetune", seed, score_layer, metrics))
-        timings[ds.mode] = timings.get(ds.mode, 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
-        tr = feats["train"]
-        transfer.extend(_transfer_rows(spec, task, score_layer, tr.by_layer[score_layer], tr.kept, ds.transferability))
-        timings["transferability"] = timings.get("transferability", 0.0) + time.perf_counter() - t0
+        with timed(timings, "features"):
+            feats = {
+                name: cache.get_or_compute(
+                    lm.model, lm.tokenizer, split, task.info, model_key=lm.fingerprint, layers=layers,
+                    max_length=ds.max_length, batch_size=ds.batch_size, progress=progress,
+                )
+                for name, split in (("train", task.train), ("validation", task.validation))
+            }
+        with timed(timings, ds.mode):
+            if ds.mode == "probe":
+                for row in probe(task, feats["train"], feats["validation"], layers=probe_layers, seeds=ds.seeds,
+                                 settings=ds.probe):
+                    scores.extend(_metric_rows(spec, task.info.name, "probe", row["seed"], row["layer"], row))
+            else:
+                for seed in ds.seeds:
+                    res = finetune(lm.model, lm.tokenizer, task, model_key=lm.fingerprint, cache_dir=study.cache,
+                                   seed=seed, settings=ds.finetune, progress=progress)
+                    metrics = {**res.metrics, "examples_per_s": res.examples_per_s}
+                    scores.extend(_metric_rows(spec, task.info.name, "finetune", seed, score_layer, metrics))
+        with timed(timings, "transferability"):
+            tr = feats["train"]
+            transfer.extend(_transfer_rows(spec, task, score_layer, tr.by_layer[score_layer], tr.kept,
+                                           ds.transferability))
     return scores, transfer
 
 
@@ -128,6 +124,30 @@ def _metric_rows(spec: str, task: str, mode: str, seed: int, layer: int,
         for k, v in metrics.items()
         if k not in skip
     ]
+
+
+@dataclass
+class StudyScores:
+    """The downstream rows of every model so far, and the layer each model is scored at."""
+
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    transfer: list[dict[str, Any]] = field(default_factory=list)
+    score_layer: dict[str, int] = field(default_factory=dict)
+
+    def add_model(self, lm: LoadedModel, tasks: list[TaskData], study: Study, *, progress: bool = False,
+                  timings: dict[str, float] | None = None) -> None:
+        """Score one loaded model on every task (:func:`model_downstream`) and record its rows."""
+        scores, transfer = model_downstream(lm, tasks, study, progress=progress, timings=timings)
+        self.scores.extend(scores)
+        self.transfer.extend(transfer)
+        self.score_layer[str(lm.spec)] = resolve_layers(study.downstream.score_layer, lm.num_layers)[0]
+
+    def tables(self, tasks: list[TaskData]) -> tuple[dict[str, pd.DataFrame], ModelScores]:
+        """The output tables ``scores``, ``model_scores``, ``baselines``, ``transfer`` and the summary."""
+        scores = pd.DataFrame(self.scores, columns=SCORE_COLUMNS)
+        summary = model_scores(scores, self.score_layer)
+        return {"scores": scores, "model_scores": summary.table, "baselines": baselines(tasks),
+                "transfer": pd.DataFrame(self.transfer, columns=TRANSFER_COLUMNS)}, summary
 
 
 @dataclass

@@ -7,15 +7,21 @@ rows would not correspond), or two .npy clouds with the same rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import BadInputError
-from .io import atomic_write, atomic_write_json, atomic_write_text, load_npy
+from ...errors import BadInputError
+from ...io import atomic_write, atomic_write_json, atomic_write_text, load_npy
+from ...measures.registry import SIMILARITY
+from ...measures.similarity import compare_layers
+from ...models import ModelSpec
+from ...pipeline.corpus import study_corpus
+from ...report.figures import heatmap
+from ...settings import CompareSettings
+from ...store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -48,43 +54,27 @@ def _rows(n: int, max_points: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
 
 
-def compare(
-    a: str,
-    b: str,
-    *,
-    measures: Sequence[str] = ("cka",),
-    study: Any = None,
-    max_points: int | None = 5000,
-    seed: int = 0,
-    progress: bool = True,
-) -> Comparison:
-    """Compare ``a`` and ``b``: two .npy paths, or two model specs extracted per ``study`` (a Study)."""
-    from .measures.similarity import _FUNCS, compare_layers
-
-    for m in measures:
-        if m not in _FUNCS:
-            from .errors import UnknownNameError
-
-            raise UnknownNameError("similarity measure", m, _FUNCS)
+def compare(a: str, b: str, settings: CompareSettings | None = None, *, progress: bool = True) -> Comparison:
+    """Compare ``a`` and ``b``: two .npy paths, or two model specs extracted on ``settings.corpus``."""
+    s = settings or CompareSettings()
+    for m in s.measures:
+        SIMILARITY[m]  # unknown names fail first, with close names
     if a.endswith(".npy") and b.endswith(".npy"):
         Xa, Xb = np.asarray(load_npy(a)), np.asarray(load_npy(b))
         if Xa.ndim != 2 or Xb.ndim != 2 or Xa.shape[0] != Xb.shape[0]:
             raise BadInputError(
                 f"the two clouds must be 2-D with the same rows, got shapes {Xa.shape} and {Xb.shape}."
             )
-        rows = _rows(Xa.shape[0], max_points, seed)
-        mats = compare_layers([Xa[rows]], [Xb[rows]], measures)
+        rows = _rows(Xa.shape[0], s.max_points, s.seed)
+        mats = compare_layers([Xa[rows]], [Xb[rows]], s.measures)
         return Comparison(a, b, [0], [0], rows.size, mats)
     if a.endswith(".npy") or b.endswith(".npy"):
         raise BadInputError("compare takes two .npy clouds or two model specs, not one of each.")
 
-    from .models import ModelSpec
-    from .runner import load_study_corpus, model_store
-
     spec_a, spec_b = ModelSpec.parse(a), ModelSpec.parse(b)
-    corpus = load_study_corpus(study)
-    store_a, layers_a = model_store(spec_a, study, corpus, progress=progress)
-    store_b, layers_b = model_store(spec_b, study, corpus, progress=progress)
+    sentences = study_corpus(s.corpus).sentences
+    store_a, store_b = (open_store(spec, sentences, cache=s.cache, layers=s.layers, settings=s.extraction,
+                                   progress=progress)[0] for spec in (spec_a, spec_b))
     ids_a = store_a.tokens["token_id"].to_numpy()
     ids_b = store_b.tokens["token_id"].to_numpy()
     if ids_a.shape != ids_b.shape or not np.array_equal(ids_a, ids_b):
@@ -92,10 +82,11 @@ def compare(
             f"{a} and {b} tokenise the sentences differently ({ids_a.size} vs {ids_b.size} tokens), so "
             "their rows are not the same tokens; compare models that share a tokenizer."
         )
-    rows = _rows(store_a.n_tokens, max_points, seed)
-    clouds_a = [np.asarray(store_a.layer(layer)[rows], dtype=np.float32) for layer in layers_a]
-    clouds_b = [np.asarray(store_b.layer(layer)[rows], dtype=np.float32) for layer in layers_b]
-    return Comparison(str(spec_a), str(spec_b), layers_a, layers_b, rows.size, compare_layers(clouds_a, clouds_b, measures))
+    rows = _rows(store_a.n_tokens, s.max_points, s.seed)
+    clouds_a = [np.asarray(store_a.layer(layer)[rows], dtype=np.float32) for layer in store_a.layers]
+    clouds_b = [np.asarray(store_b.layer(layer)[rows], dtype=np.float32) for layer in store_b.layers]
+    return Comparison(str(spec_a), str(spec_b), store_a.layers, store_b.layers, rows.size,
+                      compare_layers(clouds_a, clouds_b, s.measures))
 
 
 def write_comparison(result: Comparison, out_dir: Path) -> dict[str, Path]:
@@ -103,8 +94,6 @@ def write_comparison(result: Comparison, out_dir: Path) -> dict[str, Path]:
     import base64
 
     import pandas as pd
-
-    from .report.figures import heatmap
 
     files: dict[str, Path] = {}
     for name, M in result.matrices.items():

@@ -1,15 +1,15 @@
-"""The tidy results table: one row per (model, layer, measure[.key]) value."""
+"""The tidy results table: one row per (model, layer, measure) value."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .io import atomic_write
+from ..io import atomic_write
 
 COLUMNS = [
     "model",
@@ -38,10 +38,9 @@ def rows_for(
     params: Mapping[str, Mapping[str, Any]],
     measure_seed: int,
 ) -> list[dict[str, Any]]:
-    """Rows of the tidy table for one cloud; ``values`` are flattened (``name`` or ``name.key``)."""
+    """Rows of the tidy table for one cloud (``values``: measure name → value)."""
     rows = []
-    for flat_name, value in values.items():
-        base_name = flat_name.split(".", 1)[0]
+    for name, value in values.items():
         rows.append(
             {
                 "model": base,
@@ -49,16 +48,37 @@ def rows_for(
                 "seed": variant_seed,
                 "spec": spec,
                 "layer": layer,
-                "measure": flat_name,
-                "family": families[base_name],
+                "measure": name,
+                "family": families[name],
                 "value": float(value),
                 "n_points": n_points,
                 "params": json.dumps(
-                    {**params.get(base_name, {}), "seed": measure_seed}, sort_keys=True
+                    {**params.get(name, {}), "seed": measure_seed}, sort_keys=True
                 ),
             }
         )
     return rows
+
+
+def results_table(
+    grid: Sequence[tuple[Any, int, Any]],
+    outcomes: Sequence[tuple[Mapping[str, float], Mapping[str, float], int]],
+    families: Mapping[str, str],
+    params: Mapping[str, Mapping[str, Any]],
+    measure_seed: int,
+    measure_times: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """The tidy table of a measure grid: ``grid`` holds (model spec, layer, job) per cell and ``outcomes``
+    the cell's (values, timings, n_points); per-measure seconds are summed into ``measure_times``."""
+    rows: list[dict[str, Any]] = []
+    for (spec, layer, _), (values, timings, n_points) in zip(grid, outcomes, strict=True):
+        if measure_times is not None:
+            for name, dt in timings.items():
+                measure_times[name] = measure_times.get(name, 0.0) + dt
+        rows.extend(rows_for(spec=str(spec), base=spec.base, variant=spec.variant or "pretrained",
+                             variant_seed=spec.seed, layer=layer, values=values, families=families,
+                             n_points=n_points, params=params, measure_seed=measure_seed))
+    return to_frame(rows)
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -10,33 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..layers import resolve_layers
+from ..settings import ExtractionSettings
 
 log = logging.getLogger(__name__)
-
-
-class ExtractionSettings(BaseModel):
-    """How hidden states are computed and stored (all but ``batch_size`` change the stored numbers)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    batch_size: int = Field(default=32, ge=1)
-    max_length: int = Field(default=128, ge=2)
-    keep_special_tokens: bool = True
-    dtype: Literal["float16", "float32"] = "float16"
-    device: Literal["cpu", "cuda"] = "cpu"
-
-
-class ExtractionOptions(ExtractionSettings):
-    """:class:`ExtractionSettings` plus the layers to keep (``'all'``, an index, or a list)."""
-
-    layers: str | int | list[int] = "all"
 
 
 @dataclass(frozen=True)
@@ -140,15 +122,16 @@ def extract_hidden_states(
     tokenizer: Any,
     sentences: Sequence[str],
     *,
-    options: ExtractionOptions | None = None,
+    options: ExtractionSettings | None = None,
+    layers: str | int | list[int] = "all",
 ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
     """In memory: yield ``(sentence_index, {layer: (n_tokens, d) float32})`` in length-sorted order.
 
-    For small inputs and tests; :class:`~latentatlas.extract.store.ActivationStore` is the scalable path.
+    For small inputs and tests; :class:`~latentatlas.store.ActivationStore` is the scalable path.
     """
-    options = options or ExtractionOptions()
+    options = options or ExtractionSettings()
     model.eval()
-    layers = resolve_layers(options.layers, num_layers_of(model))
+    layers = resolve_layers(layers, num_layers_of(model))
     tok = tokenize(tokenizer, sentences, options.max_length)
     kept = tok.kept(options.keep_special_tokens)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -1,0 +1,46 @@
+"""Stage: relate the geometry of the training models to their scores and predict the held-out ones."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from ..analysis.relate import StudyAnalysis, relate
+from ..settings import Study
+from .downstream import ModelScores
+
+log = logging.getLogger(__name__)
+
+#: Fewest training (not held-out) models the analysis runs on.
+MIN_TRAINING_MODELS = 3
+
+
+def analyse(
+    results: pd.DataFrame,
+    summary: ModelScores,
+    transfer: pd.DataFrame,
+    models: list[dict[str, Any]],
+    study: Study,
+) -> StudyAnalysis | None:
+    """The study's analysis tables, or None (with a warning) when too few models are trained on.
+
+    ``models``: one record per model with ``spec``, ``family`` and ``holdout``.
+    """
+    n_train = sum(1 for m in models if not m["holdout"])
+    if n_train < MIN_TRAINING_MODELS:
+        log.warning("only %d training models: the geometry → score analysis needs at least %d",
+                    n_train, MIN_TRAINING_MODELS)
+        return None
+    return relate(
+        results, summary.table, transfer,
+        targets=summary.targets,
+        families={m["spec"]: m["family"] for m in models},
+        holdout={m["spec"] for m in models if m["holdout"]},
+        n_boot=study.analysis.n_boot,
+        seed=study.analysis.seed,
+    )
+
+
+__all__ = ["MIN_TRAINING_MODELS", "analyse"]

@@ -1,0 +1,79 @@
+"""The study's plan: a :class:`~latentatlas.settings.Study` checked against every registry before any work.
+
+:func:`load_study` reads the YAML and checks it; the helpers resolve what the stages need (measure
+entries, tasks, held-out specs, families) with close-name suggestions for every unknown name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..downstream.tasks import get_task
+from ..errors import BadInputError
+from ..measures import registry as reg
+from ..models import ModelSpec
+from ..settings import MeasureEntry, Study, TaskEntry, read_study
+
+
+def measure_entries(study: Study) -> list[MeasureEntry]:
+    """The measures to run, names and parameters checked against the registry (close names suggested)."""
+    if study.measures == "all":
+        return [MeasureEntry(name=n) for n in reg.names()]
+    entries = [m if isinstance(m, MeasureEntry) else MeasureEntry(name=m) for m in study.measures]
+    for e in entries:
+        reg.cloud_measure(e.name).check_params(e.params)
+    return entries
+
+
+def task_entries(study: Study) -> list[TaskEntry]:
+    """The downstream tasks, names checked against the task registry (close names suggested)."""
+    entries = [t if isinstance(t, TaskEntry) else TaskEntry(name=t) for t in study.tasks]
+    for t in entries:
+        get_task(t.name)
+    names = [t.name for t in entries]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise BadInputError(f"study lists task(s) {dupes} twice; list each task once.")
+    return entries
+
+
+def model_specs(study: Study) -> list[ModelSpec]:
+    """The study's models, parsed and validated (without loading)."""
+    return [ModelSpec.parse(m) for m in study.models]
+
+
+def holdout_specs(study: Study) -> set[str]:
+    """Normalised specs of the held-out models; each must be one of the study's models."""
+    models = {str(s) for s in model_specs(study)}
+    held = {str(ModelSpec.parse(m)) for m in study.analysis.holdout}
+    stray = sorted(held - models)
+    if stray:
+        raise BadInputError(
+            f"analysis.holdout names {stray}, which are not among the study's models; "
+            "add them to `models` or remove them from the holdout list."
+        )
+    return held
+
+
+def family_of(study: Study, spec: str) -> str:
+    """The family (architecture) of a model for the ``score ~ measure + family`` fit: given in
+    ``analysis.families`` or, by default, the base model's name."""
+    families = {str(ModelSpec.parse(k)): v for k, v in study.analysis.families.items()}
+    parsed = ModelSpec.parse(spec)
+    return families.get(str(parsed), parsed.base)
+
+
+def check_study(study: Study) -> Study:
+    """Check every registry name of ``study`` now, so a bad study fails before any work."""
+    measure_entries(study)
+    task_entries(study)
+    holdout_specs(study)
+    return study
+
+
+def load_study(path: str | Path | None = None, *, preset: str = "default") -> Study:
+    """Read a study file (or a built-in preset) and check it completely."""
+    return check_study(read_study(path, preset=preset))
+
+
+__all__ = ["check_study", "family_of", "holdout_specs", "load_study", "measure_entries", "model_specs", "task_entries"]

@@ -1,0 +1,142 @@
+"""The study as a sequence of stages: corpus → models (extract, downstream) → measures → analysis → report.
+
+Every stage is cached under the study's cache folder (models and activations content-addressed by their
+inputs, measure values per cloud and measure parameters), so rerunning an interrupted study redoes only
+unfinished work. Outputs are written at the end, ``run.json`` last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..engine import Engine, LocalEngine
+from ..errors import BadInputError
+from ..io import timed
+from ..measures import registry as reg
+from ..models import ModelSpec, load_model
+from ..provenance import peak_rss_mb
+from ..settings import Study
+from .analyse import analyse
+from .corpus import study_corpus
+from .downstream import ModelScores, StudyScores, load_tasks
+from .extract import model_store
+from .measure import GridContext, MeasureJob, cloud_key, measure_grid
+from .plan import family_of, holdout_specs, measure_entries, model_specs
+from .report import build_manifest, render, write_outputs
+from .results import results_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_study` produced (``scores``/``analysis`` only when the study has tasks)."""
+
+    results: pd.DataFrame
+    output_dir: Path
+    files: dict[str, Path]
+    manifest: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    scores: pd.DataFrame | None = None
+    analysis: Any = None
+
+
+def run_study(
+    study: Study, *, output: str | Path | None = None, progress: bool = True, engine: Engine | None = None
+) -> RunResult:
+    """Execute every stage of ``study`` and write results, manifest and report to the output folder.
+
+    Extraction shards and measure-grid cells run on ``engine`` (default: local, in this process); the
+    results do not depend on the engine.
+    """
+    engine = engine if engine is not None else LocalEngine()
+    t_start, started = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    out_dir = Path(output if output is not None else study.output)
+    entries, specs, holdout = measure_entries(study), model_specs(study), holdout_specs(study)  # checked first
+    timings: dict[str, float] = {}
+    peak: dict[str, float] = {}
+
+    with timed(timings, "corpus"):
+        corpus = study_corpus(study.corpus)
+    log.info("corpus: %d sentences (%s)", len(corpus), corpus.source)
+    tasks = []
+    if study.tasks:
+        with timed(timings, "tasks"):
+            tasks = load_tasks(study)
+        log.info("tasks: %s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks))
+    peak["corpus and tasks"] = peak_rss_mb()
+
+    # Per model: load once, extract, score on the tasks, free.
+    timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
+    models: list[dict[str, Any]] = []
+    grid: list[tuple[ModelSpec, int, MeasureJob]] = []
+    downstream = StudyScores()
+    for spec in specs:
+        with timed(timings, "models"):
+            lm = load_model(spec, cache_dir=Path(study.cache))
+        store, _ = model_store(lm, study, corpus, progress=progress, timings=timings, engine=engine)
+        peak["extract"] = peak_rss_mb()
+        grid += [(spec, layer, MeasureJob(str(store.path), layer, cloud_key(store, layer, study.max_points, study.seed)))
+                 for layer in store.layers]
+        if tasks:
+            with timed(timings, "downstream"):
+                downstream.add_model(lm, tasks, study, progress=progress, timings=timings)
+            peak["downstream"] = peak_rss_mb()
+        models.append({"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": store.layers,
+                       "holdout": str(spec) in holdout, "family": family_of(study, str(spec))})
+        log.info("%s: %d tokens, %d layers to measure", spec, store.n_tokens, len(store.layers))
+        del lm
+
+    measure_times: dict[str, float] = {}
+    with timed(timings, "measures"):
+        ctx = GridContext(tuple(entries), study.max_points, study.seed, str(study.cache))
+        outcomes = measure_grid(ctx, [job for _, _, job in grid], engine, progress=progress)
+    if grid:
+        peak["measures"] = peak_rss_mb()
+    results = results_table(grid, outcomes, {e.name: reg.get(e.name).family for e in entries},
+                            {e.name: dict(e.params) for e in entries}, study.seed, measure_times)
+    if results.empty:
+        raise BadInputError("the study produced no results; check its models, layers and measures.")
+
+    tables: dict[str, pd.DataFrame] = {}
+    summary: ModelScores | None = None
+    analysis = None
+    if tasks:
+        tables, summary = downstream.tables(tasks)
+        with timed(timings, "analysis"):
+            analysis = analyse(results, summary, tables["transfer"], models, study)
+        peak["analysis"] = peak_rss_mb()
+        if analysis is not None:
+            tables.update(analysis.tables())
+
+    t0 = time.perf_counter()
+    timings["total"] = time.perf_counter() - t_start
+    manifest = build_manifest(study, corpus, models, timings, measure_times, started)
+    manifest["peak_rss_mb_by_stage"] = peak
+    manifest["engine"] = engine.name
+    if tasks:
+        manifest["tasks"] = [
+            {"name": t.info.name, "kind": t.info.kind, "metric": t.info.metric, "n_train": len(t.train),
+             "n_validation": len(t.validation), "suite": t.info.suite}
+            for t in tasks
+        ]
+        eps = tables["scores"].query("metric == 'examples_per_s'")["value"]
+        if len(eps):
+            manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
+    page = render(out_dir, results, manifest, scores=tables.get("scores"), model_scores=summary,
+                  baselines=tables.get("baselines"), transfer=tables.get("transfer"), analysis=analysis)
+    manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
+
+    files = write_outputs(out_dir, results, tables, page, manifest)
+    log.info("results, report and manifest written to %s", out_dir)
+    return RunResult(results=results, output_dir=out_dir, files=files, manifest=manifest, timings=timings,
+                     scores=tables.get("scores"), analysis=analysis)
+
+
+__all__ = ["RunResult", "run_study"]
