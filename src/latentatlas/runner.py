@@ -342,6 +342,7 @@ def run_study(
         t0 = time.perf_counter()
         n_train = sum(1 for m in per_model if not m["holdout"])
         if n_train >= 3:
+            from .analysis.groups import model_group
             from .analysis.relate import relate
 
             analysis = relate(
@@ -349,6 +350,7 @@ def run_study(
                 targets=model_summary.targets,
                 families={m["spec"]: m["family"] for m in per_model},
                 holdout=holdout,
+                groups={m["spec"]: model_group(m["spec"]) for m in per_model},
                 n_boot=study.analysis.n_boot,
                 seed=study.analysis.seed,
             )
@@ -393,6 +395,7 @@ def run_study(
                 "fits": analysis.fits.drop(columns="coef", errors="ignore"),
                 "holdout_predictions": analysis.holdout,
                 "transfer_comparison": analysis.transfer,
+                "selection": analysis.selection,
                 "models": analysis.models,
             }))
     files["report.html"] = atomic_write_text(out_dir / "report.html", page)
