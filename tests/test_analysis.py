@@ -737,6 +737,8 @@ def test_verdict_wording() -> None:
     ranks = {**tie, "spearman_diff_lo": -0.6, "spearman_diff_hi": -0.1}
     assert verdict("geometry", "hscore", ranks).startswith("hscore wins (better nested-CV ranking")
     assert verdict("geometry", "hscore", {**geo, **{k: ranks[k] for k in ranks if "spearman" in k}}).startswith("mixed")
+    assert verdict("geometry", "hscore", geo, n_groups=4).endswith("only 4 left-out groups, so the intervals are rough")
+    assert "rough" not in verdict("geometry", "hscore", geo, n_groups=10)
 
 
 # --------------------------------------------------------------------------------------- relate

@@ -311,6 +311,7 @@ def test_dropna_drops_rows_and_reports_them(capsys: pytest.CaptureFixture[str], 
     ("edit", "args", "message"),
     [
         (None, ["--predictors", "zz*"], "--predictors 'zz*' matches no predictor column"),
+        (None, [], "no predictor given; name at least one numeric column with --predictor or --predictors"),
         (None, ["--predictors", "*"], "predictor column 'family' is not numeric"),
         (lambda d: d.assign(run="same"), ["-p", "AQ-PP", "--group-col", "run"],
          "group column 'run' has one value ('same') in all 7 training rows"),

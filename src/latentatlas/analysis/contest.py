@@ -67,8 +67,20 @@ def paired_difference(
     }
 
 
-def verdict(name_a: str, name_b: str, diff: Mapping[str, float], ci: float = 0.95) -> str:
-    """Plain words: which of A and B predicts better, from the intervals of A − B (module docstring)."""
+FEW_GROUPS = 10
+"""Below this many left-out groups a verdict says that its bootstrap intervals are rough (with G groups
+there are only C(2G−1, G) distinct resamples: 35 for G = 4)."""
+
+
+def verdict(name_a: str, name_b: str, diff: Mapping[str, float], ci: float = 0.95, n_groups: int | None = None) -> str:
+    """Plain words: which of A and B predicts better, from the intervals of A − B (module docstring);
+    with fewer than :data:`FEW_GROUPS` groups the sentence ends with that caveat."""
+    caveat = (f"; only {n_groups} left-out groups, so the intervals are rough"
+              if n_groups is not None and n_groups < FEW_GROUPS else "")
+    return _verdict(name_a, name_b, diff, ci) + caveat
+
+
+def _verdict(name_a: str, name_b: str, diff: Mapping[str, float], ci: float) -> str:
     level = f"{100 * ci:g}%"
     mse_lo, mse_hi = diff["mse_diff_lo"], diff["mse_diff_hi"]
     rho_lo, rho_hi = diff["spearman_diff_lo"], diff["spearman_diff_hi"]
@@ -130,7 +142,7 @@ def compare_families(
                    chosen=", ".join(f"{k} ({v})" for k, v in res.chosen.items()))
         if name != reference and isinstance(ref, NestedCVResult):
             diff = paired_difference(ref, res, n_boot=n_boot, ci=ci, seed=seed)
-            row.update(vs=reference, **diff, verdict=verdict(reference, name, diff, ci))
+            row.update(vs=reference, **diff, verdict=verdict(reference, name, diff, ci, n_groups=res.n_groups))
         elif name == reference:
             row["verdict"] = "reference"
         rows.append(row)
