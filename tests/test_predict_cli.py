@@ -335,3 +335,25 @@ def test_predict_bad_selection_input(
     assert message in err, err
     assert err.startswith("latentatlas: error:") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_seed_twins_as_one_group_on_marbuts_series(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """bb_5_1 and bb_5_2 are two seeds of alpha = 5: left out together, PQ-PP's error grows 4.6-fold."""
+    bb = pd.read_csv(io.StringIO(PERTURBED_BERT_BASE), header=None,
+                     names=["model", "alpha", "GLUE", "AQ-PP", "PQ-PP", "AQ-PD-EEE", "EEE", "VRM", "IsoScore"])
+    path = _write(tmp_path, bb)
+    args = ["-q", "predict", str(path), "-t", "GLUE", "-p", "PQ-PP", "-p", "AQ-PP", "--id-col", "model", "--json"]
+    code, out, _ = run_cli(capsys, *args)
+    rows = json.loads(out)
+    code2, out2, _ = run_cli(capsys, *args, "--group-col", "alpha")
+    assert code == code2 == 0
+    grouped = json.loads(out2)
+    assert rows["n_groups"] == 7 and grouped["n_groups"] == 6
+    x, y, alpha = bb["PQ-PP"].to_numpy(), bb["GLUE"].to_numpy(), bb["alpha"].to_numpy()
+    # explicit refit without the whole alpha group, predicting its rows
+    err = np.concatenate([y[alpha == a] - np.polyval(np.polyfit(x[alpha != a], y[alpha != a], 1), x[alpha == a])
+                          for a in np.unique(alpha)])
+    assert grouped["models"]["PQ-PP"]["logo_mse"] == pytest.approx(np.mean(err**2), rel=1e-9)
+    ratio = grouped["models"]["PQ-PP"]["logo_mse"] / rows["models"]["PQ-PP"]["logo_mse"]
+    assert ratio == pytest.approx(4.58, abs=0.01)
+    assert grouped["models"]["AQ-PP"]["logo_mse"] / rows["models"]["AQ-PP"]["logo_mse"] == pytest.approx(1.00, abs=0.01)
