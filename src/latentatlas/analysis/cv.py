@@ -12,8 +12,8 @@ determine a coefficient (e.g. all rows of one factor level): LOGO is then undefi
 MSE and MAE are means over rows (every model counts once). This departs from Marbut's leave-one-out
 whenever a group has several models; on the paper's seven perturbed BERT-base models, with the two
 seeds of α = 5 as one group, LOGO MSE / LOO MSE of ``GLUE ~ measure`` is 1.00 (AQ-PP), 1.04
-(AQ-PD-EEE), 1.25 (VRM), 1.31 (EEE), 2.45 (IsoScore) and 4.58 (PQ-PP): leaving one twin in the
-training rows flattered the measures whose twins sit far from the line.
+(AQ-PD-EEE), 1.25 (VRM), 1.31 (EEE), 2.45 (IsoScore) and 4.58 (PQ-PP): with one twin left in the
+training rows, the fit had already seen a near copy of the model it was asked to predict.
 
 Nested cross-validation of "select, then fit" (:func:`nested_cv`): for each group g in turn, on the
 other groups only, pick the candidate column with the largest |Pearson r| with the target, fit
