@@ -105,8 +105,8 @@ def test_marbut_glue_on_aq_pp(capsys: pytest.CaptureFixture[str], marbut_csv: Pa
         keep = np.arange(n) != i
         b1, b0 = np.polyfit(x[keep], y[keep], 1)
         loo_err.append(y[i] - (b0 + b1 * x[i]))
-    assert m["loo_mse"] == pytest.approx(np.mean(np.square(loo_err)), rel=1e-9)
-    assert m["loo_mae"] == pytest.approx(np.mean(np.abs(loo_err)), rel=1e-9)
+    assert m["logo_mse"] == pytest.approx(np.mean(np.square(loo_err)), rel=1e-9)
+    assert m["logo_mae"] == pytest.approx(np.mean(np.abs(loo_err)), rel=1e-9)
 
     # held-out non-standard models
     alt = pd.read_csv(io.StringIO(NON_STANDARD), header=None)
@@ -150,15 +150,15 @@ def test_factor_on_pooled_rows(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     m = json.loads(out)["models"]["AQ-PP + factor"]
     assert set(m["coef"]) == {"intercept", "AQ-PP", "family[roberta]", "family[small]"}
     assert m["predictions"] == [] and m["holdout_mse"] is None
-    assert m["note"] is None and m["loo_mse"] > 0
+    assert m["note"] is None and m["logo_mse"] > 0
     df.loc[df["model"] == "germ", "family"] = "bert-base"  # 'small' now has a single row: LOO undefined
     df.to_csv(path, sep="\t", index=False)
     code, out, _ = run_cli(capsys, "-q", "predict", str(path), "-t", "GLUE", "-p", "AQ-PP", "--factor", "family",
                            "--json")
     assert code == 0
     models = json.loads(out)["models"]
-    assert models["AQ-PP + factor"]["loo_mse"] is None and "['bert-small']" in models["AQ-PP + factor"]["note"]
-    assert models["AQ-PP"]["loo_mse"] > 0 and models["AQ-PP"]["note"] is None
+    assert models["AQ-PP + factor"]["logo_mse"] is None and "['bert-small']" in models["AQ-PP + factor"]["note"]
+    assert models["AQ-PP"]["logo_mse"] > 0 and models["AQ-PP"]["note"] is None
     code, out, _ = run_cli(capsys, "-q", "predict", str(path), "-t", "GLUE", "-p", "AQ-PP", "--factor", "family")
     assert code == 0 and "leverage 1" in out
 
@@ -221,3 +221,139 @@ def test_predict_bad_file(
         path.write_text(content)
     code, out, err = run_cli(capsys, "predict", str(path), "-t", "GLUE", "-p", "AQ-PP")
     assert code == 2 and out == "" and message in err
+
+
+# ----------------------------------------------------------------------- groups and the cost of search
+def _noise_table(seed: int = 3) -> pd.DataFrame:
+    """8 models in 4 twin groups, 200 noise predictor columns: the twins share a level in every column."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(4), 2)
+    X = rng.normal(size=(4, 200))[groups] + 0.3 * rng.normal(size=(8, 200))
+    y = rng.normal(size=4)[groups] + 0.3 * rng.normal(size=8)
+    df = pd.DataFrame(X, columns=[f"noise_{j}" for j in range(200)])
+    df.insert(0, "model", [f"m{g}_seed{i % 2}" for i, g in enumerate(groups)])
+    df.insert(1, "run", [f"run{g}" for g in groups])
+    df.insert(2, "score", y)
+    return df
+
+
+def _signal_table(seed: int = 1) -> pd.DataFrame:
+    """24 models, one real predictor ('real') among 200 noise columns."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(24, 200)), columns=[f"noise_{j}" for j in range(200)])
+    df.insert(0, "model", [f"m{i}" for i in range(24)])
+    df.insert(1, "real", rng.normal(size=24))
+    df.insert(2, "score", df["real"] + 0.5 * rng.normal(size=24))
+    return df
+
+
+def test_noise_table_best_r_is_large_and_not_significant(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = _write(tmp_path, _noise_table())
+    code, out, err = run_cli(capsys, "-q", "predict", str(path), "-t", "score", "--predictors", "noise_*",
+                             "--group-col", "run", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["cv"] == "leave-one-group-out" and res["n_groups"] == 4 and res["group_col"] == "run"
+    sel = res["selection"]
+    assert set(sel) >= {"candidates", "best", "max_abs_r", "p_family_wise", "n_permutations", "nested_cv"}
+    assert sel["n_candidates"] == 200 and sel["n_permutations"] == 1000 and len(sel["candidates"]) == 200
+    assert sel["max_abs_r"] > 0.85 and sel["p_family_wise"] > 0.5
+    assert abs(res["models"][sel["best"]]["pearson_r"]) == pytest.approx(sel["max_abs_r"])
+    ncv = sel["nested_cv"]
+    assert {"mse", "mae", "spearman", "kendall", "n_groups"} <= set(ncv) and ncv["n_groups"] == 4
+    assert ncv["mse"] > ncv["baseline_mse"]  # the search does not beat predicting the mean
+    assert all(m["q_value"] is not None and m["q_value"] > 0.5 for k, m in res["models"].items() if k != "joint")
+    assert res["models"]["noise_0"]["logo_mse"] > 0 and "loo_mse" not in res["models"]["noise_0"]
+
+
+def test_signal_table_finds_the_real_predictor(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = _write(tmp_path, _signal_table())
+    code, out, err = run_cli(capsys, "-q", "predict", str(path), "-t", "score", "--predictors", "noise_*",
+                             "-p", "real", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    sel = res["selection"]
+    assert sel["best"] == "real" and sel["p_family_wise"] < 0.01 and sel["n_candidates"] == 201
+    assert sel["candidates"][0] == "real" and res["n_groups"] == 24
+    assert sel["nested_cv"]["spearman"] > 0.7 and sel["nested_cv"]["chosen"] == {"real": 24}
+    assert sel["nested_cv"]["mse"] < 0.5 * sel["nested_cv"]["baseline_mse"]
+    assert res["models"]["real"]["q_value"] < 0.01
+    assert "joint" not in res["models"] and "'joint' left out" in res["notes"][0]
+    # the readable summary leads with the nested CV and the family-wise p
+    code, out, _ = run_cli(capsys, "-q", "predict", str(path), "-t", "score", "--predictors", "noise_*", "-p", "real")
+    assert code == 0 and out.startswith("honest estimate (nested leave-one-group-out")
+    assert "family-wise p = 0.000999" in out.splitlines()[3]
+
+
+def test_dropna_drops_rows_and_reports_them(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    df = marbut_frame()
+    df.loc[df["model"] == "bb_3_1", "AQ-PP"] = np.nan
+    df.loc[df["model"] == "germ", "EEE"] = np.nan
+    path = _write(tmp_path, df)
+    args = ["-q", "predict", str(path), "-t", "GLUE", "-p", "AQ-PP", "-p", "EEE", "--holdout-col", "holdout",
+            "--id-col", "model", "--json"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2 and out == ""
+    assert "missing in 1 of 7 training rows (bb_3_1); 2 of 20 rows have a missing value" in err and "--dropna" in err
+    code, out, err = run_cli(capsys, *args, "--dropna")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["n_dropped"] == 2 and res["dropped"] == ["bb_3_1", "germ"] and res["n_train"] == 6
+    assert res["n_holdout"] == 12 and res["n_rows"] == 20
+    ref = marbut_frame()
+    ref = ref[~ref["model"].isin(["bb_3_1", "germ"])]
+    code, out2, _ = run_cli(capsys, "-q", "predict", str(_write(tmp_path, ref, "ref.csv")), "-t", "GLUE", "-p", "AQ-PP",
+                            "-p", "EEE", "--holdout-col", "holdout", "--id-col", "model", "--json")
+    assert json.loads(out2)["models"] == res["models"]  # as if the rows had never been there
+
+
+@pytest.mark.parametrize(
+    ("edit", "args", "message"),
+    [
+        (None, ["--predictors", "zz*"], "--predictors 'zz*' matches no predictor column"),
+        (None, [], "no predictor given; name at least one numeric column with --predictor or --predictors"),
+        (None, ["--predictors", "*"], "predictor column 'family' is not numeric"),
+        (lambda d: d.assign(run="same"), ["-p", "AQ-PP", "--group-col", "run"],
+         "group column 'run' has one value ('same') in all 7 training rows"),
+        (lambda d: d.assign(run=["r0", "r0", "r1", "r1", "r2", "r2", "r2"] + ["x"] * 13),
+         ["-p", "AQ-PP", "--group-col", "run"], "nested cross-validation needs at least 4 groups of models"),
+        (None, ["-p", "AQ-PP", "--group-col", "runs"], "unknown group column 'runs'"),
+        (lambda d: d.assign(**{"AQ-PP": d["AQ-PP"].where(~d["model"].isin(["bb_0_1", "bb_1_1"]))}),
+         ["-p", "AQ-PP"], "missing in 2 of 7 training rows (bb_0_1, bb_1_1)"),
+        (None, ["-p", "AQ-PP", "--n-permutations", "0"], "n_permutations=0 must be a positive integer"),
+    ],
+)
+def test_predict_bad_selection_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, edit, args: list[str], message: str
+) -> None:
+    df = marbut_frame()
+    path = _write(tmp_path, edit(df) if edit else df)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run_cli(capsys, "predict", str(path), "-t", "GLUE", *args, "--holdout-col", "holdout",
+                             "--id-col", "model", "--json")
+    assert code == 2 and out == ""
+    assert message in err, err
+    assert err.startswith("latentatlas: error:") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_seed_twins_as_one_group_on_marbuts_series(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """bb_5_1 and bb_5_2 are two seeds of alpha = 5: left out together, PQ-PP's error grows 4.6-fold."""
+    bb = pd.read_csv(io.StringIO(PERTURBED_BERT_BASE), header=None,
+                     names=["model", "alpha", "GLUE", "AQ-PP", "PQ-PP", "AQ-PD-EEE", "EEE", "VRM", "IsoScore"])
+    path = _write(tmp_path, bb)
+    args = ["-q", "predict", str(path), "-t", "GLUE", "-p", "PQ-PP", "-p", "AQ-PP", "--id-col", "model", "--json"]
+    code, out, _ = run_cli(capsys, *args)
+    rows = json.loads(out)
+    code2, out2, _ = run_cli(capsys, *args, "--group-col", "alpha")
+    assert code == code2 == 0
+    grouped = json.loads(out2)
+    assert rows["n_groups"] == 7 and grouped["n_groups"] == 6
+    x, y, alpha = bb["PQ-PP"].to_numpy(), bb["GLUE"].to_numpy(), bb["alpha"].to_numpy()
+    # explicit refit without the whole alpha group, predicting its rows
+    err = np.concatenate([y[alpha == a] - np.polyval(np.polyfit(x[alpha != a], y[alpha != a], 1), x[alpha == a])
+                          for a in np.unique(alpha)])
+    assert grouped["models"]["PQ-PP"]["logo_mse"] == pytest.approx(np.mean(err**2), rel=1e-9)
+    ratio = grouped["models"]["PQ-PP"]["logo_mse"] / rows["models"]["PQ-PP"]["logo_mse"]
+    assert ratio == pytest.approx(4.58, abs=0.01)
+    assert grouped["models"]["AQ-PP"]["logo_mse"] / rows["models"]["AQ-PP"]["logo_mse"] == pytest.approx(1.00, abs=0.01)

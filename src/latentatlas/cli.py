@@ -433,20 +433,47 @@ def pretrain_cmd(
 def predict_cmd(
     table: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet table, one row per model.")],
     target: Annotated[str, typer.Option("--target", "-t", help="Column to predict (e.g. the GLUE average).")],
-    predictor: Annotated[list[str], typer.Option("--predictor", "-p", help="Numeric predictor column; repeat.")],
+    predictor: Annotated[
+        list[str] | None, typer.Option("--predictor", "-p", help="Numeric predictor column; repeat.")
+    ] = None,
+    predictors: Annotated[
+        list[str] | None,
+        typer.Option("--predictors", help="Glob over column names selecting candidate predictors (e.g. 'aq_*'); "
+                     "repeat; adds to --predictor."),
+    ] = None,
     factor: Annotated[str | None, typer.Option(help="Categorical column added as a treatment-coded factor.")] = None,
     holdout_col: Annotated[
         str | None, typer.Option(help="Column whose truthy values (1/true/yes/holdout) mark held-out rows.")
     ] = None,
     id_col: Annotated[str | None, typer.Option(help="Column naming rows (default: spec, model or row number).")] = None,
+    group_col: Annotated[
+        str | None,
+        typer.Option(help="Column labelling related models (seed twins, checkpoints of one run), left out "
+                     "together in cross-validation; absent: each row its own group."),
+    ] = None,
+    dropna: Annotated[
+        bool, typer.Option("--dropna", help="Leave out rows with a missing value in a column used (as R's lm "
+                           "does); their number is reported.")
+    ] = False,
+    n_permutations: Annotated[
+        int, typer.Option(help="Permutations of the family-wise test of the best predictor.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
-    """Fit target ~ predictor (+ factor) by OLS, with leave-one-out error and held-out predictions."""
+    """Fit target ~ predictor (+ factor) by OLS with leave-one-group-out error, held-out predictions, and the
+    cost of picking the best predictor (family-wise permutation p, q-values, nested cross-validation)."""
     from .analysis import analyse, read_table
+    from .analysis.predict import expand_predictors
     from .analysis.summary import format_analysis
 
+    df = read_table(table)
+    default_id = id_col or next((c for c in ("spec", "model") if c in df.columns), None)
+    names = expand_predictors(list(df.columns), predictor, predictors,
+                              exclude=[target, factor, holdout_col, default_id, group_col])
     result = analyse(
-        read_table(table), target, predictor, factor=factor, holdout=holdout_col, id_col=id_col
+        df, target, names, factor=factor, holdout=holdout_col, id_col=id_col, groups=group_col,
+        dropna=dropna, n_permutations=n_permutations, seed=seed,
     )
     typer.echo(json.dumps(result, indent=2) if as_json else format_analysis(result))
 

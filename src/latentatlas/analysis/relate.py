@@ -7,33 +7,48 @@ training models, and held-out models are predicted (Marbut's protocol, reference
 
 Outputs (all tidy DataFrames):
 
-* ``models``: one row per model: spec, family, holdout, task scores, average, and one column per
+Models come in groups of related models (``groups``: by default each model alone; the study runner
+passes :func:`~latentatlas.analysis.groups.model_group` of each spec, so the seeds of one perturbation
+are one group): every cross-validation leaves out whole groups and every permutation moves whole groups.
+
+* ``models``: one row per model: spec, family, holdout, group, task scores, average, and one column per
   ``measure@layer`` (plus ``logme:<task>`` / ``hscore:<task>`` transferability columns);
-* ``correlations``: Pearson / Spearman / Kendall with bootstrap CIs per (measure, layer, target);
-* ``fits``: per (measure, layer, target, model kind ∈ {alone, + family}) R², LOO MSE/MAE and held-out
-  MSE/MAE;
+* ``correlations``: Pearson / Spearman / Kendall with bootstrap CIs per (measure, layer, target), the
+  group-level p (``p_group``: the correlation of group means) and its Benjamini–Hochberg ``q_value``
+  over the whole table (:mod:`.multiple`), and the within-family
+  ``partial_r`` / ``within_rho`` with family-blocked bootstrap CIs (:mod:`.within`);
+* ``fits``: per (measure, layer, target, model kind ∈ {alone, + family}) R², leave-one-group-out
+  MSE/MAE (``logo_mse``, ``logo_mae``) and held-out MSE/MAE;
 * ``holdout``: per (measure, layer, target, kind, spec) the prediction and the truth;
-* ``transfer``: geometry vs. LogME / H-score as predictors of each task's score.
+* ``selection``: per target, what reporting the best (measure, layer) costs: its family-wise permutation
+  p-value (:mod:`.selection`) and the nested leave-one-group-out of select-then-fit (:mod:`.cv`);
+* ``transfer``: per task, geometry vs. LogME / H-score through the same nested cross-validation, with
+  paired bootstrap intervals of the differences and a verdict (:mod:`.contest`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
+from .contest import COLUMNS as CONTEST_COLUMNS
+from .contest import compare_families
 from .correlate import correlation_table
+from .cv import CV_NAME, MIN_GROUPS, nested_cv
+from .multiple import bh_qvalues, group_level_pvalues
 from .predict import FACTOR_SUFFIX, analyse
+from .selection import N_PERMUTATIONS, max_abs_r_test
+from .within import within_family_bootstrap
 
 log = logging.getLogger(__name__)
 
 SEP = "@"
-REFERENCE_MEASURES = ("aq_pp", "pq_pp", "aq_pd_eee", "eee", "vrm", "isoscore", "twonn")
-"""Measures always shown in the transferability comparison (Marbut's exported predictors and companions)."""
 
 
 @dataclass
@@ -45,6 +60,8 @@ class StudyAnalysis:
     transfer: pd.DataFrame
     targets: list[str]
     has_factor: bool
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cv: str = CV_NAME
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The output tables of the analysis, by file name stem."""
@@ -53,6 +70,7 @@ class StudyAnalysis:
             "fits": self.fits.drop(columns="coef", errors="ignore"),
             "holdout_predictions": self.holdout,
             "transfer_comparison": self.transfer,
+            "selection": self.selection,
             "models": self.models,
         }
 
@@ -87,8 +105,10 @@ def model_table(
     *,
     families: dict[str, str],
     holdout: set[str],
+    groups: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per model: spec, family, holdout, scores, ``measure@layer`` and ``method:task`` columns."""
+    """One row per model: spec, family, holdout, group, scores, ``measure@layer`` and ``method:task``
+    columns; a model missing from ``groups`` (or all, when it is None) is its own group."""
     wide = geometry.pivot_table(index="spec", columns=["measure", "layer"], values="value", aggfunc="first")
     wide.columns = [column(m, int(l)) for m, l in wide.columns]
     table = scores.set_index("spec").join(wide, how="left")
@@ -99,6 +119,7 @@ def model_table(
     table = table.reset_index()
     table.insert(1, "family", table["spec"].map(lambda s: families.get(s, s)))
     table.insert(2, "holdout", table["spec"].isin(holdout))
+    table.insert(3, "group", table["spec"].map(lambda s: (groups or {}).get(s, s)))
     return table
 
 
@@ -111,7 +132,8 @@ def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool
     # model of a family without training models) the fit alone still stands
     for factor in (["family"] if use_factor else []) + [None]:
         try:
-            res = analyse(table, target, [predictor], factor=factor, holdout="holdout", id_col="spec")
+            res = analyse(table, target, [predictor], factor=factor, holdout="holdout", id_col="spec",
+                          groups="group", selection=False)
             break
         except BadInputError as exc:  # constant or missing predictor: no fit, said in the log
             log.debug("no fit of %s ~ %s%s: %s", target, predictor, " + family" if factor else "", exc)
@@ -123,8 +145,9 @@ def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool
         base = {"predictor": predictor, "target": target, "kind": kind}
         fits.append({
             **base,
-            "pearson_r": entry["pearson_r"], "r2": entry["r2"], "loo_mse": entry["loo_mse"],
-            "loo_mae": entry["loo_mae"], "holdout_mse": entry["holdout_mse"], "holdout_mae": entry["holdout_mae"],
+            "pearson_r": entry["pearson_r"], "r2": entry["r2"], "logo_mse": entry["logo_mse"],
+            "logo_mae": entry["logo_mae"], "n_groups": res["n_groups"], "holdout_mse": entry["holdout_mse"],
+            "holdout_mae": entry["holdout_mae"],
             # held-out models with a value for this column (a shallow one has none at a deep layer)
             "n_holdout": len(entry["predictions"]), "n_train": entry["n_train"], "coef": entry["coef"],
         })
@@ -133,8 +156,8 @@ def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool
     return fits, held
 
 
-FIT_COLUMNS = ["measure", "layer", "target", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse",
-               "holdout_mae", "n_holdout", "n_train", "coef"]
+FIT_COLUMNS = ["measure", "layer", "target", "kind", "pearson_r", "r2", "logo_mse", "logo_mae", "n_groups",
+               "holdout_mse", "holdout_mae", "n_holdout", "n_train", "coef"]
 HOLDOUT_COLUMNS = ["measure", "layer", "target", "kind", "spec", "predicted", "actual"]
 
 
@@ -157,17 +180,21 @@ def relate(
     targets: Sequence[str],
     families: dict[str, str],
     holdout: set[str],
+    groups: Mapping[str, str] | None = None,
     n_boot: int = 1000,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
 ) -> StudyAnalysis:
-    """Correlations, fits and held-out predictions of every (measure, layer) for every target.
+    """Correlations, fits, held-out predictions, selection cost and the baseline comparison of every
+    (measure, layer) for every target.
 
+    ``groups``: model spec → group label (related models share one); a model not in it is its own group.
     When the models differ in depth, every measure also gets layer ``LAST`` (-1): each model's own last
     layer, so that a shallow held-out model (a miniature zoo model) is compared with deep training models
     at the same relative place; a fixed layer index past its depth has no value for it.
     """
     geometry = with_last_layer(geometry)
-    table = model_table(geometry, scores, transfer, families=families, holdout=holdout)
+    table = model_table(geometry, scores, transfer, families=families, holdout=holdout, groups=groups)
     train = table[~table["holdout"]]
     if len(train) < 3:
         raise BadInputError(
@@ -178,6 +205,8 @@ def relate(
     train_geometry = geometry[geometry["spec"].isin(set(train["spec"]))]
     corr = correlation_table(train_geometry, scores[scores["spec"].isin(set(train["spec"]))],
                              targets=list(targets), key="spec", n_boot=n_boot, seed=seed)
+    corr = with_group_pvalues(corr, train, targets=list(targets))
+    corr = with_within_family(corr, train, targets=list(targets), n_boot=n_boot, seed=seed)
     geo_cols = [c for c in table.columns if SEP in c]
     fits: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
@@ -188,44 +217,166 @@ def relate(
             held.extend(h)
     if not fits:
         log.warning("no (measure, layer) could be fitted: %d training models are too few for a fit with "
-                    "leave-one-out (it needs parameters + 2)", len(train))
+                    "leave-one-group-out (it needs parameters + 1 + the largest group)", len(train))
     fits_df = _split_predictor(pd.DataFrame(fits), FIT_COLUMNS)
     held_df = _split_predictor(pd.DataFrame(held), HOLDOUT_COLUMNS)
-    comparison = transfer_comparison(table, corr, targets=[t for t in targets if t != "average"])
-    return StudyAnalysis(table, corr, fits_df, held_df, comparison, list(targets), use_factor)
+    selection = selection_table(train, targets=list(targets), n_permutations=n_permutations, seed=seed)
+    comparison = transfer_comparison(table, targets=[t for t in targets if t != "average"], n_boot=n_boot,
+                                     n_permutations=n_permutations, seed=seed)
+    return StudyAnalysis(table, corr, fits_df, held_df, comparison, list(targets), use_factor, selection)
 
 
-def transfer_comparison(table: pd.DataFrame, corr: pd.DataFrame, *, targets: Sequence[str]) -> pd.DataFrame:
-    """Per task: LogME / H-score of the frozen features vs. label-free geometry as predictors of the score.
+def _finite_block(train: pd.DataFrame, target: str, columns: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Training rows with a finite ``target`` and the ``columns`` finite on all of them."""
+    rows = train[np.isfinite(pd.to_numeric(train[target], errors="coerce").to_numpy(dtype=float))]
+    values = rows[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(values).all(axis=0) if len(rows) else np.zeros(len(columns), dtype=bool)
+    return rows, [c for c, good in zip(columns, ok) if good]
 
-    Geometry rows: the (measure, layer) with the largest |Pearson r| on training models (chosen after the
-    fact, so optimistic: said in the ``note`` column) and the reference measures at the last layer.
-    """
-    rows = []
-    geo_cols = [c for c in table.columns if SEP in c]
-    layers = {int(c.rsplit(SEP, 1)[1]) for c in geo_cols}
-    last = LAST if LAST in layers else max(layers, default=0)
+
+def _merge_by_predictor(corr: pd.DataFrame, frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    """``corr`` left-joined on (measure, layer, target) with frames keyed by ``predictor`` and ``target``."""
+    if not frames:
+        return corr.assign(**{c: np.nan for c in columns})
+    extra = pd.concat(frames, ignore_index=True)
+    parts = extra["predictor"].str.rsplit(SEP, n=1, expand=True)
+    extra = extra.drop(columns="predictor").assign(measure=parts[0], layer=parts[1].astype(int))
+    return corr.merge(extra[["measure", "layer", "target", *columns]], on=["measure", "layer", "target"], how="left")
+
+
+def with_group_pvalues(corr: pd.DataFrame, train: pd.DataFrame, *, targets: Sequence[str]) -> pd.DataFrame:
+    """``corr`` plus ``p_group`` (the t-test p of the correlation of group means, :mod:`.multiple`) and
+    ``q_value``, its Benjamini–Hochberg q over every (measure, layer, target) of the table, both placed
+    after ``pearson_p``. With one model per group ``p_group`` equals ``pearson_p``."""
+    geo_cols = [c for c in train.columns if SEP in c]
+    frames = []
     for target in targets:
-        candidates: list[tuple[str, str, str]] = []
-        for c in table.columns:
-            if c.endswith(f":{target}"):
-                candidates.append((c.split(":", 1)[0], c, "label-aware baseline"))
-        c_t = corr[(corr["target"] == target)].dropna(subset=["pearson_r"])
-        if not c_t.empty:
-            top = c_t.loc[c_t["pearson_r"].abs().idxmax()]
-            candidates.append((f"geometry best: {top['measure']}@{int(top['layer'])}",
-                               column(top["measure"], int(top["layer"])), "best of all (measure, layer): optimistic"))
-        for m in REFERENCE_MEASURES:
-            if column(m, last) in table.columns:
-                candidates.append((f"{m}@{last}", column(m, last), "reference measure, last layer"))
-        for name, col, note in candidates:
-            fits, _ = _fit_rows(table, target, col, use_factor=False)
-            alone = next((f for f in fits if f["kind"] == "alone"), None)
-            rows.append({
-                "task": target, "predictor": name, "note": note,
-                "pearson_r": None if alone is None else alone["pearson_r"],
-                "r2": None if alone is None else alone["r2"],
-                "loo_mse": None if alone is None else alone["loo_mse"],
-                "holdout_mse": None if alone is None else alone["holdout_mse"],
-            })
-    return pd.DataFrame(rows, columns=["task", "predictor", "note", "pearson_r", "r2", "loo_mse", "holdout_mse"])
+        rows, usable = _finite_block(train, target, geo_cols)
+        if len(rows) < 3 or not usable:
+            continue
+        p, _ = group_level_pvalues(rows[usable].to_numpy(dtype=float), rows[target].to_numpy(dtype=float),
+                                   rows["group"].astype(str).to_numpy())
+        frames.append(pd.DataFrame({"predictor": usable, "target": target, "p_group": p}))
+    out = _merge_by_predictor(corr, frames, ["p_group"])
+    out["q_value"] = bh_qvalues(out["p_group"].to_numpy(dtype=float))
+    at = list(out.columns).index("pearson_p") + 1
+    order = [*list(out.columns)[:at], "p_group", "q_value"]
+    return out[order + [c for c in out.columns if c not in order]]
+
+
+WITHIN_COLUMNS = ["partial_r", "partial_r_lo", "partial_r_hi", "within_rho", "within_rho_lo", "within_rho_hi",
+                  "n_families"]
+
+
+def with_within_family(
+    corr: pd.DataFrame, train: pd.DataFrame, *, targets: Sequence[str], n_boot: int, seed: int, ci: float = 0.95
+) -> pd.DataFrame:
+    """``corr`` plus :data:`WITHIN_COLUMNS`: within-family ``partial_r`` / ``within_rho`` of each
+    (measure, layer, target) over the training models, with family-blocked bootstrap CIs (groups of
+    related models resampled within families). NaN where the column misses a model or has no
+    within-family variation."""
+    geo_cols = [c for c in train.columns if SEP in c]
+    frames = []
+    for target in targets:
+        rows, usable = _finite_block(train, target, geo_cols)
+        if len(rows) < 3 or not usable:
+            continue
+        got = within_family_bootstrap(
+            rows[usable].to_numpy(dtype=float).T, rows[[target]].to_numpy(dtype=float).T,
+            families=rows["family"].astype(str).to_numpy(), groups=rows["group"].astype(str).to_numpy(),
+            n_boot=n_boot, ci=ci, seed=seed,
+        )
+        part = pd.DataFrame({"predictor": usable, "target": target})
+        for c in WITHIN_COLUMNS[:-1]:
+            part[c] = got[c][:, 0]
+        part["n_families"] = got["n_families"]
+        frames.append(part)
+    return _merge_by_predictor(corr, frames, WITHIN_COLUMNS)
+
+
+SELECTION_COLUMNS = [
+    "target", "candidates", "best", "best_r", "max_abs_r", "p_family_wise", "n_permutations",
+    "n_distinct_permutations", "nested_mse", "nested_mae", "nested_spearman", "nested_kendall", "nested_n_groups",
+    "mean_only_mse", "nested_p_spearman", "nested_p_mse", "chosen", "cv", "note",
+]
+
+
+def selection_table(
+    train: pd.DataFrame, *, targets: Sequence[str], n_permutations: int = N_PERMUTATIONS, seed: int = 0
+) -> pd.DataFrame:
+    """Per target: the (measure, layer) with the largest |r| over the training models, the family-wise
+    permutation p-value of that maximum over every candidate (groups permuted within families), and the
+    nested leave-one-group-out of select-then-fit. Candidates: the ``measure@layer`` columns with a value
+    for every training model. When nested CV is impossible (fewer than :data:`~.cv.MIN_GROUPS` groups)
+    its figures are NaN and ``note`` says why."""
+    geo_cols = [c for c in train.columns if SEP in c]
+    rows = []
+    for target in targets:
+        block, usable = _finite_block(train, target, geo_cols)
+        row: dict[str, Any] = {c: np.nan for c in SELECTION_COLUMNS}
+        row.update(target=target, candidates=len(usable), best=None, chosen=None, cv=CV_NAME, note=None)
+        y = block[target].to_numpy(dtype=float) if len(block) else np.empty(0)
+        if len(block) < 3 or not usable or np.ptp(y) == 0:
+            row["note"] = "no selection: fewer than 3 training models, no complete candidate, or a constant target"
+            rows.append(row)
+            continue
+        X = block[usable].to_numpy(dtype=float)
+        groups = block["group"].astype(str).to_numpy()
+        families = block["family"].astype(str).to_numpy() if block["family"].nunique() > 1 else None
+        test = max_abs_r_test(X, y, groups=groups, families=families, n_permutations=n_permutations, seed=seed)
+        row.update(best=usable[test.best], best_r=test.r, max_abs_r=test.max_abs_r,
+                   p_family_wise=test.p_family_wise, n_permutations=test.n_permutations,
+                   n_distinct_permutations=test.n_distinct_permutations)
+        try:
+            ncv = nested_cv(X, y, usable, groups, families=families, min_groups=MIN_GROUPS,
+                            n_permutations=n_permutations, seed=seed)
+        except BadInputError as exc:
+            row["note"] = f"no nested CV: {exc}"
+        else:
+            row.update(nested_mse=ncv.mse, nested_mae=ncv.mae, nested_spearman=ncv.spearman,
+                       nested_kendall=ncv.kendall, nested_n_groups=ncv.n_groups, mean_only_mse=ncv.baseline_mse,
+                       nested_p_spearman=ncv.p_spearman, nested_p_mse=ncv.p_mse,
+                       chosen=", ".join(f"{k} ({v})" for k, v in ncv.chosen.items()))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
+
+
+BASELINE_METHODS = ("logme", "hscore")
+"""Label-aware transferability methods compared with geometry (columns ``<method>:<task>``)."""
+
+
+def transfer_comparison(
+    table: pd.DataFrame, *, targets: Sequence[str], n_boot: int = 1000, n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per task: geometry vs. LogME / H-score as predictors of the score, on equal terms.
+
+    Each predictor family (``geometry``: every ``measure@layer`` column; ``logme`` / ``hscore``: their
+    columns for the task) goes through the same nested leave-one-group-out of select-then-fit over the
+    training models with a finite score and a value for every candidate; the table
+    (:data:`.contest.COLUMNS`) gives each family's nested-CV MSE and rank correlations and, for each
+    baseline, the difference from geometry with a paired group-bootstrap interval and a verdict.
+    """
+    train = table[~table["holdout"]]
+    geo_cols = [c for c in table.columns if SEP in c]
+    frames = []
+    for target in targets:
+        base_cols = [c for c in table.columns if any(c == f"{m}:{target}" for m in BASELINE_METHODS)]
+        block, usable = _finite_block(train, target, [*geo_cols, *base_cols])
+        if len(block) < 3:
+            continue
+        y = block[target].to_numpy(dtype=float)
+        candidates: dict[str, tuple[np.ndarray, list[str]]] = {}
+        geo = [c for c in usable if SEP in c]
+        if geo:
+            candidates["geometry"] = (block[geo].to_numpy(dtype=float), geo)
+        for m in BASELINE_METHODS:
+            cols = [c for c in usable if c == f"{m}:{target}"]
+            if cols:
+                candidates[m] = (block[cols].to_numpy(dtype=float), cols)
+        if candidates:
+            families = block["family"].astype(str).to_numpy() if block["family"].nunique() > 1 else None
+            frames.append(compare_families(target, y, candidates, groups=block["group"].astype(str).to_numpy(),
+                                           families=families, n_boot=n_boot, n_permutations=n_permutations,
+                                           seed=seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTEST_COLUMNS)

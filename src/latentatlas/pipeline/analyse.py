@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis.groups import model_group
 from ..analysis.relate import StudyAnalysis, relate
 from ..settings import Study
 from .downstream import ModelScores
@@ -38,6 +39,7 @@ def analyse(
         targets=summary.targets,
         families={m["spec"]: m["family"] for m in models},
         holdout={m["spec"] for m in models if m["holdout"]},
+        groups={m["spec"]: model_group(m["spec"]) for m in models},
         n_boot=study.analysis.n_boot,
         seed=study.analysis.seed,
     )

@@ -107,8 +107,12 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, analysis: Any
     out["heatmap"] = _b64(figures.correlation_heatmap(
         mat, title=f"Pearson r of each measure with the {target} score (training models)"))
     best = analysis.best(target, k=4)
-    out["best_table"] = _table(best[["measure", "layer", "target", "n", "pearson_r", "pearson_lo", "pearson_hi",
-                                     "spearman_rho", "kendall_tau"]], "best-correlations", 3)
+    best_cols = ["measure", "layer", "target", "n", "pearson_r", "pearson_lo", "pearson_hi", "q_value", "partial_r",
+                 "spearman_rho", "kendall_tau"]
+    out["best_table"] = _table(best[[c for c in best_cols if c in best.columns]], "best-correlations", 3)
+    selection = getattr(analysis, "selection", None)
+    if selection is not None and not selection.empty:
+        out["selection_table"] = _table(selection, "selection", 3)
     scatters = []
     fits = analysis.fits
     for _, r in best.iterrows():
@@ -125,9 +129,9 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, analysis: Any
         scatters.append({"measure": col, "png": _b64(figures.score_scatter(
             analysis.models, col, target, fits=lines, title=f"{target} score vs {col} (r = {r['pearson_r']:.2f})"))})
     out["scatters"] = scatters
-    fit_cols = ["measure", "layer", "kind", "pearson_r", "r2", "loo_mse", "loo_mae", "holdout_mse", "holdout_mae",
-                "n_holdout"]
-    ft = fits[fits["target"] == target].dropna(subset=["loo_mse"]).sort_values("loo_mse").head(15)
+    fit_cols = ["measure", "layer", "kind", "pearson_r", "r2", "logo_mse", "logo_mae", "n_groups", "holdout_mse",
+                "holdout_mae", "n_holdout"]
+    ft = fits[fits["target"] == target].dropna(subset=["logo_mse"]).sort_values("logo_mse").head(15)
     out["fits_table"] = _table(ft[[c for c in fit_cols if c in ft.columns]], "fits", 3)
     top, sel = _predictable_best(analysis, target)
     if top is not None and sel["actual"].notna().any():
