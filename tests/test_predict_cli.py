@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentatlas.analysis import MODEL_KEYS
+from latentatlas.stats import MODEL_KEYS
 from latentatlas.cli import main
 
 # Transcribed from reference/marbut.md §2.5 (facts: published values).

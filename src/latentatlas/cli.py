@@ -463,9 +463,9 @@ def predict_cmd(
 ) -> None:
     """Fit target ~ predictor (+ factor) by OLS with leave-one-group-out error, held-out predictions, and the
     cost of picking the best predictor (family-wise permutation p, q-values, nested cross-validation)."""
-    from .analysis import analyse, read_table
-    from .analysis.predict import expand_predictors
-    from .analysis.summary import format_analysis
+    from .stats import analyse, read_table
+    from .stats.predict import expand_predictors
+    from .stats.summary import format_analysis
 
     df = read_table(table)
     default_id = id_col or next((c for c in ("spec", "model") if c in df.columns), None)

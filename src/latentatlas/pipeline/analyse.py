@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis.groups import model_group
-from ..analysis.relate import StudyAnalysis, relate
+from ..stats.groups import model_group
+from ..stats.relate import StudyAnalysis, relate
 from ..settings import Study
 from .downstream import ModelScores
 

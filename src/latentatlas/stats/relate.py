@@ -8,7 +8,7 @@ training models, and held-out models are predicted (Marbut's protocol, reference
 Outputs (all tidy DataFrames):
 
 Models come in groups of related models (``groups``: by default each model alone; the study runner
-passes :func:`~latentatlas.analysis.groups.model_group` of each spec, so the seeds of one perturbation
+passes :func:`~latentatlas.stats.groups.model_group` of each spec, so the seeds of one perturbation
 are one group): every cross-validation leaves out whole groups and every permutation moves whole groups.
 
 * ``models``: one row per model: spec, family, holdout, group, task scores, average, and one column per

@@ -1,7 +1,7 @@
 """Label-free geometry against label-aware baselines (LogME, H-score) on equal terms.
 
 Each predictor family (``geometry``: every ``measure@layer`` column; ``logme`` / ``hscore``: their
-column(s) for the task) goes through the same procedure, :func:`~latentatlas.analysis.cv.nested_cv`
+column(s) for the task) goes through the same procedure, :func:`~latentatlas.stats.cv.nested_cv`
 with the same leave-one-group-out folds: the best candidate of the family is chosen on the training
 groups only, fitted by OLS and used to predict the left-out group. A family with one candidate has
 nothing to choose; geometry pays for its search inside the folds instead of being reported at its

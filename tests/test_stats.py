@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from latentatlas.analysis import (
+from latentatlas.stats import (
     FACTOR_SUFFIX,
     JOINT,
     MODEL_KEYS,
@@ -330,7 +330,7 @@ def _geometry(specs_layers: dict[str, tuple[int, dict[int, float]]]) -> pd.DataF
 
 
 def test_relate_compares_models_of_different_depth_at_their_last_layer() -> None:
-    from latentatlas.analysis.relate import LAST, relate, with_last_layer
+    from latentatlas.stats.relate import LAST, relate, with_last_layer
 
     # five 3-layer training models whose average is 2·m(last) + 1, and one 2-layer held-out model
     deep = {f"deep{i}": (3, {0: 0.1 * i, 1: 0.3 * i ** 2, 2: float(i)}) for i in range(5)}
@@ -354,7 +354,7 @@ def test_relate_compares_models_of_different_depth_at_their_last_layer() -> None
 
 # ------------------------------------------------------------------------------ groups of related models
 def test_model_group_drops_only_the_variant_seed() -> None:
-    from latentatlas.analysis.groups import model_group
+    from latentatlas.stats.groups import model_group
     from latentatlas.models import ModelSpec
 
     twins = ["minilm@perturb(alpha=10,seed=0)", "minilm@perturb(alpha=10,seed=1)",
@@ -374,7 +374,7 @@ def test_model_group_drops_only_the_variant_seed() -> None:
 
 
 def test_group_codes_and_families() -> None:
-    from latentatlas.analysis.groups import family_of_groups, group_codes
+    from latentatlas.stats.groups import family_of_groups, group_codes
 
     codes = group_codes(["b", "a", "b", "c"], 4)
     assert codes.tolist() == [0, 1, 0, 2]
@@ -389,7 +389,7 @@ def test_group_codes_and_families() -> None:
 # ------------------------------------------------------------------------------------------------ LOGO
 @pytest.mark.parametrize("factor", [None, "g"])
 def test_logo_equals_explicit_leave_group_out_refit(frame: pd.DataFrame, factor: str | None) -> None:
-    from latentatlas.analysis.cv import logo
+    from latentatlas.stats.cv import logo
 
     groups = np.array([f"G{i // 3}" for i in range(len(frame))])  # 8 groups of 3 rows
     rng = np.random.default_rng(5)
@@ -410,7 +410,7 @@ def test_logo_equals_explicit_leave_group_out_refit(frame: pd.DataFrame, factor:
 
 
 def test_logo_undefined_and_too_few_rows(frame: pd.DataFrame) -> None:
-    from latentatlas.analysis.cv import logo
+    from latentatlas.stats.cv import logo
 
     groups = np.where(frame["g"] == "c", "only-c", frame["name"])  # every 'c' row in one group
     with pytest.raises(BadInputError, match=r"undefined for group\(s\) \['only-c'\]"):
@@ -421,7 +421,7 @@ def test_logo_undefined_and_too_few_rows(frame: pd.DataFrame) -> None:
 
 
 def test_analyse_cross_validates_by_group(frame: pd.DataFrame) -> None:
-    from latentatlas.analysis.cv import logo
+    from latentatlas.stats.cv import logo
 
     frame = frame.assign(run=[f"run{i // 2}" for i in range(len(frame))])
     res = analyse(frame, "y", ["x1"], groups="run", selection=False)
@@ -432,7 +432,7 @@ def test_analyse_cross_validates_by_group(frame: pd.DataFrame) -> None:
 
 # ------------------------------------------------------------------------------------------ q-values
 def test_bh_qvalues_known_answers() -> None:
-    from latentatlas.analysis.multiple import bh_qvalues
+    from latentatlas.stats.multiple import bh_qvalues
 
     # hand-computed: sorted p 0.005, 0.01, 0.03, 0.04, 0.2 -> m·p/i 0.025, 0.025, 0.05, 0.05, 0.2
     assert bh_qvalues([0.01, 0.04, 0.03, 0.005, 0.20]) == pytest.approx([0.025, 0.05, 0.05, 0.025, 0.2])
@@ -454,7 +454,7 @@ def test_bh_qvalues_known_answers() -> None:
 
 
 def test_group_level_pvalues_respect_twins() -> None:
-    from latentatlas.analysis.multiple import bh_qvalues, group_level_pvalues
+    from latentatlas.stats.multiple import bh_qvalues, group_level_pvalues
 
     X, y, groups = _twin_noise(3, n_groups=6)
     p, G = group_level_pvalues(X, y, groups)
@@ -481,7 +481,7 @@ def _twin_noise(seed: int, n_groups: int = 4, n_candidates: int = 200) -> tuple[
 
 
 def test_max_abs_r_on_noise_is_large_but_not_significant() -> None:
-    from latentatlas.analysis.selection import max_abs_r_test
+    from latentatlas.stats.selection import max_abs_r_test
 
     X, y, groups = _twin_noise(3)
     res = max_abs_r_test(X, y, groups=groups, n_permutations=1000, seed=0)
@@ -495,7 +495,7 @@ def test_max_abs_r_on_noise_is_large_but_not_significant() -> None:
 def test_max_abs_r_p_is_calibrated_on_noise() -> None:
     """Under the null the family-wise p is uniform over the 24 group permutations: on 60 noise tables
     p < 0.05 about as often as 1 in 24 (the table of seed 0 is such a case: p = 0.036)."""
-    from latentatlas.analysis.selection import max_abs_r_test
+    from latentatlas.stats.selection import max_abs_r_test
 
     ps = np.array([max_abs_r_test(*_twin_noise(s)[:2], groups=_twin_noise(s)[2], n_permutations=500).p_family_wise
                    for s in range(60)])
@@ -503,7 +503,7 @@ def test_max_abs_r_p_is_calibrated_on_noise() -> None:
 
 
 def test_max_abs_r_finds_the_real_predictor() -> None:
-    from latentatlas.analysis.selection import max_abs_r_test
+    from latentatlas.stats.selection import max_abs_r_test
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(24, 200))
@@ -514,7 +514,7 @@ def test_max_abs_r_finds_the_real_predictor() -> None:
 
 
 def test_permuted_targets_move_group_levels_within_families() -> None:
-    from latentatlas.analysis.selection import permuted_targets
+    from latentatlas.stats.selection import permuted_targets
 
     y = np.array([1.0, 1.2, 5.0, 5.4, 9.0, 2.0, 3.0])
     groups = ["a", "a", "b", "b", "c", "d", "e"]
@@ -536,7 +536,7 @@ def test_permuted_targets_move_group_levels_within_families() -> None:
 def test_group_permutation_p_matches_exact_enumeration() -> None:
     import itertools
 
-    from latentatlas.analysis.selection import max_abs_r_test
+    from latentatlas.stats.selection import max_abs_r_test
 
     X, y, groups = _twin_noise(4, n_groups=5, n_candidates=3)
     means = np.bincount(groups, weights=y) / 2
@@ -555,7 +555,7 @@ def test_group_permutation_p_matches_exact_enumeration() -> None:
 
 def test_permuting_rows_of_twins_understates_the_null() -> None:
     """Why groups are permuted as units: treating twins as independent rows narrows the null of max |r|."""
-    from latentatlas.analysis.selection import max_abs_r_test
+    from latentatlas.stats.selection import max_abs_r_test
 
     X, y, groups = _twin_noise(2, n_groups=6)
     by_group = max_abs_r_test(X, y, groups=groups, n_permutations=2000, seed=0)
@@ -565,7 +565,7 @@ def test_permuting_rows_of_twins_understates_the_null() -> None:
 
 
 def test_max_abs_r_test_bad_input() -> None:
-    from latentatlas.analysis.selection import max_abs_r_test
+    from latentatlas.stats.selection import max_abs_r_test
 
     X = np.arange(12.0).reshape(6, 2) ** 2
     with pytest.raises(BadInputError, match="target is constant"):
@@ -578,7 +578,7 @@ def test_max_abs_r_test_bad_input() -> None:
 
 # --------------------------------------------------------------------------------------- nested CV
 def test_nested_cv_with_one_candidate_is_logo_of_its_fit(frame: pd.DataFrame) -> None:
-    from latentatlas.analysis.cv import logo, nested_cv
+    from latentatlas.stats.cv import logo, nested_cv
 
     groups = [f"G{i % 6}" for i in range(len(frame))]
     got = nested_cv(frame[["x1"]].to_numpy(), frame["y"].to_numpy(), ["x1"], groups)
@@ -594,7 +594,7 @@ def test_nested_cv_with_one_candidate_is_logo_of_its_fit(frame: pd.DataFrame) ->
 
 def test_nested_cv_selects_inside_each_fold() -> None:
     """The choice is remade without the left-out group: equal to an explicit loop of select-then-fit."""
-    from latentatlas.analysis.cv import nested_cv
+    from latentatlas.stats.cv import nested_cv
 
     X, y, groups = _twin_noise(7, n_groups=6, n_candidates=30)
     got = nested_cv(X, y, [f"c{j}" for j in range(30)], groups)
@@ -613,7 +613,7 @@ def test_nested_cv_selects_inside_each_fold() -> None:
 
 
 def test_nested_cv_known_truth_and_noise() -> None:
-    from latentatlas.analysis.cv import nested_cv
+    from latentatlas.stats.cv import nested_cv
 
     names = [f"c{j}" for j in range(200)]
     rng = np.random.default_rng(11)
@@ -634,7 +634,7 @@ def test_nested_cv_known_truth_and_noise() -> None:
 
 
 def test_nested_cv_needs_four_groups() -> None:
-    from latentatlas.analysis.cv import nested_cv
+    from latentatlas.stats.cv import nested_cv
 
     X, y, groups = _twin_noise(0, n_groups=3, n_candidates=5)
     with pytest.raises(BadInputError, match="at least 4 groups of models .* form 3"):
@@ -656,7 +656,7 @@ def _two_families(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 def test_partial_r_is_the_correlation_of_residuals_on_family_dummies() -> None:
-    from latentatlas.analysis.within import partial_correlation, within_family
+    from latentatlas.stats.within import partial_correlation, within_family
 
     x, y, fam, _ = _two_families()
     D = np.column_stack([np.ones(fam.size), fam == "B", fam == "C"]).astype(float)
@@ -677,7 +677,7 @@ def test_partial_r_is_the_correlation_of_residuals_on_family_dummies() -> None:
 
 
 def test_family_blocked_bootstrap_resamples_groups_within_families() -> None:
-    from latentatlas.analysis.within import family_block_resamples, within_family, within_family_bootstrap
+    from latentatlas.stats.within import family_block_resamples, within_family, within_family_bootstrap
 
     x, y, fam, groups = _two_families(1)
     for rows in family_block_resamples(groups, fam, fam.size, 50, seed=3):
@@ -702,8 +702,8 @@ def test_family_blocked_bootstrap_resamples_groups_within_families() -> None:
 
 # --------------------------------------------------------------------- geometry vs label-aware baselines
 def test_compare_families_says_which_wins() -> None:
-    from latentatlas.analysis.contest import COLUMNS, compare_families, paired_difference
-    from latentatlas.analysis.cv import nested_cv
+    from latentatlas.stats.contest import COLUMNS, compare_families, paired_difference
+    from latentatlas.stats.cv import nested_cv
 
     rng = np.random.default_rng(3)
     n = 20
@@ -727,7 +727,7 @@ def test_compare_families_says_which_wins() -> None:
 
 
 def test_verdict_wording() -> None:
-    from latentatlas.analysis.contest import verdict
+    from latentatlas.stats.contest import verdict
 
     tie = {"mse_diff": 0.01, "mse_diff_lo": -0.02, "mse_diff_hi": 0.03, "spearman_diff": 0.1,
            "spearman_diff_lo": -0.3, "spearman_diff_hi": 0.4}
@@ -746,7 +746,7 @@ def _study_tables(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     """Twelve training models in seven groups (a base, five perturbation strengths with two seeds, one
     other base) and one held-out model; 'good' at layer 1 drives the score, the rest is noise; LogME of
     task 'a' is the task score plus a little noise, H-score is noise."""
-    from latentatlas.analysis.groups import model_group
+    from latentatlas.stats.groups import model_group
 
     rng = np.random.default_rng(seed)
     specs = ["m", "other"] + [f"m@perturb(alpha={a},seed={s})" for a in (1, 2, 4, 8, 16) for s in (0, 1)] + ["held"]
@@ -773,10 +773,10 @@ def _study_tables(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
 
 
 def test_relate_groups_selection_and_baselines() -> None:
-    from latentatlas.analysis.cv import logo
-    from latentatlas.analysis.multiple import bh_qvalues
-    from latentatlas.analysis.relate import relate
-    from latentatlas.analysis.within import within_family
+    from latentatlas.stats.cv import logo
+    from latentatlas.stats.multiple import bh_qvalues
+    from latentatlas.stats.relate import relate
+    from latentatlas.stats.within import within_family
 
     geometry, scores, transfer, families, groups = _study_tables()
     res = relate(geometry, scores, transfer, targets=["a", "b", "average"], families=families, holdout={"held"},
@@ -821,7 +821,7 @@ def test_relate_groups_selection_and_baselines() -> None:
 
 
 def test_relate_with_too_few_groups_reports_why() -> None:
-    from latentatlas.analysis.relate import relate
+    from latentatlas.stats.relate import relate
 
     geometry, scores, transfer, families, _ = _study_tables()
     keep = {"m", "other", "m@perturb(alpha=1,seed=0)", "m@perturb(alpha=1,seed=1)", "held"}

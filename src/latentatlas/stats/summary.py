@@ -1,4 +1,4 @@
-"""Plain-text rendering of an :func:`~latentatlas.analysis.predict.analyse` result (``latentatlas predict``)."""
+"""Plain-text rendering of an :func:`~latentatlas.stats.predict.analyse` result (``latentatlas predict``)."""
 
 from __future__ import annotations
 
