@@ -48,7 +48,6 @@ registry (the default study runs every registered measure and must stay fast).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -62,6 +61,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from ..errors import BadInputError, CacheCorruptError
+from ..io import atomic_write, content_key
 from .cloud import PointCloud, as_cloud
 
 log = logging.getLogger(__name__)
@@ -480,8 +480,7 @@ def local_topology_features(
 
 
 def _cache_key(store_key: str, layer: int, params: dict[str, Any]) -> str:
-    blob = json.dumps({"store": store_key, "layer": layer, **params}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return content_key({"store": store_key, "layer": layer, **params})
 
 
 def store_topology_features(
@@ -498,13 +497,11 @@ def store_topology_features(
     n_jobs: int | None = None,
 ) -> tuple[np.ndarray, list[str], TopologySpec]:
     """:func:`local_topology_features` of every token of one layer of an
-    :class:`~latentatlas.extract.ActivationStore`, cached under ``<cache_dir>/topology/``.
+    :class:`~latentatlas.store.ActivationStore`, cached under ``<cache_dir>/topology/``.
 
     The cache file is keyed by the store key, the layer and every parameter (including the image
     grids when given) and written atomically; a corrupt file is recomputed.
     """
-    from ..io import atomic_write
-
     params = {
         "k": int(k), "seed": int(seed), "dims": [int(d) for d in dims], "resolution": int(resolution),
         "lpca_fraction": float(lpca_fraction), "image": image.to_json() if image else None,
