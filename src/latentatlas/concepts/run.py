@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
+from .align import DEFAULT_MIN_TYPES, DEFAULT_SIZE_RATIO
 from .label import LABEL_SETS, UNK
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ConceptsResult:
     """Every table of the analysis, and what produced it."""
 
     settings: ConceptSettings
-    alignment: pd.DataFrame  # layer, measure, theta, value, chance
+    alignment: pd.DataFrame  # layer, measure, theta, value, chance, excess
     labels: pd.DataFrame  # model, layer, label_set, n_concepts, n_aligned, fraction_aligned, labels_covered, top
     polarity: pd.DataFrame  # model, layer, source, concept, class, ..., polar, examples
     polarity_summary: pd.DataFrame
@@ -420,14 +421,14 @@ def figures(result: ConceptsResult) -> dict[str, str]:
                                           ("occ_b_to_a", "occurrences B→A"))):
         d = a.loc[(a["measure"] == measure) & np.isclose(a["theta"].fillna(-1), theta)].sort_values("layer")
         if d.empty:
-            d = a.loc[a["measure"] == measure].groupby("layer", as_index=False)[["value", "chance"]].mean()
-        ax.plot(d["layer"], d["value"], "o-", color=f"C{i}", label=label)
-        ax.plot(d["layer"], d["chance"], ":", color=f"C{i}")
+            d = a.loc[a["measure"] == measure].groupby("layer", as_index=False)[["excess"]].mean()
+        ax.plot(d["layer"], d["excess"], "o-", color=f"C{i}", label=label)
     d = a.loc[a["measure"] == "ari"].sort_values("layer")
-    ax.plot(d["layer"], d["value"], "s--", color="k", label="ARI")
+    ax.plot(d["layer"], d["excess"], "s--", color="k", label="ARI")
+    ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("layer")
-    ax.set_ylabel(f"share of concepts aligned (θ={theta})")
-    ax.set_title("pre-trained (A) vs fine-tuned (B); dotted: chance", fontsize=9)
+    ax.set_ylabel(f"share aligned − chance (θ={theta})")
+    ax.set_title("pre-trained (A) vs fine-tuned (B): excess over permuted B", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     out["alignment"] = _png(fig)
@@ -460,14 +461,22 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, escape=True)
 
 
+def _alignment_table(alignment: pd.DataFrame, theta: float) -> pd.DataFrame:
+    """Per layer: value, chance and excess of occurrence- and type-level A→B at θ, and of ARI."""
+    at_theta = np.isclose(alignment["theta"].fillna(-1), theta)
+    pieces = []
+    for measure, name, mask in (("occ_a_to_b", "occ A→B", at_theta), ("type_a_to_b", "type A→B", at_theta),
+                                ("ari", "ARI", alignment["theta"].isna())):
+        d = alignment.loc[mask & (alignment["measure"] == measure), ["layer", "value", "chance", "excess"]]
+        pieces.append(d.set_index("layer").add_prefix(f"{name} "))
+    return pd.concat(pieces, axis=1).reset_index()
+
+
 def render_section(result: ConceptsResult) -> str:
     """The analysis as an HTML fragment (a ``<section>``) for :mod:`latentatlas.report` or a page."""
     s, info = result.settings, result.info
     figs = figures(result)
-    ari = result.alignment.loc[result.alignment["measure"] == "ari", ["layer", "value", "chance"]]
-    occ = result.alignment.loc[(result.alignment["measure"] == "occ_a_to_b") & np.isclose(result.alignment["theta"].fillna(-1), s.theta)]
-    align_tab = occ[["layer", "value", "chance"]].rename(columns={"value": f"A→B θ={s.theta}", "chance": "chance"}).merge(
-        ari.rename(columns={"value": "ARI", "chance": "ARI chance"}), on="layer", how="outer")
+    align_tab = _alignment_table(result.alignment, s.theta)
     polar = result.polarity.loc[result.polarity["polar"] & (result.polarity["model"] == "finetuned")
                                 & (result.polarity["layer"] == info.get("trigger_layer"))]
     top_polar = (polar.sort_values("q").groupby(["source", "class_name"]).head(3)
@@ -488,6 +497,9 @@ def render_section(result: ConceptsResult) -> str:
         + ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in info.get("classifier_accuracy", {}).items())
         + ".</p>"
         f"<h3>Alignment per layer</h3><img alt='alignment per layer' src='data:image/png;base64,{figs['alignment']}'>"
+        f"<p>Share of concepts aligned at θ={s.theta} (overlap &gt; θ), its chance level (B's concepts permuted "
+        "over the occurrences, sizes kept) and the excess over chance. Type level: a concept needs more than "
+        f"{DEFAULT_MIN_TYPES} word types and |T(a)|/|T(b)| &gt; {DEFAULT_SIZE_RATIO} (alignClusters.py).</p>"
         f"{_table(align_tab)}"
         f"<h3>Label alignment per layer</h3><img alt='label alignment' src='data:image/png;base64,{figs['labels']}'>"
         f"{_table(result.labels.pivot_table(index=['model', 'layer'], columns='label_set', values='fraction_aligned').reset_index())}"
