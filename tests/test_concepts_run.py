@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from latentatlas.cli import main
-from latentatlas.concepts.run import ConceptSettings, read_label_file, render_section, run_concepts, write_concepts
+from latentatlas.concepts.run import (
+    ConceptSettings,
+    read_label_file,
+    render_section,
+    resolve_k,
+    run_concepts,
+    write_concepts,
+)
 from latentatlas.errors import BadInputError
 
 SMALL = ["--task", "bbc_topic", "--max-train", "48", "--n-sentences", "48", "--layers", "1,2"]
@@ -61,12 +68,40 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
     assert set(info["classifier_accuracy"]) == {"pretrained+probe", "finetuned"}
 
 
+def test_k_sweep_from_the_same_trees(result) -> None:  # type: ignore[no-untyped-def]
+    info, sweep = result.info, result.k_sweep
+    n = info["n_occurrences"]
+    assert info["k"] == 6 and info["k_rule"].startswith("given")
+    assert 6 in info["k_sweep"] and info["k_sweep"] == sorted(set(sweep["k"]))
+    assert set(sweep["layer"]) == {1, 2} and len(sweep) == 2 * len(info["k_sweep"])
+    assert np.allclose(sweep["occurrences_per_concept"], n / sweep["k"])
+    # the row at the analysis K repeats the main tables (same cut of the same tree)
+    a = result.alignment
+    for layer in (1, 2):
+        row = sweep.loc[(sweep["k"] == 6) & (sweep["layer"] == layer)].iloc[0]
+        at = a.loc[(a["layer"] == layer) & (a["measure"] == "type_a_to_b") & np.isclose(a["theta"].fillna(-1), 0.9)]
+        assert row["type_a_to_b_excess"] == pytest.approx(float(at["excess"].iloc[0]))
+        ari = a.loc[(a["layer"] == layer) & (a["measure"] == "ari")].iloc[0]
+        assert row["ari"] == pytest.approx(ari["value"])
+        s = result.polarity_summary
+        pol = s.loc[(s["model"] == "finetuned") & (s["layer"] == layer) & (s["source"] == "gold"), "n_polar_concepts"]
+        assert row["polar_finetuned_gold"] == int(pol.sum())
+
+
+def test_resolve_k() -> None:
+    assert resolve_k(None, 10_000) == 24 and resolve_k(None, 250_000) == 600  # the papers' ratio
+    assert resolve_k(7, 10_000) == 7
+    with pytest.raises(BadInputError, match="lower --k"):
+        resolve_k(20_000, 10_000)
+
+
 def test_write_and_section(result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     files = write_concepts(result, tmp_path / "out")
     assert {"alignment.csv", "labels.csv", "polarity.csv", "triggers.csv", "concepts.json", "concepts.html",
-            "words.txt"} <= set(files)
+            "words.txt", "k_sweep.csv"} <= set(files)
     payload = json.loads(files["concepts.json"].read_text())
     assert payload["n_occurrences"] == result.info["n_occurrences"] and payload["settings"]["k"] == 6
+    assert len(payload["k_sweep"]) == len(result.k_sweep) and payload["k"] == 6
     back = pd.read_csv(files["alignment.csv"])
     assert np.allclose(back["value"], result.alignment["value"])
     section = render_section(result)
@@ -109,11 +144,12 @@ def test_cli_end_to_end_with_user_labels(tiny_bert_dir: Path, cache: Path, resul
     labels.write_text("\n".join(" ".join("even" if len(w) % 2 == 0 else "odd" for w in line.split())
                                 for line in result.words_text.splitlines()) + "\n")
     out = tmp_path / "out"
-    code = main(["-q", "concepts", "--model", str(tiny_bert_dir), *SMALL, "--k", "4", "--labels", str(labels),
-                 "--cache", str(cache), "--output", str(out)])
+    code = main(["-q", "concepts", "--model", str(tiny_bert_dir), *SMALL, "--k", "4", "--k-sweep", "2,3",
+                 "--labels", str(labels), "--cache", str(cache), "--output", str(out)])
     assert code == 0, capsys.readouterr().err
     lab = pd.read_csv(out / "labels.csv")
     assert "parity" in set(lab["label_set"])
+    assert sorted(set(pd.read_csv(out / "k_sweep.csv")["k"])) == [2, 3, 4]  # the analysis K is always swept
     assert "layer  1: ARI" in capsys.readouterr().out
 
 

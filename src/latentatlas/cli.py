@@ -65,7 +65,12 @@ def concepts_cmd(
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 1,
     max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning, probes, analysed sentences).")] = 1000,
     n_sentences: Annotated[int, typer.Option(help="Training sentences analysed (seeded sample).")] = 1000,
-    k: Annotated[int, typer.Option(help="Concepts per layer (Ward cut).")] = 600,
+    k: Annotated[
+        int | None, typer.Option(help="Concepts per layer (Ward cut); default: the papers' ratio, 600 per 250,000 occurrences.")
+    ] = None,
+    k_sweep: Annotated[
+        str | None, typer.Option(help="K values cut from the same trees, e.g. '10,50,600' (default: K/4 … 8K and 600).")
+    ] = None,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
     labels: Annotated[
         Path | None, typer.Option(help="Label file: one line per analysed sentence, one label per word of words.txt.")
@@ -86,9 +91,14 @@ def concepts_cmd(
 
     if report is not None:
         report_page(report)  # a wrong folder fails now, not after the analysis
+    try:
+        sweep = None if k_sweep is None else tuple(int(v) for v in k_sweep.split(",") if v.strip())
+    except ValueError:
+        raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
     settings = ConceptSettings(
         model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train,
-        n_sentences=n_sentences, k=k, layers=layers, labels_file=None if labels is None else str(labels),
+        n_sentences=n_sentences, k=k, k_sweep=sweep, layers=layers,
+        labels_file=None if labels is None else str(labels),
         theta=theta, position=position, seed=seed,
     )
     result = run_concepts(settings, cache_dir=cache, progress=_state["progress"])

@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..errors import BadInputError
+from .label import exceeds
 
 DEFAULT_THETAS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 #: type-level alignment: a source concept needs more than this many word types (reference: ``> types``)
@@ -87,7 +88,7 @@ def _overlap_shares(N: sparse.csr_matrix, thetas: Sequence[float]) -> dict[float
     size = np.asarray(N.sum(1)).ravel()
     best = N.max(axis=1).toarray().ravel()
     frac = best / np.maximum(size, 1)
-    return {t: float((frac > t).mean()) for t in thetas}
+    return {t: float(exceeds(frac, t).mean()) for t in thetas}
 
 
 def _type_incidence(labels: np.ndarray, types: np.ndarray) -> sparse.csr_matrix:
@@ -117,7 +118,7 @@ def type_overlap_shares(
     frac = shared.data / np.maximum(n_src[rows], 1)
     allowed = (n_src[rows] > min_types) & (n_src[rows] / np.maximum(n_tgt[cols], 1) > size_ratio)
     k = max(source.shape[0], 1)
-    return {t: float(np.unique(rows[allowed & (frac > t)]).size / k) for t in thetas}
+    return {t: float(np.unique(rows[allowed & exceeds(frac, t)]).size / k) for t in thetas}
 
 
 def align_concepts(

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError, UnknownNameError
+from .label import exceeds
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def polar_concepts(
         "p": P[rows_k, rows_c],
         "q": q[rows_k, rows_c],
     })
-    out["polar"] = (out["q"] <= alpha) & (out["purity"] > min_purity)
+    out["polar"] = (out["q"] <= alpha) & exceeds(out["purity"].to_numpy(), min_purity)
     out["examples"] = [examples.get(c, "") for c in out["concept"]]
     return out.sort_values(["q", "p", "concept", "class"], kind="stable").reset_index(drop=True)
 

@@ -8,7 +8,9 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
    class. Both models are extracted on it; one occurrence sample (≤ ``max_per_type`` per word type,
    types with ≥ ``min_per_type``, seeded) serves both (:func:`.sample.shared_occurrences`), so the two
    models must tokenise the words identically.
-3. **Concepts**: per layer and model, exact Ward (:func:`.cluster.ward_tree`) cut at K.
+3. **Concepts**: per layer and model, exact Ward (:func:`.cluster.ward_tree`) built once and cut at K:
+   by default K scales with the occurrences at the papers' ratio (:func:`.cluster.default_k`, ≈ 417
+   occurrences per concept), and the same trees are cut at every K of the sweep (:func:`.cluster.sweep_ks`).
 4. **Alignment** A↔B per layer (:func:`.align.alignment_curves`) with permutation chance.
 5. **Labels** per occurrence (spaCy POS/PTB/NER/dependency and lexical sets, plus an optional user label
    file) and the share of concepts aligned to a label at θ (:func:`.label.label_alignment`).
@@ -21,6 +23,9 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
    in ``trigger_models`` (default B) and each class c, the top polar words vs. random and
    frequency-matched words, inserted into correctly classified validation inputs of the other classes,
    scored on both classifiers (transfer across models).
+
+The **K sweep** (:func:`k_sweep_table`) repeats the alignment summary and the polar-concept counts at
+every K of the sweep, from the same trees.
 
 Outputs (:func:`write_concepts`, written only after everything is computed): CSV tables, one JSON,
 ``words.txt`` (the analysed sentences split into the model's words: the format of ``--labels``) and an
@@ -44,6 +49,7 @@ import pandas as pd
 
 from ..errors import BadInputError
 from .align import DEFAULT_MIN_TYPES, DEFAULT_SIZE_RATIO
+from .cluster import DEFAULT_K, PAPER_OCCURRENCES
 from .label import LABEL_SETS, UNK
 
 log = logging.getLogger(__name__)
@@ -64,7 +70,8 @@ class ConceptSettings:
     max_eval: int = 500
     n_sentences: int = 1000
     layers: str = "all"
-    k: int = 600
+    k: int | None = None  # None: default_k(occurrences), the papers' concepts-per-occurrence ratio
+    k_sweep: tuple[int, ...] | None = None  # None: sweep_ks(K, occurrences)
     max_per_type: int = 10
     min_per_type: int = 5
     aggregation: str = "last"
@@ -87,8 +94,10 @@ class ConceptSettings:
     def check(self) -> None:
         from .triggers import POSITIONS
 
-        if self.k < 2:
-            raise BadInputError(f"--k={self.k}: cluster into at least 2 concepts.")
+        if self.k is not None and self.k < 2:
+            raise BadInputError(f"--k={self.k}: cluster into at least 2 concepts (or leave it unset).")
+        if self.k_sweep is not None and any(k < 2 for k in self.k_sweep):
+            raise BadInputError(f"k_sweep={self.k_sweep}: every K must be at least 2.")
         if self.n_sentences < 10:
             raise BadInputError(f"--n-sentences={self.n_sentences}: analyse at least 10 sentences.")
         if self.finetune_epochs < 1:
@@ -113,6 +122,7 @@ class ConceptsResult:
     polarity: pd.DataFrame  # model, layer, source, concept, class, ..., polar, examples
     polarity_summary: pd.DataFrame
     triggers: pd.DataFrame  # concepts_from, classifier, target, target_name, word_set, flip_rate, ...
+    k_sweep: pd.DataFrame = field(default_factory=pd.DataFrame)  # k, layer, alignment excess, polar counts
     words_text: str = ""  # the analysed sentences as the model's words, one line per sentence
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -124,13 +134,15 @@ class ConceptsResult:
 
         return {
             "settings": {**asdict(self.settings), "label_sets": list(self.settings.label_sets),
-                         "trigger_models": list(self.settings.trigger_models)},
+                         "trigger_models": list(self.settings.trigger_models),
+                         "k_sweep": None if self.settings.k_sweep is None else list(self.settings.k_sweep)},
             **self.info,
             "alignment": records(self.alignment),
             "labels": records(self.labels),
             "polarity_summary": records(self.polarity_summary),
             "polar_concepts": records(self.polarity.loc[self.polarity["polar"]]),
             "triggers": records(self.triggers),
+            "k_sweep": records(self.k_sweep),
         }
 
 
@@ -229,6 +241,63 @@ def trigger_table(
                 "confidence_drop", "target_gain", "words"]]
 
 
+def resolve_k(k: int | None, n_occurrences: int) -> int:
+    """The K to cut at: ``k`` if given (it must not exceed the occurrences), else :func:`.cluster.default_k`."""
+    from .cluster import default_k
+
+    if k is None:
+        return default_k(n_occurrences)
+    if k > n_occurrences:
+        raise BadInputError(
+            f"K={k} concepts is larger than the {n_occurrences} sampled occurrences; lower --k (or leave it unset "
+            "to scale K with the occurrences) or analyse more sentences (--n-sentences)."
+        )
+    return int(k)
+
+
+def k_sweep_table(
+    cuts: dict[str, dict[int, dict[int, np.ndarray]]],
+    words: np.ndarray,
+    sources: dict[str, np.ndarray],
+    class_names: Sequence[str],
+    *,
+    theta: float,
+    n_perm: int,
+    seed: int,
+    polarity_kw: dict[str, Any],
+) -> pd.DataFrame:
+    """Per (K, layer): occurrences per concept, alignment excess over chance at θ, and polar concepts.
+
+    ``cuts[model][k][layer]`` are the concepts of every occurrence, each K cut from the one tree of
+    (model, layer). Columns: ``k``, ``layer``, ``occurrences_per_concept``, ``occ_a_to_b_excess``,
+    ``type_a_to_b_excess``, ``ari``, ``ari_chance`` and ``polar_<model>_<source>`` (number of polar concepts).
+    """
+    from .align import alignment_curves
+    from .polarity import polarity_by_layer, polarity_summary
+
+    rows = []
+    for k in sorted(cuts[MODELS[0]]):
+        al = alignment_curves(cuts[MODELS[0]][k], cuts[MODELS[1]][k], words, thetas=[theta], n_perm=n_perm, seed=seed)
+        pol = pd.concat([polarity_by_layer(cuts[m][k], sources, class_names, **polarity_kw).assign(model=m)
+                         for m in MODELS], ignore_index=True)
+        summary = polarity_summary(pol)
+        for layer in sorted(set(al["layer"])):
+            d = al.loc[al["layer"] == layer].set_index("measure")
+            row: dict[str, Any] = {
+                "k": int(k), "layer": int(layer), "occurrences_per_concept": float(words.size / k),
+                "occ_a_to_b_excess": float(d.loc["occ_a_to_b", "excess"]),
+                "type_a_to_b_excess": float(d.loc["type_a_to_b", "excess"]),
+                "ari": float(d.loc["ari", "value"]), "ari_chance": float(d.loc["ari", "chance"]),
+            }
+            for m in MODELS:
+                for src in sources:
+                    hit = summary.loc[(summary["model"] == m) & (summary["layer"] == layer) & (summary["source"] == src),
+                                      "n_polar_concepts"]
+                    row[f"polar_{m}_{src}"] = int(hit.sum())
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _seeded_subset(n: int, m: int, seed: int) -> np.ndarray:
     return np.arange(n) if m >= n else np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
 
@@ -245,7 +314,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     from ..layers import resolve_layers
     from ..models import load_model
     from .align import alignment_curves
-    from .cluster import ward_tree
+    from .cluster import sweep_ks, ward_tree
     from .label import ANNOTATION_LAYERS, occurrence_labels, word_spans
     from .polarity import polarity_by_layer, polarity_summary
     from .sample import occurrence_vectors, shared_occurrences, word_table
@@ -291,11 +360,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     }
     occ = shared_occurrences(stores["pretrained"], stores["finetuned"], max_per_type=settings.max_per_type,
                              min_per_type=settings.min_per_type, seed=settings.seed)
-    if settings.k > len(occ):
-        raise BadInputError(
-            f"K={settings.k} concepts is larger than the {len(occ)} sampled occurrences; lower --k or analyse more "
-            "sentences (--n-sentences)."
-        )
+    k = resolve_k(settings.k, len(occ))
+    ks = sorted({min(x, len(occ)) for x in (settings.k_sweep or sweep_ks(k, len(occ)))} | {k})
     all_words = word_table(stores["pretrained"])
     frequencies = all_words["word"].value_counts().to_dict()
     user_labels = (
@@ -314,12 +380,15 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["labels"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    concepts: dict[str, dict[int, np.ndarray]] = {m: {} for m in MODELS}
+    # one Ward tree per (model, layer), cut at K and at every K of the sweep
+    cuts: dict[str, dict[int, dict[int, np.ndarray]]] = {m: {kk: {} for kk in ks} for m in MODELS}
     for layer in sorted(set(layers) | {trigger_layer}):
         for m in MODELS:
             X = occurrence_vectors(stores[m], layer, occ, settings.aggregation)  # type: ignore[arg-type]
-            concepts[m][layer] = ward_tree(X).labels(settings.k)
-            log.info("clustered %s layer %d: %d occurrences into %d concepts", m, layer, len(X), settings.k)
+            for kk, labels_k in ward_tree(X).cut(ks).items():
+                cuts[m][kk][layer] = labels_k
+            log.info("clustered %s layer %d: %d occurrences, cut at K=%s", m, layer, len(X), ks)
+    concepts = {m: cuts[m][k] for m in MODELS}
     timings["cluster"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -365,6 +434,13 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["classifiers_and_polarity"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    sweep = k_sweep_table({m: {kk: {l: cuts[m][kk][l] for l in layers} for kk in ks} for m in MODELS}, words, sources,
+                          info.labels, theta=settings.theta, n_perm=settings.n_perm, seed=settings.seed,
+                          polarity_kw={"test": settings.polarity_test, "alpha": settings.alpha,
+                                       "min_size": settings.min_concept_size})
+    timings["k_sweep"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     val_rows = _seeded_subset(len(task.validation), settings.n_trigger_inputs, settings.seed + 1)
     val_texts = [task.validation.text_a[i] for i in val_rows]
     val_labels = np.asarray(task.validation.labels)[val_rows].astype(np.int64)
@@ -386,11 +462,14 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
         "pretrained": str(lm_a.spec), "finetuned": tuned, "task": info.name, "classes": list(info.labels),
         "finetune": finetune_info, "layers": layers, "trigger_layer": trigger_layer,
         "n_sentences": len(sentences), "n_occurrences": int(len(occ)), "n_types": int(occ["word"].nunique()),
+        "k": k, "k_rule": "given (--k)" if settings.k is not None else
+        f"default_k: round(n_occurrences × {DEFAULT_K} / {PAPER_OCCURRENCES:,}), the papers' ratio",
+        "k_sweep": ks,
         "classifier_accuracy": accuracy,
         "predicted_agrees_with_gold": float((predicted_sentence == gold_sentence).mean()),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
-    return ConceptsResult(settings, alignment, label_df, polarity, summary, triggers,
+    return ConceptsResult(settings, alignment, label_df, polarity, summary, triggers, sweep,
                           words_text(all_words, len(sentences)), run_info)
 
 
@@ -492,7 +571,9 @@ def render_section(result: ConceptsResult) -> str:
         f"{html.escape(str(info.get('finetuned')))}) on task <b>{html.escape(str(info.get('task')))}</b>"
         + (f" (fine-tuning validation score {ft['metrics'].get('score', float('nan')):.3f})" if ft else "")
         + f"; {info.get('n_sentences')} training sentences, {info.get('n_occurrences')} occurrences of "
-        f"{info.get('n_types')} word types (≤{s.max_per_type} per type, ≥{s.min_per_type}), exact Ward, K={s.k}, "
+        f"{info.get('n_types')} word types (≤{s.max_per_type} per type, ≥{s.min_per_type}), exact Ward, K={info.get('k')} "
+        f"({html.escape(str(info.get('k_rule')))}; {info.get('n_occurrences', 0) / max(info.get('k') or 1, 1):.0f} "
+        "occurrences per concept), "
         f"subword aggregation '{s.aggregation}'. Classifier accuracy on the trigger inputs: "
         + ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in info.get("classifier_accuracy", {}).items())
         + ".</p>"
@@ -507,6 +588,8 @@ def render_section(result: ConceptsResult) -> str:
         f"<p>{s.polarity_test} test against the class prior, Benjamini–Hochberg at α={s.alpha}, concepts of ≥"
         f"{s.min_concept_size} occurrences. Most significant polar concepts of B at layer {info.get('trigger_layer')}:</p>"
         f"{_table(top_polar)}"
+        f"<h3>K sweep</h3><p>The same Ward trees cut at every K: alignment excess over chance at θ={s.theta}, ARI "
+        f"and polar concepts per model and label source.</p>{_table(result.k_sweep)}"
         f"<h3>Adversarial triggers (layer {info.get('trigger_layer')}, {s.trigger_source} labels)</h3>"
         f"<p>{s.n_insert} words from a set inserted ({s.position}) into correctly classified validation inputs of the "
         "other classes; mean over target classes. 'polar': words of concepts polar to the target; 'random': "
@@ -547,6 +630,7 @@ def write_concepts(
         "polarity.csv": result.polarity.to_csv(index=False),
         "polarity_summary.csv": result.polarity_summary.to_csv(index=False),
         "triggers.csv": result.triggers.to_csv(index=False),
+        "k_sweep.csv": result.k_sweep.to_csv(index=False),
         "words.txt": result.words_text,
         "concepts.html": _page(section),
     }
@@ -563,10 +647,12 @@ __all__ = [
     "ConceptSettings",
     "ConceptsResult",
     "figures",
+    "k_sweep_table",
     "label_table",
     "read_label_file",
     "render_html",
     "render_section",
+    "resolve_k",
     "run_concepts",
     "trigger_table",
     "words_text",
