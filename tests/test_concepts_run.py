@@ -57,6 +57,10 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
     assert (one.groupby("concept")["count"].sum() == one.groupby("concept")["size"].first()).all()
     assert one.drop_duplicates("class")["prior"].sum() == pytest.approx(1.0)
     assert set(result.polarity_summary["source"]) == {"gold", "predicted"}
+    # significance is tested over sentences (a sentence counts once per concept), purity over occurrences
+    assert info["polarity_unit"] == "sentence"
+    assert (pol["n_units"] <= pol["size"]).all() and (pol["unit_count"] <= pol["count"]).all()
+    assert (pol.loc[pol["polar"], "purity"] > 0.9).all()
     # predicted labels are out of fold: they need not (and on a weak tiny model do not) equal gold
     assert 0.0 <= info["predicted_agrees_with_gold"] < 1.0
     t = result.triggers

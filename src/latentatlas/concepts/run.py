@@ -18,7 +18,9 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
    its fine-tuned classification head (saved by the fine-tuning run, or a ``--tuned`` folder that has
    one), else B + the same kind of probe. B's predictions on the corpus sentences are the ``predicted``
    labels (out of fold, 5-fold, when B is a probe fitted on those very sentences).
-7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`).
+7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`): purity
+   > θ over occurrences, and enrichment tested over distinct sentences (each token carries its
+   sentence's label, so tokens are not independent), BH-corrected per layer.
 8. **Triggers**: at ``trigger_layer``, for the polar concepts (``trigger_source`` labels) of each model
    in ``trigger_models`` (default B) and each class c, the top polar words vs. random and
    frequency-matched words, inserted into correctly classified validation inputs of the other classes,
@@ -423,10 +425,12 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
         predicted_sentence = clf_b.proba(sentences).argmax(1)
     occ_sentence = occ["sentence_id"].to_numpy(dtype=np.int64)
     sources = {"gold": gold_sentence[occ_sentence], "predicted": predicted_sentence[occ_sentence]}
+    # significance counts sentences (every token carries its sentence's label); purity > θ as for labels
+    polarity_kw: dict[str, Any] = {"units": occ_sentence, "test": settings.polarity_test, "alpha": settings.alpha,
+                                   "min_size": settings.min_concept_size, "min_purity": settings.theta}
     polarity = pd.concat([
         polarity_by_layer({l: concepts[m][l] for l in sorted(set(layers) | {trigger_layer})}, sources, info.labels,
-                          words=words, test=settings.polarity_test, alpha=settings.alpha,
-                          min_size=settings.min_concept_size).assign(model=m)
+                          words=words, **polarity_kw).assign(model=m)
         for m in MODELS
     ], ignore_index=True)
     polarity = polarity[["model"] + [c for c in polarity.columns if c != "model"]]
@@ -436,8 +440,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     t0 = time.perf_counter()
     sweep = k_sweep_table({m: {kk: {l: cuts[m][kk][l] for l in layers} for kk in ks} for m in MODELS}, words, sources,
                           info.labels, theta=settings.theta, n_perm=settings.n_perm, seed=settings.seed,
-                          polarity_kw={"test": settings.polarity_test, "alpha": settings.alpha,
-                                       "min_size": settings.min_concept_size})
+                          polarity_kw=polarity_kw)
     timings["k_sweep"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -465,7 +468,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
         "k": k, "k_rule": "given (--k)" if settings.k is not None else
         f"default_k: round(n_occurrences × {DEFAULT_K} / {PAPER_OCCURRENCES:,}), the papers' ratio",
         "k_sweep": ks,
-        "classifier_accuracy": accuracy,
+        "classifier_accuracy": accuracy, "polarity_unit": "sentence",
         "predicted_agrees_with_gold": float((predicted_sentence == gold_sentence).mean()),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
@@ -559,7 +562,8 @@ def render_section(result: ConceptsResult) -> str:
     polar = result.polarity.loc[result.polarity["polar"] & (result.polarity["model"] == "finetuned")
                                 & (result.polarity["layer"] == info.get("trigger_layer"))]
     top_polar = (polar.sort_values("q").groupby(["source", "class_name"]).head(3)
-                 [["source", "class_name", "concept", "size", "purity", "prior", "q", "examples"]])
+                 [["source", "class_name", "concept", "size", "purity", "prior", "n_units", "unit_count", "q",
+                   "examples"]])
     trig = result.triggers.drop(columns=["words"]) if len(result.triggers) else result.triggers
     trig_mean = (trig.groupby(["concepts_from", "classifier", "word_set"], as_index=False)
                  [["flip_rate", "flip_to_target_rate", "confidence_drop"]].mean() if len(trig) else trig)
@@ -585,8 +589,11 @@ def render_section(result: ConceptsResult) -> str:
         f"<h3>Label alignment per layer</h3><img alt='label alignment' src='data:image/png;base64,{figs['labels']}'>"
         f"{_table(result.labels.pivot_table(index=['model', 'layer'], columns='label_set', values='fraction_aligned').reset_index())}"
         f"<h3>Polar concepts</h3><img alt='polar concepts per layer' src='data:image/png;base64,{figs['polarity']}'>"
-        f"<p>{s.polarity_test} test against the class prior, Benjamini–Hochberg at α={s.alpha}, concepts of ≥"
-        f"{s.min_concept_size} occurrences. Most significant polar concepts of B at layer {info.get('trigger_layer')}:</p>"
+        f"<p>A concept is polar to class c when more than θ={s.theta} of its occurrences come from class-c "
+        f"sentences and a one-sided {s.polarity_test} test over its distinct sentences (a sentence counts once: all "
+        f"its tokens carry its label) against the sentence prior passes Benjamini–Hochberg at α={s.alpha}; concepts "
+        f"of ≥{s.min_concept_size} occurrences. Most significant polar concepts of B at layer "
+        f"{info.get('trigger_layer')}:</p>"
         f"{_table(top_polar)}"
         f"<h3>K sweep</h3><p>The same Ward trees cut at every K: alignment excess over chance at θ={s.theta}, ARI "
         f"and polar concepts per model and label source.</p>{_table(result.k_sweep)}"
