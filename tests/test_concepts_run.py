@@ -12,6 +12,7 @@ import pytest
 from latentatlas.cli import main
 from latentatlas.concepts.run import (
     ConceptSettings,
+    analysis_sentences,
     read_label_file,
     render_section,
     resolve_k,
@@ -20,7 +21,7 @@ from latentatlas.concepts.run import (
 )
 from latentatlas.errors import BadInputError
 
-SMALL = ["--task", "bbc_topic", "--max-train", "48", "--n-sentences", "48", "--layers", "1,2"]
+SMALL = ["--task", "bbc_topic", "--max-train", "48", "--max-eval", "40", "--n-sentences", "48", "--layers", "1,2"]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,10 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
     assert info["polarity_unit"] == "sentence"
     assert (pol["n_units"] <= pol["size"]).all() and (pol["unit_count"] <= pol["count"]).all()
     assert (pol.loc[pol["polar"], "purity"] > 0.9).all()
-    # predicted labels are out of fold: they need not (and on a weak tiny model do not) equal gold
-    assert 0.0 <= info["predicted_agrees_with_gold"] < 1.0
+    # the analysed sentences are the validation split's, none of them fine-tuned on; B predicts them
+    assert info["analysis_split"] == "validation" and "validation split" in info["analysis_sentences"]
+    assert info["analysed_sentences_in_finetuning"] == 0
+    assert 0.0 <= info["predicted_agrees_with_gold"] <= 1.0
     t = result.triggers
     if len(t):
         assert set(t["word_set"]) <= {"polar", "random", "frequency"}
@@ -90,6 +93,26 @@ def test_k_sweep_from_the_same_trees(result) -> None:  # type: ignore[no-untyped
         s = result.polarity_summary
         pol = s.loc[(s["model"] == "finetuned") & (s["layer"] == layer) & (s["source"] == "gold"), "n_polar_concepts"]
         assert row["polar_finetuned_gold"] == int(pol.sum())
+
+
+@pytest.mark.parametrize("split", ["validation", "heldout"])
+def test_analysis_sentences_are_disjoint_from_finetuning(split: str) -> None:
+    from latentatlas.downstream.tasks import load_task
+
+    task = load_task("bbc_topic", seed=0, max_train=200, max_eval=50)
+    texts, gold = analysis_sentences(task, split, 120, seed=0)
+    assert len(texts) == len(set(texts)) == 120 and gold.shape == (120,)
+    assert not set(texts) & (set(task.train.text_a) | set(task.validation.text_a))
+    # drawn from the named split, with that split's gold labels
+    wide = load_task("bbc_topic", seed=0, max_train=100_000, max_eval=100_000)
+    pool = wide.validation if split == "validation" else wide.train
+    label_of = dict(zip(pool.text_a, np.asarray(pool.labels)))
+    assert all(label_of[t] == g for t, g in zip(texts, gold))
+    assert analysis_sentences(task, split, 120, seed=0)[0] == texts  # seeded
+    with pytest.raises(BadInputError, match="lower --n-sentences"):
+        analysis_sentences(task, split, 10**6, seed=0)
+    with pytest.raises(BadInputError, match="analysis split"):
+        analysis_sentences(task, "train", 10, seed=0)
 
 
 def test_resolve_k() -> None:

@@ -63,8 +63,13 @@ def concepts_cmd(
     task: Annotated[str, typer.Option(help="Single-sentence classification task (see 'latentatlas tasks').")] = "bbc_topic",
     tuned: Annotated[str | None, typer.Option(help="Existing fine-tuned folder (default: fine-tune MODEL, cached).")] = None,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 1,
-    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning, probes, analysed sentences).")] = 1000,
-    n_sentences: Annotated[int, typer.Option(help="Training sentences analysed (seeded sample).")] = 1000,
+    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning and probes).")] = 1000,
+    max_eval: Annotated[int, typer.Option(help="Validation examples (fine-tuning's evaluation, trigger inputs).")] = 500,
+    n_sentences: Annotated[int, typer.Option(help="Sentences analysed (seeded sample, never fine-tuned on).")] = 1000,
+    analysis_split: Annotated[
+        str, typer.Option(help="Analysed sentences: 'validation' (the task's validation split) or 'heldout' "
+                               "(train sentences left out of fine-tuning).")
+    ] = "validation",
     k: Annotated[
         int | None, typer.Option(help="Concepts per layer (Ward cut); default: the papers' ratio, 600 per 250,000 occurrences.")
     ] = None,
@@ -96,8 +101,8 @@ def concepts_cmd(
     except ValueError:
         raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
     settings = ConceptSettings(
-        model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train,
-        n_sentences=n_sentences, k=k, k_sweep=sweep, layers=layers,
+        model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train, max_eval=max_eval,
+        n_sentences=n_sentences, analysis_split=analysis_split, k=k, k_sweep=sweep, layers=layers,
         labels_file=None if labels is None else str(labels),
         theta=theta, position=position, seed=seed,
     )

@@ -4,8 +4,10 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
 
 1. **Models**: the pre-trained model A and B = A fine-tuned on the task (:func:`~latentatlas.downstream.
    finetune.finetune`, cached) or any folder given as ``tuned``.
-2. **Corpus**: a seeded sample of ``n_sentences`` training sentences of the task, each with its gold
-   class. Both models are extracted on it; one occurrence sample (≤ ``max_per_type`` per word type,
+2. **Corpus**: a seeded sample of ``n_sentences`` sentences of the task that fine-tuning never saw
+   (:func:`analysis_sentences`; ``analysis_split``: ``validation``, the task's validation split minus the
+   sentences that evaluate fine-tuning and serve as trigger inputs, or ``heldout``, a part of the train
+   split left out of fine-tuning and the probes), each with its gold class. Both models are extracted on it; one occurrence sample (≤ ``max_per_type`` per word type,
    types with ≥ ``min_per_type``, seeded) serves both (:func:`.sample.shared_occurrences`), so the two
    models must tokenise the words identically.
 3. **Concepts**: per layer and model, exact Ward (:func:`.cluster.ward_tree`) built once and cut at K:
@@ -16,8 +18,8 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
    file) and the share of concepts aligned to a label at θ (:func:`.label.label_alignment`).
 6. **Classifiers** (see :mod:`.triggers`): A + logistic probe on its last layer (mean-pooled) and B with
    its fine-tuned classification head (saved by the fine-tuning run, or a ``--tuned`` folder that has
-   one), else B + the same kind of probe. B's predictions on the corpus sentences are the ``predicted``
-   labels (out of fold, 5-fold, when B is a probe fitted on those very sentences).
+   one), else B + the same kind of probe. B's predictions on the analysed sentences (held out from its
+   training) are the ``predicted`` labels.
 7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`): purity
    > θ over occurrences, and enrichment tested over distinct sentences (each token carries its
    sentence's label, so tokens are not independent), BH-corrected per layer.
@@ -57,6 +59,12 @@ from .label import LABEL_SETS, UNK
 log = logging.getLogger(__name__)
 
 MODELS = ("pretrained", "finetuned")
+#: where the analysed sentences come from -> what the output says about them
+ANALYSIS_SPLITS: dict[str, str] = {
+    "validation": "the task's validation split, without the validation sentences that evaluate fine-tuning and "
+                  "serve as trigger inputs; disjoint from the fine-tuning data",
+    "heldout": "a seeded part of the task's train split that fine-tuning and the probes never saw",
+}
 WORD_SETS = ("polar", "random", "frequency")
 
 
@@ -71,6 +79,7 @@ class ConceptSettings:
     max_train: int = 1000
     max_eval: int = 500
     n_sentences: int = 1000
+    analysis_split: str = "validation"  # ANALYSIS_SPLITS: the analysed sentences are never fine-tuned on
     layers: str = "all"
     k: int | None = None  # None: default_k(occurrences), the papers' concepts-per-occurrence ratio
     k_sweep: tuple[int, ...] | None = None  # None: sweep_ks(K, occurrences)
@@ -110,6 +119,11 @@ class ConceptSettings:
             raise BadInputError(f"trigger_models={self.trigger_models}: choose among {MODELS}.")
         if self.position not in POSITIONS:
             raise BadInputError(f"--position {self.position!r}: use one of {', '.join(POSITIONS)}.")
+        if self.analysis_split not in ANALYSIS_SPLITS:
+            raise BadInputError(
+                f"--analysis-split {self.analysis_split!r}: use one of {', '.join(ANALYSIS_SPLITS)} (sentences the "
+                "fine-tuned model never trained on)."
+            )
         if not 0.0 <= self.theta <= 1.0:
             raise BadInputError(f"--theta={self.theta} must lie in [0, 1].")
 
@@ -300,6 +314,38 @@ def k_sweep_table(
     return pd.DataFrame(rows)
 
 
+def analysis_sentences(
+    task: Any, split: str, n: int, *, seed: int, cache_dir: str | Path | None = None
+) -> tuple[list[str], np.ndarray]:
+    """``n`` seeded sentences (and gold classes) of ``split`` that ``task`` (the fine-tuning task) does
+    not contain: neither its train split (fine-tuning, probes) nor its validation split (fine-tuning's
+    evaluation, the trigger inputs).
+
+    ``validation`` draws from the task's validation split, ``heldout`` from its train split beyond the
+    ``len(task.train)`` examples fine-tuning uses (:data:`ANALYSIS_SPLITS`). The task is loaded again with
+    ``n`` more examples of that split and every sentence whose text is in ``task`` is dropped, so the
+    sample is disjoint from fine-tuning by text, whatever the loader's sampling.
+    """
+    from ..downstream.tasks import load_task
+
+    if split not in ANALYSIS_SPLITS:
+        raise BadInputError(f"analysis split {split!r}: use one of {', '.join(ANALYSIS_SPLITS)}.")
+    n_train, n_eval = len(task.train), len(task.validation)
+    wider = load_task(task.info.name, seed=seed, cache_dir=cache_dir,
+                      max_train=n_train + (n if split == "heldout" else 0),
+                      max_eval=n_eval + (n if split == "validation" else 0))
+    source = wider.validation if split == "validation" else wider.train
+    used = set(task.train.text_a) | set(task.validation.text_a)
+    free = np.array([i for i, t in enumerate(source.text_a) if t not in used], dtype=np.int64)
+    if free.size < n:
+        raise BadInputError(
+            f"only {free.size} {split} sentences of {task.info.name!r} are unused by fine-tuning and the trigger inputs "
+            f"for --n-sentences={n}; lower --n-sentences, --max-train or --max-eval, or use the other --analysis-split."
+        )
+    rows = free[_seeded_subset(free.size, n, seed)]
+    return [source.text_a[i] for i in rows], np.asarray(source.labels)[rows].astype(np.int64)
+
+
 def _seeded_subset(n: int, m: int, seed: int) -> np.ndarray:
     return np.arange(n) if m >= n else np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
 
@@ -348,9 +394,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["models_and_finetune"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    rows = _seeded_subset(len(task.train), settings.n_sentences, settings.seed)
-    sentences = [task.train.text_a[i] for i in rows]
-    gold_sentence = np.asarray(task.train.labels)[rows].astype(np.int64)
+    sentences, gold_sentence = analysis_sentences(task, settings.analysis_split, settings.n_sentences,
+                                                  seed=settings.seed, cache_dir=cache)
     layers = resolve_layers(settings.layers, lm_a.num_layers)
     resolve_layers(settings.layers, lm_b.num_layers)
     trigger_layer = resolve_layers(settings.trigger_layer, lm_a.num_layers)[0]
@@ -411,18 +456,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     clf_b: Any = (HeadClassifier.load(head_dir) if head_dir is not None and has_classification_head(head_dir)
                   else ProbeClassifier.fit(lm_b.model, lm_b.tokenizer, task, layer=-1))
     classifiers = {"pretrained+probe": clf_a, "finetuned" + ("" if isinstance(clf_b, HeadClassifier) else "+probe"): clf_b}
-    # the analysed sentences are training rows: a probe fitted on them would just repeat the gold labels,
-    # so its predictions are out of fold (5-fold, seeded), from the features it already holds
-    trained = getattr(clf_b, "train_features", None)
-    if trained is not None:
-        from sklearn.base import clone
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-        folds = StratifiedKFold(5, shuffle=True, random_state=settings.seed)
-        oof = cross_val_predict(clone(clf_b.estimator), trained, np.asarray(task.train.labels), cv=folds)
-        predicted_sentence = np.asarray(oof)[rows].astype(np.int64)
-    else:
-        predicted_sentence = clf_b.proba(sentences).argmax(1)
+    # the analysed sentences are held out from fine-tuning and from the probes: B's own predictions
+    predicted_sentence = clf_b.proba(sentences).argmax(1).astype(np.int64)
     occ_sentence = occ["sentence_id"].to_numpy(dtype=np.int64)
     sources = {"gold": gold_sentence[occ_sentence], "predicted": predicted_sentence[occ_sentence]}
     # significance counts sentences (every token carries its sentence's label); purity > θ as for labels
@@ -464,6 +499,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     run_info = {
         "pretrained": str(lm_a.spec), "finetuned": tuned, "task": info.name, "classes": list(info.labels),
         "finetune": finetune_info, "layers": layers, "trigger_layer": trigger_layer,
+        "analysis_split": settings.analysis_split, "analysis_sentences": ANALYSIS_SPLITS[settings.analysis_split],
+        "analysed_sentences_in_finetuning": len(set(sentences) & set(task.train.text_a)),
         "n_sentences": len(sentences), "n_occurrences": int(len(occ)), "n_types": int(occ["word"].nunique()),
         "k": k, "k_rule": "given (--k)" if settings.k is not None else
         f"default_k: round(n_occurrences × {DEFAULT_K} / {PAPER_OCCURRENCES:,}), the papers' ratio",
@@ -574,7 +611,8 @@ def render_section(result: ConceptsResult) -> str:
         f"<p>{html.escape(str(info.get('pretrained')))} (A) and its fine-tuned copy (B, "
         f"{html.escape(str(info.get('finetuned')))}) on task <b>{html.escape(str(info.get('task')))}</b>"
         + (f" (fine-tuning validation score {ft['metrics'].get('score', float('nan')):.3f})" if ft else "")
-        + f"; {info.get('n_sentences')} training sentences, {info.get('n_occurrences')} occurrences of "
+        + f"; {info.get('n_sentences')} analysed sentences from {html.escape(str(info.get('analysis_sentences')))}"
+        f" ('{html.escape(str(info.get('analysis_split')))}'), {info.get('n_occurrences')} occurrences of "
         f"{info.get('n_types')} word types (≤{s.max_per_type} per type, ≥{s.min_per_type}), exact Ward, K={info.get('k')} "
         f"({html.escape(str(info.get('k_rule')))}; {info.get('n_occurrences', 0) / max(info.get('k') or 1, 1):.0f} "
         "occurrences per concept), "
@@ -656,6 +694,7 @@ __all__ = [
     "figures",
     "k_sweep_table",
     "label_table",
+    "analysis_sentences",
     "read_label_file",
     "render_html",
     "render_section",
