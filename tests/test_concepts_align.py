@@ -6,7 +6,7 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
 from latentatlas.concepts.align import align_concepts, alignment_curves, pair_scores, contingency
 from latentatlas.errors import BadInputError
@@ -24,7 +24,8 @@ def test_pair_scores_against_sklearn_and_brute_force(rng: np.random.Generator) -
     b[:40] = a[:40] % 4
     s = pair_scores(contingency(a, b))
     assert s["ari"] == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
-    assert s["nmi"] == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
+    assert s["ami"] == pytest.approx(adjusted_mutual_info_score(a, b), abs=1e-12)
+    assert "nmi" not in s
     both = either = 0
     for i, j in combinations(range(80), 2):
         sa, sb = a[i] == a[j], b[i] == b[j]
@@ -127,3 +128,14 @@ def test_type_constraints_by_hand() -> None:
     assert _value(align_concepts(a, b2, words, thetas=[0.9], n_perm=0, min_types=2), "type_a_to_b", 0.9) == pytest.approx(2 / 3)
     with pytest.raises(BadInputError, match="min_types"):
         align_concepts(a, b, words, min_types=-1)
+
+
+def test_ami_replaces_nmi_and_reads_zero_for_unrelated_partitions(rng: np.random.Generator) -> None:
+    # many small concepts (the concepts' regime): NMI of two unrelated partitions is far from 0, AMI is not
+    a, b = rng.integers(0, 300, 3000), rng.integers(0, 300, 3000)
+    assert normalized_mutual_info_score(a, b) > 0.5
+    df = align_concepts(a, b, rng.integers(0, 500, 3000).astype(str), n_perm=3, seed=0)
+    assert "nmi" not in set(df["measure"])
+    ami = df[df["measure"] == "ami"].iloc[0]
+    assert abs(ami["value"]) < 0.02 and abs(ami["chance"]) < 0.02 and abs(ami["excess"]) < 0.02
+    assert _value(align_concepts(a, a.copy(), a.astype(str), n_perm=0), "ami") == pytest.approx(1.0)

@@ -42,7 +42,7 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
     assert info["layers"] == [1, 2] and info["trigger_layer"] == 2 and info["n_occurrences"] >= 6
     a = result.alignment
     assert set(a["layer"]) == {1, 2}
-    assert {"occ_a_to_b", "type_b_to_a", "ari", "nmi", "jaccard"} <= set(a["measure"])
+    assert {"occ_a_to_b", "type_b_to_a", "ari", "ami", "jaccard"} <= set(a["measure"]) and "nmi" not in set(a["measure"])
     assert a["value"].between(-1 - 1e-9, 1 + 1e-9).all() and a["chance"].notna().all()
     lab = result.labels
     assert set(lab["model"]) == {"pretrained", "finetuned"} and set(lab["layer"]) == {1, 2}
@@ -70,6 +70,8 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
     if len(t):
         assert set(t["word_set"]) <= {"polar", "random", "frequency"}
         assert t["flip_rate"].dropna().between(0, 1).all()
+        ok = t.dropna(subset=["flip_rate"])
+        assert ((ok["flip_rate_lo"] <= ok["flip_rate"]) & (ok["flip_rate"] <= ok["flip_rate_hi"])).all()
     assert len(result.words_text.splitlines()) == 48
     # B is attacked through the head it was fine-tuned with, not a probe refitted on its encoder
     assert set(info["classifier_accuracy"]) == {"pretrained+probe", "finetuned"}
@@ -90,6 +92,8 @@ def test_k_sweep_from_the_same_trees(result) -> None:  # type: ignore[no-untyped
         assert row["type_a_to_b_excess"] == pytest.approx(float(at["excess"].iloc[0]))
         ari = a.loc[(a["layer"] == layer) & (a["measure"] == "ari")].iloc[0]
         assert row["ari"] == pytest.approx(ari["value"])
+        ami = a.loc[(a["layer"] == layer) & (a["measure"] == "ami")].iloc[0]
+        assert row["ami"] == pytest.approx(ami["value"]) and row["ami_chance"] == pytest.approx(ami["chance"])
         s = result.polarity_summary
         pol = s.loc[(s["model"] == "finetuned") & (s["layer"] == layer) & (s["source"] == "gold"), "n_polar_concepts"]
         assert row["polar_finetuned_gold"] == int(pol.sum())
@@ -177,7 +181,7 @@ def test_cli_end_to_end_with_user_labels(tiny_bert_dir: Path, cache: Path, resul
     lab = pd.read_csv(out / "labels.csv")
     assert "parity" in set(lab["label_set"])
     assert sorted(set(pd.read_csv(out / "k_sweep.csv")["k"])) == [2, 3, 4]  # the analysis K is always swept
-    assert "layer  1: ARI" in capsys.readouterr().out
+    assert "layer  1: AMI" in capsys.readouterr().out
 
 
 def test_cli_k_larger_than_points(tiny_bert_dir: Path, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

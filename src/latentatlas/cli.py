@@ -111,11 +111,12 @@ def concepts_cmd(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, default=str))
         return
-    s = result.polarity_summary
-    for row in result.alignment.loc[result.alignment["measure"] == "ari"].itertuples():
+    s, a = result.polarity_summary, result.alignment
+    for row in a.loc[a["measure"] == "ami"].itertuples():
         n_polar = s.loc[(s["layer"] == row.layer) & (s["model"] == "finetuned") & (s["source"] == "gold"), "n_polar_concepts"]
-        typer.echo(f"layer {row.layer:>2}: ARI {row.value:.3f} (chance {row.chance:.3f}), "
-                   f"polar concepts of the fine-tuned model {int(n_polar.sum())}")
+        typed = a.loc[(a["layer"] == row.layer) & (a["measure"] == "type_a_to_b") & ((a["theta"] - settings.theta).abs() < 1e-9)]
+        typer.echo(f"layer {row.layer:>2}: AMI {row.value:.3f} (chance {row.chance:.3f}), type-level A→B excess "
+                   f"{float(typed['excess'].sum()):+.3f}, polar concepts of the fine-tuned model {int(n_polar.sum())}")
     for name, path in files.items():
         typer.echo(f"  {name:<22} {path}")
 

@@ -66,6 +66,8 @@ ANALYSIS_SPLITS: dict[str, str] = {
     "heldout": "a seeded part of the task's train split that fine-tuning and the probes never saw",
 }
 WORD_SETS = ("polar", "random", "frequency")
+TRIGGER_SCORES = ("flip_rate", "flip_rate_lo", "flip_rate_hi", "flip_to_target_rate", "flip_to_target_lo",
+                  "flip_to_target_hi", "confidence_drop", "target_gain")
 
 
 @dataclass(frozen=True)
@@ -249,12 +251,10 @@ def trigger_table(
             df = evaluate_triggers(clf, texts, labels, c, sets, n_insert=n_insert, position=position, seed=seed,
                                    base_proba=base[clf_name])
             frames.append(df.assign(classifier=clf_name, target_name=cname))
+    cols = ["classifier", "target", "target_name", "word_set", "n_inputs", *TRIGGER_SCORES, "words"]
     if not frames:
-        return pd.DataFrame(columns=["classifier", "target", "target_name", "word_set", "n_inputs", "flip_rate",
-                                     "flip_to_target_rate", "confidence_drop", "target_gain", "words"])
-    out = pd.concat(frames, ignore_index=True)
-    return out[["classifier", "target", "target_name", "word_set", "n_inputs", "flip_rate", "flip_to_target_rate",
-                "confidence_drop", "target_gain", "words"]]
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
 
 
 def resolve_k(k: int | None, n_occurrences: int) -> int:
@@ -286,7 +286,8 @@ def k_sweep_table(
 
     ``cuts[model][k][layer]`` are the concepts of every occurrence, each K cut from the one tree of
     (model, layer). Columns: ``k``, ``layer``, ``occurrences_per_concept``, ``occ_a_to_b_excess``,
-    ``type_a_to_b_excess``, ``ari``, ``ari_chance`` and ``polar_<model>_<source>`` (number of polar concepts).
+    ``type_a_to_b_excess``, ``ami``, ``ami_chance``, ``ari``, ``ari_chance`` and ``polar_<model>_<source>``
+    (number of polar concepts).
     """
     from .align import alignment_curves
     from .polarity import polarity_by_layer, polarity_summary
@@ -303,6 +304,7 @@ def k_sweep_table(
                 "k": int(k), "layer": int(layer), "occurrences_per_concept": float(words.size / k),
                 "occ_a_to_b_excess": float(d.loc["occ_a_to_b", "excess"]),
                 "type_a_to_b_excess": float(d.loc["type_a_to_b", "excess"]),
+                "ami": float(d.loc["ami", "value"]), "ami_chance": float(d.loc["ami", "chance"]),
                 "ari": float(d.loc["ari", "value"]), "ari_chance": float(d.loc["ari", "chance"]),
             }
             for m in MODELS:
@@ -542,8 +544,9 @@ def figures(result: ConceptsResult) -> dict[str, str]:
         if d.empty:
             d = a.loc[a["measure"] == measure].groupby("layer", as_index=False)[["excess"]].mean()
         ax.plot(d["layer"], d["excess"], "o-", color=f"C{i}", label=label)
-    d = a.loc[a["measure"] == "ari"].sort_values("layer")
-    ax.plot(d["layer"], d["excess"], "s--", color="k", label="ARI")
+    for measure, style in (("ami", "s--"), ("ari", "^:")):
+        d = a.loc[a["measure"] == measure].sort_values("layer")
+        ax.plot(d["layer"], d["excess"], style, color="k", label=measure.upper())
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("layer")
     ax.set_ylabel(f"share aligned − chance (θ={theta})")
@@ -581,11 +584,11 @@ def _table(df: pd.DataFrame) -> str:
 
 
 def _alignment_table(alignment: pd.DataFrame, theta: float) -> pd.DataFrame:
-    """Per layer: value, chance and excess of occurrence- and type-level A→B at θ, and of ARI."""
+    """Per layer: value, chance and excess of occurrence- and type-level A→B at θ, and of AMI and ARI."""
     at_theta = np.isclose(alignment["theta"].fillna(-1), theta)
     pieces = []
     for measure, name, mask in (("occ_a_to_b", "occ A→B", at_theta), ("type_a_to_b", "type A→B", at_theta),
-                                ("ari", "ARI", alignment["theta"].isna())):
+                                ("ami", "AMI", alignment["theta"].isna()), ("ari", "ARI", alignment["theta"].isna())):
         d = alignment.loc[mask & (alignment["measure"] == measure), ["layer", "value", "chance", "excess"]]
         pieces.append(d.set_index("layer").add_prefix(f"{name} "))
     return pd.concat(pieces, axis=1).reset_index()
@@ -633,12 +636,13 @@ def render_section(result: ConceptsResult) -> str:
         f"of ≥{s.min_concept_size} occurrences. Most significant polar concepts of B at layer "
         f"{info.get('trigger_layer')}:</p>"
         f"{_table(top_polar)}"
-        f"<h3>K sweep</h3><p>The same Ward trees cut at every K: alignment excess over chance at θ={s.theta}, ARI "
+        f"<h3>K sweep</h3><p>The same Ward trees cut at every K: alignment excess over chance at θ={s.theta}, AMI, ARI "
         f"and polar concepts per model and label source.</p>{_table(result.k_sweep)}"
         f"<h3>Adversarial triggers (layer {info.get('trigger_layer')}, {s.trigger_source} labels)</h3>"
         f"<p>{s.n_insert} words from a set inserted ({s.position}) into correctly classified validation inputs of the "
         "other classes; mean over target classes. 'polar': words of concepts polar to the target; 'random': "
-        "random corpus words; 'frequency': words of the same corpus-frequency band (both without polar words).</p>"
+        "random corpus words; 'frequency': words of the same corpus-frequency band (both without polar words). "
+        "Per target class below: 95 % percentile bootstrap intervals over the attacked inputs (_lo, _hi).</p>"
         f"{_table(trig_mean)}<h4>Trigger words</h4>{_table(words)}<h4>Per target class</h4>{_table(trig)}"
         "</section>"
     )
