@@ -81,8 +81,8 @@ def test_k_sweep_from_the_same_trees(result) -> None:  # type: ignore[no-untyped
     info, sweep = result.info, result.k_sweep
     n = info["n_occurrences"]
     assert info["k"] == 6 and info["k_rule"].startswith("given")
-    assert 6 in info["k_sweep"] and info["k_sweep"] == sorted(set(sweep["k"]))
-    assert set(sweep["layer"]) == {1, 2} and len(sweep) == 2 * len(info["k_sweep"])
+    assert 6 in info["k_values"] and info["k_values"] == sorted(set(sweep["k"]))
+    assert set(sweep["layer"]) == {1, 2} and len(sweep) == 2 * len(info["k_values"])
     assert np.allclose(sweep["occurrences_per_concept"], n / sweep["k"])
     # the row at the analysis K repeats the main tables (same cut of the same tree)
     a = result.alignment
@@ -132,7 +132,7 @@ def test_write_and_section(result, tmp_path: Path) -> None:  # type: ignore[no-u
             "words.txt", "k_sweep.csv"} <= set(files)
     payload = json.loads(files["concepts.json"].read_text())
     assert payload["n_occurrences"] == result.info["n_occurrences"] and payload["settings"]["k"] == 6
-    assert len(payload["k_sweep"]) == len(result.k_sweep) and payload["k"] == 6
+    assert len(payload["k_sweep"]) == len(result.k_sweep) and payload["k"] == 6 and 6 in payload["k_values"]
     back = pd.read_csv(files["alignment.csv"])
     assert np.allclose(back["value"], result.alignment["value"])
     section = render_section(result)

@@ -7,9 +7,10 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
 2. **Corpus**: a seeded sample of ``n_sentences`` sentences of the task that fine-tuning never saw
    (:func:`analysis_sentences`; ``analysis_split``: ``validation``, the task's validation split minus the
    sentences that evaluate fine-tuning and serve as trigger inputs, or ``heldout``, a part of the train
-   split left out of fine-tuning and the probes), each with its gold class. Both models are extracted on it; one occurrence sample (≤ ``max_per_type`` per word type,
-   types with ≥ ``min_per_type``, seeded) serves both (:func:`.sample.shared_occurrences`), so the two
-   models must tokenise the words identically.
+   split left out of fine-tuning and the probes), each with its gold class. Both models are extracted
+   on it; one occurrence sample (≤ ``max_per_type`` per word type, types with ≥ ``min_per_type``,
+   seeded) serves both (:func:`.sample.shared_occurrences`), so the two models must tokenise the words
+   identically.
 3. **Concepts**: per layer and model, exact Ward (:func:`.cluster.ward_tree`) built once and cut at K:
    by default K scales with the occurrences at the papers' ratio (:func:`.cluster.default_k`, ≈ 417
    occurrences per concept), and the same trees are cut at every K of the sweep (:func:`.cluster.sweep_ks`).
@@ -506,7 +507,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
         "n_sentences": len(sentences), "n_occurrences": int(len(occ)), "n_types": int(occ["word"].nunique()),
         "k": k, "k_rule": "given (--k)" if settings.k is not None else
         f"default_k: round(n_occurrences × {DEFAULT_K} / {PAPER_OCCURRENCES:,}), the papers' ratio",
-        "k_sweep": ks,
+        "k_values": ks,
         "classifier_accuracy": accuracy, "polarity_unit": "sentence",
         "predicted_agrees_with_gold": float((predicted_sentence == gold_sentence).mean()),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
@@ -572,7 +573,7 @@ def figures(result: ConceptsResult) -> dict[str, str]:
     for i, ((m, src), d) in enumerate(s.groupby(["model", "source"])):
         ax.plot(d["layer"], d["n_polar_concepts"], "o-" if m == "finetuned" else "o--", color=f"C{i}", label=f"{m}, {src}")
     ax.set_xlabel("layer")
-    ax.set_ylabel(f"polar concepts (BH q ≤ {result.settings.alpha})")
+    ax.set_ylabel(f"polar concepts (purity > {theta}, BH q ≤ {result.settings.alpha})", fontsize=8)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     out["polarity"] = _png(fig)
