@@ -18,10 +18,15 @@ concept b of model B):
   ``min_types = 5`` (the reference's strict ``>``: at least 6 types; the same group's concept-label
   alignment, ``qcri/Latent_Concept_Analysis`` ``alignment.py``, requires "more than 5" types) and
   ``size_ratio = 0.6`` (Mousi et al. 2024 align two concepts only when "their sizes do not differ by
-  more than 40 %", read in the reference's one-sided form; the other direction is implied by the
-  overlap, since |T(b)| ≥ |T(a) ∩ T(b)| > θ|T(a)|). The share is over *all* of A's concepts (the
-  reference counts source concepts with a non-empty set of aligned targets); ``type_eligible_a`` /
-  ``type_eligible_b`` give the share of concepts with more than ``min_types`` types, the ceiling.
+  more than 40 %": wording as quoted in a downstream copy of the script, not checked against the PDF;
+  read in the reference's one-sided form, the other direction being implied by the overlap, since
+  |T(b)| ≥ |T(a) ∩ T(b)| > θ|T(a)|). Measured on MiniLM vs its ``bbc_topic`` fine-tuned copy (300
+  validation sentences, 1,484 occurrences, layers 0/3/6, θ = 0.9): ``size_ratio`` 0.4 instead of 0.6
+  moves the type-level excess by ≤ 0.06 at K = 16 and 32 and by one concept in four at K = 4; dropping
+  ``min_types`` moves it by up to 0.7 (the trivial one-type alignments come back). The share is over
+  *all* of A's concepts (the reference counts source concepts with a non-empty set of aligned
+  targets); ``type_eligible_a`` / ``type_eligible_b`` give the share of concepts with more than
+  ``min_types`` types, the ceiling.
 * symmetric scores: adjusted Rand index (Hubert & Arabie 1985), adjusted mutual information
   (Vinh, Epps & Bailey 2010, JMLR 11:2837; AMI = (MI − E[MI]) / (mean(H_A, H_B) − E[MI]), arithmetic
   mean, scikit-learn's ``adjusted_mutual_info_score``) and the pair-counting Jaccard index
