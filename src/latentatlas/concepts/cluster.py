@@ -114,7 +114,7 @@ def default_k(n_occurrences: int) -> int:
 
 def sweep_ks(k: int, n_points: int, factors: Sequence[float] = K_SWEEP_FACTORS) -> list[int]:
     """K values of the sweep: round(k · f) for each factor and the papers' 600, kept in [2, n_points]."""
-    ks = {int(round(k * f)) for f in factors} | {int(k), DEFAULT_K}
+    ks = {round(k * f) for f in factors} | {int(k), DEFAULT_K}
     return sorted(x for x in {min(max(2, x), n_points) for x in ks} if 2 <= x <= n_points)
 
 

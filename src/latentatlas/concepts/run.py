@@ -696,10 +696,10 @@ def write_concepts(
 __all__ = [
     "ConceptSettings",
     "ConceptsResult",
+    "analysis_sentences",
     "figures",
     "k_sweep_table",
     "label_table",
-    "analysis_sentences",
     "read_label_file",
     "render_html",
     "render_section",
