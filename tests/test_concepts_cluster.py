@@ -8,7 +8,7 @@ from scipy.cluster.hierarchy import fcluster, ward
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
-from latentatlas.concepts.cluster import Hierarchy, two_stage, two_stage_agreement, ward_tree
+from latentatlas.concepts.cluster import Hierarchy, default_k, sweep_ks, two_stage, two_stage_agreement, ward_tree
 from latentatlas.errors import BadInputError
 
 
@@ -98,3 +98,25 @@ def test_bad_input(rng: np.random.Generator) -> None:
         ward_tree(np.zeros((3, 2)), np.array([1.0, 0.0, 1.0]))
     with pytest.raises(BadInputError, match="n_cells"):
         two_stage(np.zeros((5, 2)), 9)
+
+
+def test_default_k_scales_with_occurrences_at_the_papers_ratio() -> None:
+    # the papers: K = 600 on ≈ 250,000 occurrences (≈ 417 per concept)
+    assert default_k(250_000) == 600
+    assert default_k(25_000) == 60
+    assert default_k(10_000) == 24
+    assert default_k(1_000) == 2 and default_k(3) == 2  # never fewer than 2 concepts
+    with pytest.raises(BadInputError, match="at least 2"):
+        default_k(1)
+
+
+def test_sweep_ks_from_one_tree(rng: np.random.Generator) -> None:
+    assert sweep_ks(24, 10_000) == [6, 12, 24, 48, 96, 192, 600]
+    assert sweep_ks(3, 40) == [2, 3, 6, 12, 24, 40]  # clipped to the points; 600 becomes 40
+    X = _blobs(rng, 120, 5, 6)
+    tree = ward_tree(X)
+    ks = sweep_ks(default_k(X.shape[0]) * 10, X.shape[0])
+    cuts = tree.cut(ks)
+    for k in ks:  # every cut of the one tree has exactly K concepts and matches scipy's cut
+        assert np.unique(cuts[k]).size == k
+        assert adjusted_rand_score(cuts[k], fcluster(ward(X), k, "maxclust")) == pytest.approx(1.0)

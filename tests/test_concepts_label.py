@@ -82,3 +82,28 @@ def test_labels_per_model_word(minilm_dir: Path) -> None:
         occurrence_labels(occ, sentences, spans, ann, sets=["psos"])
     with pytest.raises(BadInputError, match="no word span"):
         occurrence_labels(pd.DataFrame({"sentence_id": [0], "word_id": [99]}), sentences, spans, ann)
+
+
+def test_theta_is_one_strict_comparison_everywhere() -> None:
+    """Purity or overlap exactly θ never passes, in label alignment, model alignment and polarity."""
+    from latentatlas.concepts.align import align_concepts
+    from latentatlas.concepts.label import exceeds
+    from latentatlas.concepts.polarity import polar_concepts
+
+    assert not exceeds(0.9, 0.9) and exceeds(0.9000001, 0.9)
+    concepts = np.array([0] * 10 + [1] * 10)
+    labels = np.array(["NN"] * 9 + ["VB"] + ["NN"] * 10)  # concept 0: purity exactly 0.9
+    al = label_alignment(concepts, labels, theta=0.9).set_index("concept")
+    assert al.loc[0, "purity"] == pytest.approx(0.9) and not al.loc[0, "aligned"] and al.loc[1, "aligned"]
+    sweep = theta_sweep(concepts, labels, thetas=[0.85, 0.9]).set_index("theta")
+    assert sweep.loc[0.85, "n_aligned"] == 2 and sweep.loc[0.9, "n_aligned"] == 1
+    b = np.array([5] * 9 + [6] + [7] * 10)  # concept 0 overlaps B's concept 5 by exactly 9/10
+    df = align_concepts(concepts, b, np.arange(20).astype(str), thetas=[0.9], n_perm=0)
+    assert float(df[(df["measure"] == "occ_a_to_b")]["value"].iloc[0]) == 0.5
+    # 40 sentences of class 0, 360 of class 1; concept 0: 9 of 10 occurrences class 0 (purity exactly 0.9)
+    classes = np.array([0] * 9 + [1] + [0] * 31 + [1] * 359)
+    cids = np.array([0] * 10 + [1] * 390)
+    table = polar_concepts(cids, classes, ["a", "b"], min_purity=0.9)
+    row = table.loc[(table["concept"] == 0) & (table["class"] == 0)].iloc[0]
+    assert row["q"] < 1e-4 and row["purity"] == pytest.approx(0.9) and not row["polar"]
+    assert polar_concepts(cids, classes, ["a", "b"], min_purity=0.89).query("concept == 0 and `class` == 0")["polar"].iloc[0]

@@ -10,10 +10,18 @@ import pandas as pd
 import pytest
 
 from latentatlas.cli import main
-from latentatlas.concepts.run import ConceptSettings, read_label_file, render_section, run_concepts, write_concepts
+from latentatlas.concepts.run import (
+    ConceptSettings,
+    analysis_sentences,
+    read_label_file,
+    render_section,
+    resolve_k,
+    run_concepts,
+    write_concepts,
+)
 from latentatlas.errors import BadInputError
 
-SMALL = ["--task", "bbc_topic", "--max-train", "48", "--n-sentences", "48", "--layers", "1,2"]
+SMALL = ["--task", "bbc_topic", "--max-train", "48", "--max-eval", "40", "--n-sentences", "48", "--layers", "1,2"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,7 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
     assert info["layers"] == [1, 2] and info["trigger_layer"] == 2 and info["n_occurrences"] >= 6
     a = result.alignment
     assert set(a["layer"]) == {1, 2}
-    assert {"occ_a_to_b", "type_b_to_a", "ari", "nmi", "jaccard"} <= set(a["measure"])
+    assert {"occ_a_to_b", "type_b_to_a", "ari", "ami", "jaccard"} <= set(a["measure"]) and "nmi" not in set(a["measure"])
     assert a["value"].between(-1 - 1e-9, 1 + 1e-9).all() and a["chance"].notna().all()
     lab = result.labels
     assert set(lab["model"]) == {"pretrained", "finetuned"} and set(lab["layer"]) == {1, 2}
@@ -50,23 +58,81 @@ def test_tables_are_consistent(result) -> None:  # type: ignore[no-untyped-def]
     assert (one.groupby("concept")["count"].sum() == one.groupby("concept")["size"].first()).all()
     assert one.drop_duplicates("class")["prior"].sum() == pytest.approx(1.0)
     assert set(result.polarity_summary["source"]) == {"gold", "predicted"}
-    # predicted labels are out of fold: they need not (and on a weak tiny model do not) equal gold
-    assert 0.0 <= info["predicted_agrees_with_gold"] < 1.0
+    # significance is tested over sentences (a sentence counts once per concept), purity over occurrences
+    assert info["polarity_unit"] == "sentence"
+    assert (pol["n_units"] <= pol["size"]).all() and (pol["unit_count"] <= pol["count"]).all()
+    assert (pol.loc[pol["polar"], "purity"] > 0.9).all()
+    # the analysed sentences are the validation split's, none of them fine-tuned on; B predicts them
+    assert info["analysis_split"] == "validation" and "validation split" in info["analysis_sentences"]
+    assert info["analysed_sentences_in_finetuning"] == 0
+    assert 0.0 <= info["predicted_agrees_with_gold"] <= 1.0
     t = result.triggers
     if len(t):
         assert set(t["word_set"]) <= {"polar", "random", "frequency"}
         assert t["flip_rate"].dropna().between(0, 1).all()
+        ok = t.dropna(subset=["flip_rate"])
+        assert ((ok["flip_rate_lo"] <= ok["flip_rate"]) & (ok["flip_rate"] <= ok["flip_rate_hi"])).all()
     assert len(result.words_text.splitlines()) == 48
     # B is attacked through the head it was fine-tuned with, not a probe refitted on its encoder
     assert set(info["classifier_accuracy"]) == {"pretrained+probe", "finetuned"}
 
 
+def test_k_sweep_from_the_same_trees(result) -> None:  # type: ignore[no-untyped-def]
+    info, sweep = result.info, result.k_sweep
+    n = info["n_occurrences"]
+    assert info["k"] == 6 and info["k_rule"].startswith("given")
+    assert 6 in info["k_values"] and info["k_values"] == sorted(set(sweep["k"]))
+    assert set(sweep["layer"]) == {1, 2} and len(sweep) == 2 * len(info["k_values"])
+    assert np.allclose(sweep["occurrences_per_concept"], n / sweep["k"])
+    # the row at the analysis K repeats the main tables (same cut of the same tree)
+    a = result.alignment
+    for layer in (1, 2):
+        row = sweep.loc[(sweep["k"] == 6) & (sweep["layer"] == layer)].iloc[0]
+        at = a.loc[(a["layer"] == layer) & (a["measure"] == "type_a_to_b") & np.isclose(a["theta"].fillna(-1), 0.9)]
+        assert row["type_a_to_b_excess"] == pytest.approx(float(at["excess"].iloc[0]))
+        ari = a.loc[(a["layer"] == layer) & (a["measure"] == "ari")].iloc[0]
+        assert row["ari"] == pytest.approx(ari["value"])
+        ami = a.loc[(a["layer"] == layer) & (a["measure"] == "ami")].iloc[0]
+        assert row["ami"] == pytest.approx(ami["value"]) and row["ami_chance"] == pytest.approx(ami["chance"])
+        s = result.polarity_summary
+        pol = s.loc[(s["model"] == "finetuned") & (s["layer"] == layer) & (s["source"] == "gold"), "n_polar_concepts"]
+        assert row["polar_finetuned_gold"] == int(pol.sum())
+
+
+@pytest.mark.parametrize("split", ["validation", "heldout"])
+def test_analysis_sentences_are_disjoint_from_finetuning(split: str) -> None:
+    from latentatlas.downstream.tasks import load_task
+
+    task = load_task("bbc_topic", seed=0, max_train=200, max_eval=50)
+    texts, gold = analysis_sentences(task, split, 120, seed=0)
+    assert len(texts) == len(set(texts)) == 120 and gold.shape == (120,)
+    assert not set(texts) & (set(task.train.text_a) | set(task.validation.text_a))
+    # drawn from the named split, with that split's gold labels
+    wide = load_task("bbc_topic", seed=0, max_train=100_000, max_eval=100_000)
+    pool = wide.validation if split == "validation" else wide.train
+    label_of = dict(zip(pool.text_a, np.asarray(pool.labels)))
+    assert all(label_of[t] == g for t, g in zip(texts, gold))
+    assert analysis_sentences(task, split, 120, seed=0)[0] == texts  # seeded
+    with pytest.raises(BadInputError, match="lower --n-sentences"):
+        analysis_sentences(task, split, 10**6, seed=0)
+    with pytest.raises(BadInputError, match="analysis split"):
+        analysis_sentences(task, "train", 10, seed=0)
+
+
+def test_resolve_k() -> None:
+    assert resolve_k(None, 10_000) == 24 and resolve_k(None, 250_000) == 600  # the papers' ratio
+    assert resolve_k(7, 10_000) == 7
+    with pytest.raises(BadInputError, match="lower --k"):
+        resolve_k(20_000, 10_000)
+
+
 def test_write_and_section(result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     files = write_concepts(result, tmp_path / "out")
     assert {"alignment.csv", "labels.csv", "polarity.csv", "triggers.csv", "concepts.json", "concepts.html",
-            "words.txt"} <= set(files)
+            "words.txt", "k_sweep.csv"} <= set(files)
     payload = json.loads(files["concepts.json"].read_text())
     assert payload["n_occurrences"] == result.info["n_occurrences"] and payload["settings"]["k"] == 6
+    assert len(payload["k_sweep"]) == len(result.k_sweep) and payload["k"] == 6 and 6 in payload["k_values"]
     back = pd.read_csv(files["alignment.csv"])
     assert np.allclose(back["value"], result.alignment["value"])
     section = render_section(result)
@@ -109,12 +175,13 @@ def test_cli_end_to_end_with_user_labels(tiny_bert_dir: Path, cache: Path, resul
     labels.write_text("\n".join(" ".join("even" if len(w) % 2 == 0 else "odd" for w in line.split())
                                 for line in result.words_text.splitlines()) + "\n")
     out = tmp_path / "out"
-    code = main(["-q", "concepts", "--model", str(tiny_bert_dir), *SMALL, "--k", "4", "--labels", str(labels),
-                 "--cache", str(cache), "--output", str(out)])
+    code = main(["-q", "concepts", "--model", str(tiny_bert_dir), *SMALL, "--k", "4", "--k-sweep", "2,3",
+                 "--labels", str(labels), "--cache", str(cache), "--output", str(out)])
     assert code == 0, capsys.readouterr().err
     lab = pd.read_csv(out / "labels.csv")
     assert "parity" in set(lab["label_set"])
-    assert "layer  1: ARI" in capsys.readouterr().out
+    assert sorted(set(pd.read_csv(out / "k_sweep.csv")["k"])) == [2, 3, 4]  # the analysis K is always swept
+    assert "layer  1: AMI" in capsys.readouterr().out
 
 
 def test_cli_k_larger_than_points(tiny_bert_dir: Path, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from latentatlas.concepts.triggers import (
     HeadClassifier,
+    bootstrap_ci,
     ProbeClassifier,
     evaluate_triggers,
     frequency_bands,
@@ -153,3 +154,26 @@ def test_head_classifier_matches_softmax(tmp_path: Path, tiny_bert_dir: Path) ->
     with torch.inference_mode():
         ref = torch.softmax(m(**tok(texts[1:2], return_tensors="pt")).logits, -1).numpy()
     assert np.allclose(P.sum(1), 1.0) and np.allclose(P[1], ref[0], atol=1e-5)
+
+
+def test_bootstrap_ci_known_answers() -> None:
+    assert bootstrap_ci(np.ones(50)) == (1.0, 1.0) and bootstrap_ci(np.zeros(7)) == (0.0, 0.0)
+    half = np.tile([0.0, 1.0], 200)  # 400 inputs, rate 0.5: normal-approximation half-width 1.96·0.025 ≈ 0.049
+    lo, hi = bootstrap_ci(half, n_boot=4000, seed=3)
+    assert lo == pytest.approx(0.451, abs=0.01) and hi == pytest.approx(0.549, abs=0.01)
+    assert bootstrap_ci(half, seed=3) == bootstrap_ci(half, seed=3)  # seeded
+    with pytest.raises(BadInputError, match="non-empty"):
+        bootstrap_ci(np.array([]))
+
+
+def test_flip_rates_carry_bootstrap_intervals() -> None:
+    sets = {"trigger": ["zebra"], "random": ["cat", "dog"]}
+    t = evaluate_triggers(Keywords(), TEXTS, LABELS, 1, sets, n_insert=3).set_index("word_set")
+    # every input flips with the trigger and none with random words: degenerate intervals
+    assert (t.loc["trigger", "flip_rate_lo"], t.loc["trigger", "flip_rate_hi"]) == (1.0, 1.0)
+    assert (t.loc["random", "flip_rate_lo"], t.loc["random", "flip_rate_hi"]) == (0.0, 0.0)
+    assert (t.loc["trigger", "flip_to_target_lo"], t.loc["trigger", "flip_to_target_hi"]) == (1.0, 1.0)
+    # a mixed case: 1 of 2 inputs flips ("zebra" x2 against "apple" x2 in "an apple a day" ties -> no flip)
+    texts = ["apple pie", "an apple a apple day"]
+    m = evaluate_triggers(Keywords(), texts, np.array([0, 0]), 1, {"z": ["zebra"]}, n_insert=2).iloc[0]
+    assert m["flip_rate"] == 0.5 and m["flip_rate_lo"] == 0.0 and m["flip_rate_hi"] == 1.0

@@ -65,9 +65,19 @@ def concepts_cmd(
     task: Annotated[str, typer.Option(help="Single-sentence classification task (see 'latentatlas tasks').")] = "bbc_topic",
     tuned: Annotated[str | None, typer.Option(help="Existing fine-tuned folder (default: fine-tune MODEL, cached).")] = None,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 1,
-    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning, probes, analysed sentences).")] = 1000,
-    n_sentences: Annotated[int, typer.Option(help="Training sentences analysed (seeded sample).")] = 1000,
-    k: Annotated[int, typer.Option(help="Concepts per layer (Ward cut).")] = 600,
+    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning and probes).")] = 1000,
+    max_eval: Annotated[int, typer.Option(help="Validation examples (fine-tuning's evaluation, trigger inputs).")] = 500,
+    n_sentences: Annotated[int, typer.Option(help="Sentences analysed (seeded sample, never fine-tuned on).")] = 1000,
+    analysis_split: Annotated[
+        str, typer.Option(help="Analysed sentences: 'validation' (the task's validation split) or 'heldout' "
+                               "(train sentences left out of fine-tuning).")
+    ] = "validation",
+    k: Annotated[
+        int | None, typer.Option(help="Concepts per layer (Ward cut); default: the papers' ratio, 600 per 250,000 occurrences.")
+    ] = None,
+    k_sweep: Annotated[
+        str | None, typer.Option(help="K values cut from the same trees, e.g. '10,50,600' (default: K/4 … 8K and 600).")
+    ] = None,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
     labels: Annotated[
         Path | None, typer.Option(help="Label file: one line per analysed sentence, one label per word of words.txt.")
@@ -88,9 +98,14 @@ def concepts_cmd(
 
     if report is not None:
         report_page(report)  # a wrong folder fails now, not after the analysis
+    try:
+        sweep = None if k_sweep is None else tuple(int(v) for v in k_sweep.split(",") if v.strip())
+    except ValueError:
+        raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
     settings = ConceptSettings(
-        model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train,
-        n_sentences=n_sentences, k=k, layers=layers, labels_file=None if labels is None else str(labels),
+        model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train, max_eval=max_eval,
+        n_sentences=n_sentences, analysis_split=analysis_split, k=k, k_sweep=sweep, layers=layers,
+        labels_file=None if labels is None else str(labels),
         theta=theta, position=position, seed=seed,
     )
     result = run_concepts(settings, cache_dir=cache, progress=_state["progress"])
@@ -98,11 +113,12 @@ def concepts_cmd(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, default=str))
         return
-    s = result.polarity_summary
-    for row in result.alignment.loc[result.alignment["measure"] == "ari"].itertuples():
+    s, a = result.polarity_summary, result.alignment
+    for row in a.loc[a["measure"] == "ami"].itertuples():
         n_polar = s.loc[(s["layer"] == row.layer) & (s["model"] == "finetuned") & (s["source"] == "gold"), "n_polar_concepts"]
-        typer.echo(f"layer {row.layer:>2}: ARI {row.value:.3f} (chance {row.chance:.3f}), "
-                   f"polar concepts of the fine-tuned model {int(n_polar.sum())}")
+        typed = a.loc[(a["layer"] == row.layer) & (a["measure"] == "type_a_to_b") & ((a["theta"] - settings.theta).abs() < 1e-9)]
+        typer.echo(f"layer {row.layer:>2}: AMI {row.value:.3f} (chance {row.chance:.3f}), type-level A→B excess "
+                   f"{float(typed['excess'].sum()):+.3f}, polar concepts of the fine-tuned model {int(n_polar.sum())}")
     for name, path in files.items():
         typer.echo(f"  {name:<22} {path}")
 

@@ -40,8 +40,12 @@ from ..errors import BadInputError
 
 log = logging.getLogger(__name__)
 
-#: default number of concepts per layer (ConceptX / Mousi et al. 2023)
+#: number of concepts per layer in ConceptX / Mousi et al. 2023, at their scale (below)
 DEFAULT_K = 600
+#: occurrences the papers cluster per layer: ≈ 25,000 types × ≤ 10 occurrences (Mousi et al. 2023, §3)
+PAPER_OCCURRENCES = 250_000
+#: K sweep: multiples of the chosen K (plus the papers' absolute K = 600), all cut from one tree
+K_SWEEP_FACTORS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 BLOCK_BYTES = 64 << 20
 
 
@@ -94,6 +98,24 @@ class Hierarchy:
             labels = leaf_labels if self.point_leaf is None else _by_first_appearance(leaf_labels[self.point_leaf])
             out[int(k)] = labels
         return out
+
+
+def default_k(n_occurrences: int) -> int:
+    """K at the papers' ratio of concepts to occurrences: round(n · 600 / 250,000), at least 2.
+
+    That is ≈ 417 occurrences per concept. K = 600 on a few thousand occurrences (≤ 10 per concept)
+    makes purity thresholds all-or-nothing: at θ = 0.9 a concept of ≤ 9 occurrences is pure only at
+    100 %. Cutting at K = 600 instead stays available in the K sweep (:func:`sweep_ks`).
+    """
+    if n_occurrences < 2:
+        raise BadInputError(f"{n_occurrences} occurrences cannot be clustered; sample at least 2.")
+    return int(min(max(2, round(n_occurrences * DEFAULT_K / PAPER_OCCURRENCES)), n_occurrences))
+
+
+def sweep_ks(k: int, n_points: int, factors: Sequence[float] = K_SWEEP_FACTORS) -> list[int]:
+    """K values of the sweep: round(k · f) for each factor and the papers' 600, kept in [2, n_points]."""
+    ks = {round(k * f) for f in factors} | {int(k), DEFAULT_K}
+    return sorted(x for x in {min(max(2, x), n_points) for x in ks} if 2 <= x <= n_points)
 
 
 def _leaf_representatives(Z: np.ndarray) -> np.ndarray:

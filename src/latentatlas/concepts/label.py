@@ -3,7 +3,7 @@
 Rule (ConceptX ``align_autotags``; Durrani et al. 2022, Mousi et al. 2023): a concept C is aligned to its
 most frequent label ℓ* when
 
-    purity(C) = count_C(ℓ*) / |C| > θ        (default θ = 0.9)
+    purity(C) = count_C(ℓ*) / |C| > θ        (default θ = 0.9; strict, see :func:`exceeds`)
 
 and ℓ* is not UNK. UNK accounting is explicit: occurrences without a label (no aligned spaCy word, or a
 non-informative value such as NE ``O`` or "no listed suffix") are ``UNK``; they stay in the denominator
@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 
 UNK = "UNK"
 DEFAULT_THETA = 0.9
+
+
+def exceeds(share: np.ndarray | float, theta: float) -> np.ndarray:
+    """The one θ comparison of :mod:`latentatlas.concepts`: a share passes θ when it is *strictly*
+    greater, share > θ (as ConceptX's ``align_autotags`` and ``alignClusters.py`` compare).
+
+    Label alignment (purity), model-to-model alignment (overlap) and polar concepts (purity against
+    ``min_purity``) all call this function.
+    """
+    return np.asarray(share) > theta
 
 #: common English derivational/inflectional affixes (longest match wins)
 PREFIXES: tuple[str, ...] = (
@@ -206,7 +216,7 @@ def label_alignment(
     unk_frac = n_unk / np.maximum(size, 1)
     status = np.where(
         size < min_size, "too_small",
-        np.where(unk_frac > max_unk, "mostly_unk", np.where(purity > theta, "aligned", "impure")),
+        np.where(unk_frac > max_unk, "mostly_unk", np.where(exceeds(purity, theta), "aligned", "impure")),
     )
     return pd.DataFrame({
         "concept": cid, "size": size, "top_label": np.where(top_count > 0, names[top], unk),
@@ -224,7 +234,7 @@ def theta_sweep(
     n_labels = len(set(np.asarray(labels, dtype=str)) - {kw.get("unk", UNK)})
     rows = []
     for t in thetas:
-        ok = eligible & (base["purity"].to_numpy() > t)
+        ok = eligible & exceeds(base["purity"].to_numpy(), float(t))
         rows.append({
             "theta": float(t), "n_aligned": int(ok.sum()), "fraction_aligned": float(ok.mean()),
             "labels_covered": int(base.loc[ok, "top_label"].nunique()), "n_labels": n_labels,

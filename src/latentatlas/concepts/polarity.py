@@ -1,26 +1,36 @@
 """Polar concepts: concepts whose occurrences come from one output class well beyond its prior.
 
-Durrani et al. (2022, EMNLP, arXiv:2210.12696, RQ3) call a concept *polar* towards class c when its
-occurrences come (almost) only from class-c inputs. ConceptX tests a raw purity threshold, which is
-biased with imbalanced classes; here each (concept, class) pair gets a one-sided test of enrichment
-against the class prior and the p-values of one layer are corrected together for the false discovery
-rate.
+Durrani et al. (2022, EMNLP, arXiv:2210.12696, RQ3) call a concept *polar* towards class c when at
+least θ of its occurrences come from class-c inputs (ConceptX's purity rule with the task label repeated
+on every token). A raw purity threshold is biased with imbalanced classes, so a polar pair must pass
+both: purity k/n > ``min_purity`` (default θ = 0.9, compared as everywhere in the package, see
+:func:`.label.exceeds`) **and** a one-sided test of enrichment against the class prior, corrected for
+the false discovery rate over the layer.
 
 Every occurrence carries the class of the input it comes from: the gold label, or a model's prediction
-on that input. For a concept C of size n with k occurrences of class c, among N occurrences of which
-N_c are class c (prior π_c = N_c / N):
+on that input. The occurrences of one input are therefore not independent draws: a concept holding 30
+tokens of one sentence has 30 "class-c occurrences" from one labelled unit. The test therefore counts
+**units** (``units``: the input of every occurrence, normally its sentence): for a concept C that holds
+occurrences of n distinct units, k of them class c, among the N units of the layer's occurrences of
+which N_c are class c (prior π_c = N_c / N):
 
-* ``binomial``: p = P(X ≥ k), X ~ Binomial(n, π_c) (occurrences drawn independently with the prior);
-* ``hypergeometric``: p = P(X ≥ k), X ~ Hypergeometric(N, N_c, n) (the concept is a sample without
-  replacement from the layer's N occurrences: Fisher's exact test, one-sided).
+* ``hypergeometric``: p = P(X ≥ k), X ~ Hypergeometric(N, N_c, n) (the concept's units are a sample
+  without replacement from the layer's N units: Fisher's exact test, one-sided);
+* ``binomial``: p = P(X ≥ k), X ~ Binomial(n, π_c) (units drawn independently with the prior).
+
+Without ``units`` every occurrence is its own unit (token level); that is only valid when no two
+occurrences share an input, and with sentence labels it gives q-values far too small. Purity stays at
+occurrence level (Durrani's notion); ``size``/``count`` are occurrences, ``n_units``/``unit_count`` units.
+Units of a concept are counted once whichever of their tokens fall into it; a finer null (permuting the
+labels across sentences) would also model how many tokens a sentence contributes, at the cost of a
+permutation per test resolution step.
 
 Benjamini & Hochberg (1995, JRSS B 57:289) control the FDR over the m tests of one layer (every
 (concept, class) pair of concepts with at least ``min_size`` occurrences):
 
     q_(i) = min_{j ≥ i} min(1, m · p_(j) / j)     (p sorted ascending, rank j)
 
-A pair is polar when q ≤ α (default 0.05) and its purity k/n exceeds ``min_purity`` (default 0:
-significance alone).
+A pair is polar when q ≤ α (default 0.05) and its occurrence purity exceeds ``min_purity``.
 """
 
 from __future__ import annotations
@@ -32,10 +42,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError, UnknownNameError
+from .label import DEFAULT_THETA, exceeds
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ALPHA = 0.05
+DEFAULT_MIN_PURITY = DEFAULT_THETA  # Durrani et al.: ≥ θ of the occurrences carry the class (here > θ)
 
 
 def class_counts(concepts: np.ndarray, classes: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,28 +70,64 @@ def class_counts(concepts: np.ndarray, classes: np.ndarray, n_classes: int) -> t
     return ids, M
 
 
-def binomial_pvalues(counts: np.ndarray) -> np.ndarray:
-    """One-sided P(X ≥ k) with X ~ Binomial(n_concept, π_class), π from the column totals."""
+def unit_counts(
+    concepts: np.ndarray, classes: np.ndarray, units: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct units per concept and class: (concept ids, (K, C) unit counts, (C,) units per class).
+
+    A unit (an input sentence) counts once in a concept however many of its occurrences fall in it;
+    the class totals count every unit of the layer once. Every occurrence of a unit must carry the same
+    class (the label of its input).
+    """
+    concepts, classes, units = np.asarray(concepts), np.asarray(classes).astype(np.int64), np.asarray(units)
+    if units.shape != concepts.shape:
+        raise BadInputError(
+            f"{units.size} units for {concepts.size} occurrences; give the sentence of every occurrence, in order."
+        )
+    uid, uinv = np.unique(units, return_inverse=True)
+    uinv = uinv.ravel()
+    unit_class = np.full(uid.size, -1, dtype=np.int64)
+    unit_class[uinv] = classes
+    if (unit_class[uinv] != classes).any():
+        raise BadInputError(
+            "occurrences of one sentence carry different classes; a unit's class is its input's label, so give "
+            "one class per sentence (the gold or predicted label of that sentence)."
+        )
+    ids, cinv = np.unique(concepts, return_inverse=True)
+    pairs = np.unique(np.stack([cinv.ravel(), uinv]), axis=1)
+    M = np.zeros((ids.size, n_classes), dtype=np.int64)
+    np.add.at(M, (pairs[0], unit_class[pairs[1]]), 1)
+    return ids, M, np.bincount(unit_class, minlength=n_classes).astype(np.int64)
+
+
+def _totals(counts: np.ndarray, class_totals: np.ndarray | None) -> np.ndarray:
+    return counts.sum(0, keepdims=True) if class_totals is None else np.asarray(class_totals, dtype=np.int64)[None, :]
+
+
+def binomial_pvalues(counts: np.ndarray, class_totals: np.ndarray | None = None) -> np.ndarray:
+    """One-sided P(X ≥ k) with X ~ Binomial(n_concept, π_class), π = class totals / their sum (default:
+    the column totals of ``counts``)."""
     from scipy.stats import binom
 
     counts = np.asarray(counts, dtype=np.int64)
     n = counts.sum(1, keepdims=True)
-    prior = counts.sum(0, keepdims=True) / max(int(counts.sum()), 1)
-    return binom.sf(counts - 1, n, prior)
+    totals = _totals(counts, class_totals)
+    return binom.sf(counts - 1, n, totals / max(int(totals.sum()), 1))
 
 
-def hypergeometric_pvalues(counts: np.ndarray) -> np.ndarray:
-    """One-sided P(X ≥ k) with X ~ Hypergeometric(N, N_class, n_concept) (one-sided Fisher test)."""
+def hypergeometric_pvalues(counts: np.ndarray, class_totals: np.ndarray | None = None) -> np.ndarray:
+    """One-sided P(X ≥ k) with X ~ Hypergeometric(N, N_class, n_concept) (one-sided Fisher test); N_class
+    = ``class_totals`` (default: the column totals of ``counts``), N their sum."""
     from scipy.stats import hypergeom
 
     counts = np.asarray(counts, dtype=np.int64)
     n = counts.sum(1, keepdims=True)
-    n_class = counts.sum(0, keepdims=True)
-    return hypergeom.sf(counts - 1, int(counts.sum()), n_class, n)
+    totals = _totals(counts, class_totals)
+    return hypergeom.sf(counts - 1, int(totals.sum()), totals, n)
 
 
-#: test name -> f((K, C) counts) -> (K, C) one-sided p-values of enrichment
-TESTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+#: test name -> f((K, C) counts, class totals) -> (K, C) one-sided p-values of enrichment
+TESTS: dict[str, Callable[..., np.ndarray]] = {
     "hypergeometric": hypergeometric_pvalues,
     "binomial": binomial_pvalues,
 }
@@ -108,10 +156,11 @@ def polar_concepts(
     class_names: Sequence[str],
     *,
     words: Sequence[str] | np.ndarray | None = None,
+    units: np.ndarray | None = None,
     test: str = "hypergeometric",
     alpha: float = DEFAULT_ALPHA,
     min_size: int = 5,
-    min_purity: float = 0.0,
+    min_purity: float = DEFAULT_MIN_PURITY,
     n_examples: int = 8,
 ) -> pd.DataFrame:
     """Every tested (concept, class) pair of one layer, with its p-value, BH q-value and polarity.
@@ -121,15 +170,18 @@ def polar_concepts(
         classes: class id (0..C−1) of the input each occurrence comes from (gold or predicted).
         class_names: names of the C classes.
         words: word type of every occurrence (for ``examples``: the most frequent words of the concept).
+        units: the input (sentence id) of every occurrence: the test counts distinct units (module
+            docstring). None: every occurrence is its own unit (token level).
         test: ``hypergeometric`` or ``binomial`` (:data:`TESTS`).
         alpha: FDR level.
         min_size: concepts with fewer occurrences are not tested (and not counted in the correction).
-        min_purity: a polar pair must also have purity k/n above this.
+        min_purity: a polar pair must also have occurrence purity k/n > this (default θ = 0.9).
         n_examples: example words per concept.
 
     Returns:
-        DataFrame[concept, class, class_name, size, count, purity, prior, enrichment, p, q, polar,
-        examples] sorted by q; one row per (tested concept, class).
+        DataFrame[concept, class, class_name, size, count, purity, prior, enrichment, n_units, unit_count,
+        unit_prior, p, q, polar, examples] sorted by q; one row per (tested concept, class). ``prior`` is
+        the occurrence share of the class, ``unit_prior`` its share of units (the test's prior).
     """
     if test not in TESTS:
         raise UnknownNameError("polarity test", test, TESTS)
@@ -140,7 +192,12 @@ def polar_concepts(
     size = M.sum(1)
     total = int(M.sum())
     prior = M.sum(0) / max(total, 1)
-    P = TESTS[test](M)
+    if units is None:
+        U, unit_totals = M, M.sum(0)
+    else:
+        _, U, unit_totals = unit_counts(concepts, classes, units, n_classes)
+    unit_prior = unit_totals / max(int(unit_totals.sum()), 1)
+    P = TESTS[test](U, unit_totals)
     tested = size >= min_size
     q = np.full(M.shape, np.nan)
     q[tested] = benjamini_hochberg(P[tested])
@@ -167,10 +224,13 @@ def polar_concepts(
         "purity": purity[rows_k, rows_c],
         "prior": prior[rows_c],
         "enrichment": purity[rows_k, rows_c] / np.maximum(prior[rows_c], 1e-300),
+        "n_units": U.sum(1)[rows_k],
+        "unit_count": U[rows_k, rows_c],
+        "unit_prior": unit_prior[rows_c],
         "p": P[rows_k, rows_c],
         "q": q[rows_k, rows_c],
     })
-    out["polar"] = (out["q"] <= alpha) & (out["purity"] > min_purity)
+    out["polar"] = (out["q"] <= alpha) & exceeds(out["purity"].to_numpy(), min_purity)
     out["examples"] = [examples.get(c, "") for c in out["concept"]]
     return out.sort_values(["q", "p", "concept", "class"], kind="stable").reset_index(drop=True)
 

@@ -4,23 +4,33 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
 
 1. **Models**: the pre-trained model A and B = A fine-tuned on the task (:func:`~latentatlas.downstream.
    finetune.finetune`, cached) or any folder given as ``tuned``.
-2. **Corpus**: a seeded sample of ``n_sentences`` training sentences of the task, each with its gold
-   class. Both models are extracted on it; one occurrence sample (≤ ``max_per_type`` per word type,
-   types with ≥ ``min_per_type``, seeded) serves both (:func:`.sample.shared_occurrences`), so the two
-   models must tokenise the words identically.
-3. **Concepts**: per layer and model, exact Ward (:func:`.cluster.ward_tree`) cut at K.
+2. **Corpus**: a seeded sample of ``n_sentences`` sentences of the task that fine-tuning never saw
+   (:func:`analysis_sentences`; ``analysis_split``: ``validation``, the task's validation split minus the
+   sentences that evaluate fine-tuning and serve as trigger inputs, or ``heldout``, a part of the train
+   split left out of fine-tuning and the probes), each with its gold class. Both models are extracted
+   on it; one occurrence sample (≤ ``max_per_type`` per word type, types with ≥ ``min_per_type``,
+   seeded) serves both (:func:`.sample.shared_occurrences`), so the two models must tokenise the words
+   identically.
+3. **Concepts**: per layer and model, exact Ward (:func:`.cluster.ward_tree`) built once and cut at K:
+   by default K scales with the occurrences at the papers' ratio (:func:`.cluster.default_k`, ≈ 417
+   occurrences per concept), and the same trees are cut at every K of the sweep (:func:`.cluster.sweep_ks`).
 4. **Alignment** A↔B per layer (:func:`.align.alignment_curves`) with permutation chance.
 5. **Labels** per occurrence (spaCy POS/PTB/NER/dependency and lexical sets, plus an optional user label
    file) and the share of concepts aligned to a label at θ (:func:`.label.label_alignment`).
 6. **Classifiers** (see :mod:`.triggers`): A + logistic probe on its last layer (mean-pooled) and B with
    its fine-tuned classification head (saved by the fine-tuning run, or a ``--tuned`` folder that has
-   one), else B + the same kind of probe. B's predictions on the corpus sentences are the ``predicted``
-   labels (out of fold, 5-fold, when B is a probe fitted on those very sentences).
-7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`).
+   one), else B + the same kind of probe. B's predictions on the analysed sentences (held out from its
+   training) are the ``predicted`` labels.
+7. **Polarity** per layer, model and label source (``gold``, ``predicted``) (:mod:`.polarity`): purity
+   > θ over occurrences, and enrichment tested over distinct sentences (each token carries its
+   sentence's label, so tokens are not independent), BH-corrected per layer.
 8. **Triggers**: at ``trigger_layer``, for the polar concepts (``trigger_source`` labels) of each model
    in ``trigger_models`` (default B) and each class c, the top polar words vs. random and
    frequency-matched words, inserted into correctly classified validation inputs of the other classes,
    scored on both classifiers (transfer across models).
+
+The **K sweep** (:func:`k_sweep_table`) repeats the alignment summary and the polar-concept counts at
+every K of the sweep, from the same trees.
 
 Outputs (:func:`write_concepts`, written only after everything is computed): CSV tables, one JSON,
 ``words.txt`` (the analysed sentences split into the model's words: the format of ``--labels``) and an
@@ -42,12 +52,22 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
+from .align import DEFAULT_MIN_TYPES, DEFAULT_SIZE_RATIO
+from .cluster import DEFAULT_K, PAPER_OCCURRENCES
 from .label import LABEL_SETS, UNK
 
 log = logging.getLogger(__name__)
 
 MODELS = ("pretrained", "finetuned")
+#: where the analysed sentences come from -> what the output says about them
+ANALYSIS_SPLITS: dict[str, str] = {
+    "validation": "the task's validation split, without the validation sentences that evaluate fine-tuning and "
+                  "serve as trigger inputs; disjoint from the fine-tuning data",
+    "heldout": "a seeded part of the task's train split that fine-tuning and the probes never saw",
+}
 WORD_SETS = ("polar", "random", "frequency")
+TRIGGER_SCORES = ("flip_rate", "flip_rate_lo", "flip_rate_hi", "flip_to_target_rate", "flip_to_target_lo",
+                  "flip_to_target_hi", "confidence_drop", "target_gain")
 
 
 @dataclass(frozen=True)
@@ -61,8 +81,10 @@ class ConceptSettings:
     max_train: int = 1000
     max_eval: int = 500
     n_sentences: int = 1000
+    analysis_split: str = "validation"  # ANALYSIS_SPLITS: the analysed sentences are never fine-tuned on
     layers: str = "all"
-    k: int = 600
+    k: int | None = None  # None: default_k(occurrences), the papers' concepts-per-occurrence ratio
+    k_sweep: tuple[int, ...] | None = None  # None: sweep_ks(K, occurrences)
     max_per_type: int = 10
     min_per_type: int = 5
     aggregation: str = "last"
@@ -85,8 +107,10 @@ class ConceptSettings:
     def check(self) -> None:
         from .triggers import POSITIONS
 
-        if self.k < 2:
-            raise BadInputError(f"--k={self.k}: cluster into at least 2 concepts.")
+        if self.k is not None and self.k < 2:
+            raise BadInputError(f"--k={self.k}: cluster into at least 2 concepts (or leave it unset).")
+        if self.k_sweep is not None and any(k < 2 for k in self.k_sweep):
+            raise BadInputError(f"k_sweep={self.k_sweep}: every K must be at least 2.")
         if self.n_sentences < 10:
             raise BadInputError(f"--n-sentences={self.n_sentences}: analyse at least 10 sentences.")
         if self.finetune_epochs < 1:
@@ -97,6 +121,11 @@ class ConceptSettings:
             raise BadInputError(f"trigger_models={self.trigger_models}: choose among {MODELS}.")
         if self.position not in POSITIONS:
             raise BadInputError(f"--position {self.position!r}: use one of {', '.join(POSITIONS)}.")
+        if self.analysis_split not in ANALYSIS_SPLITS:
+            raise BadInputError(
+                f"--analysis-split {self.analysis_split!r}: use one of {', '.join(ANALYSIS_SPLITS)} (sentences the "
+                "fine-tuned model never trained on)."
+            )
         if not 0.0 <= self.theta <= 1.0:
             raise BadInputError(f"--theta={self.theta} must lie in [0, 1].")
 
@@ -106,11 +135,12 @@ class ConceptsResult:
     """Every table of the analysis, and what produced it."""
 
     settings: ConceptSettings
-    alignment: pd.DataFrame  # layer, measure, theta, value, chance
+    alignment: pd.DataFrame  # layer, measure, theta, value, chance, excess
     labels: pd.DataFrame  # model, layer, label_set, n_concepts, n_aligned, fraction_aligned, labels_covered, top
     polarity: pd.DataFrame  # model, layer, source, concept, class, ..., polar, examples
     polarity_summary: pd.DataFrame
     triggers: pd.DataFrame  # concepts_from, classifier, target, target_name, word_set, flip_rate, ...
+    k_sweep: pd.DataFrame = field(default_factory=pd.DataFrame)  # k, layer, alignment excess, polar counts
     words_text: str = ""  # the analysed sentences as the model's words, one line per sentence
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -122,13 +152,15 @@ class ConceptsResult:
 
         return {
             "settings": {**asdict(self.settings), "label_sets": list(self.settings.label_sets),
-                         "trigger_models": list(self.settings.trigger_models)},
+                         "trigger_models": list(self.settings.trigger_models),
+                         "k_sweep": None if self.settings.k_sweep is None else list(self.settings.k_sweep)},
             **self.info,
             "alignment": records(self.alignment),
             "labels": records(self.labels),
             "polarity_summary": records(self.polarity_summary),
             "polar_concepts": records(self.polarity.loc[self.polarity["polar"]]),
             "triggers": records(self.triggers),
+            "k_sweep": records(self.k_sweep),
         }
 
 
@@ -219,12 +251,101 @@ def trigger_table(
             df = evaluate_triggers(clf, texts, labels, c, sets, n_insert=n_insert, position=position, seed=seed,
                                    base_proba=base[clf_name])
             frames.append(df.assign(classifier=clf_name, target_name=cname))
+    cols = ["classifier", "target", "target_name", "word_set", "n_inputs", *TRIGGER_SCORES, "words"]
     if not frames:
-        return pd.DataFrame(columns=["classifier", "target", "target_name", "word_set", "n_inputs", "flip_rate",
-                                     "flip_to_target_rate", "confidence_drop", "target_gain", "words"])
-    out = pd.concat(frames, ignore_index=True)
-    return out[["classifier", "target", "target_name", "word_set", "n_inputs", "flip_rate", "flip_to_target_rate",
-                "confidence_drop", "target_gain", "words"]]
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def resolve_k(k: int | None, n_occurrences: int) -> int:
+    """The K to cut at: ``k`` if given (it must not exceed the occurrences), else :func:`.cluster.default_k`."""
+    from .cluster import default_k
+
+    if k is None:
+        return default_k(n_occurrences)
+    if k > n_occurrences:
+        raise BadInputError(
+            f"K={k} concepts is larger than the {n_occurrences} sampled occurrences; lower --k (or leave it unset "
+            "to scale K with the occurrences) or analyse more sentences (--n-sentences)."
+        )
+    return int(k)
+
+
+def k_sweep_table(
+    cuts: dict[str, dict[int, dict[int, np.ndarray]]],
+    words: np.ndarray,
+    sources: dict[str, np.ndarray],
+    class_names: Sequence[str],
+    *,
+    theta: float,
+    n_perm: int,
+    seed: int,
+    polarity_kw: dict[str, Any],
+) -> pd.DataFrame:
+    """Per (K, layer): occurrences per concept, alignment excess over chance at θ, and polar concepts.
+
+    ``cuts[model][k][layer]`` are the concepts of every occurrence, each K cut from the one tree of
+    (model, layer). Columns: ``k``, ``layer``, ``occurrences_per_concept``, ``occ_a_to_b_excess``,
+    ``type_a_to_b_excess``, ``ami``, ``ami_chance``, ``ari``, ``ari_chance`` and ``polar_<model>_<source>``
+    (number of polar concepts).
+    """
+    from .align import alignment_curves
+    from .polarity import polarity_by_layer, polarity_summary
+
+    rows = []
+    for k in sorted(cuts[MODELS[0]]):
+        al = alignment_curves(cuts[MODELS[0]][k], cuts[MODELS[1]][k], words, thetas=[theta], n_perm=n_perm, seed=seed)
+        pol = pd.concat([polarity_by_layer(cuts[m][k], sources, class_names, **polarity_kw).assign(model=m)
+                         for m in MODELS], ignore_index=True)
+        summary = polarity_summary(pol)
+        for layer in sorted(set(al["layer"])):
+            d = al.loc[al["layer"] == layer].set_index("measure")
+            row: dict[str, Any] = {
+                "k": int(k), "layer": int(layer), "occurrences_per_concept": float(words.size / k),
+                "occ_a_to_b_excess": float(d.loc["occ_a_to_b", "excess"]),
+                "type_a_to_b_excess": float(d.loc["type_a_to_b", "excess"]),
+                "ami": float(d.loc["ami", "value"]), "ami_chance": float(d.loc["ami", "chance"]),
+                "ari": float(d.loc["ari", "value"]), "ari_chance": float(d.loc["ari", "chance"]),
+            }
+            for m in MODELS:
+                for src in sources:
+                    hit = summary.loc[(summary["model"] == m) & (summary["layer"] == layer) & (summary["source"] == src),
+                                      "n_polar_concepts"]
+                    row[f"polar_{m}_{src}"] = int(hit.sum())
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def analysis_sentences(
+    task: Any, split: str, n: int, *, seed: int, cache_dir: str | Path | None = None
+) -> tuple[list[str], np.ndarray]:
+    """``n`` seeded sentences (and gold classes) of ``split`` that ``task`` (the fine-tuning task) does
+    not contain: neither its train split (fine-tuning, probes) nor its validation split (fine-tuning's
+    evaluation, the trigger inputs).
+
+    ``validation`` draws from the task's validation split, ``heldout`` from its train split beyond the
+    ``len(task.train)`` examples fine-tuning uses (:data:`ANALYSIS_SPLITS`). The task is loaded again with
+    ``n`` more examples of that split and every sentence whose text is in ``task`` is dropped, so the
+    sample is disjoint from fine-tuning by text, whatever the loader's sampling.
+    """
+    from ..downstream.tasks import load_task
+
+    if split not in ANALYSIS_SPLITS:
+        raise BadInputError(f"analysis split {split!r}: use one of {', '.join(ANALYSIS_SPLITS)}.")
+    n_train, n_eval = len(task.train), len(task.validation)
+    wider = load_task(task.info.name, seed=seed, cache_dir=cache_dir,
+                      max_train=n_train + (n if split == "heldout" else 0),
+                      max_eval=n_eval + (n if split == "validation" else 0))
+    source = wider.validation if split == "validation" else wider.train
+    used = set(task.train.text_a) | set(task.validation.text_a)
+    free = np.array([i for i, t in enumerate(source.text_a) if t not in used], dtype=np.int64)
+    if free.size < n:
+        raise BadInputError(
+            f"only {free.size} {split} sentences of {task.info.name!r} are unused by fine-tuning and the trigger inputs "
+            f"for --n-sentences={n}; lower --n-sentences, --max-train or --max-eval, or use the other --analysis-split."
+        )
+    rows = free[_seeded_subset(free.size, n, seed)]
+    return [source.text_a[i] for i in rows], np.asarray(source.labels)[rows].astype(np.int64)
 
 
 def _seeded_subset(n: int, m: int, seed: int) -> np.ndarray:
@@ -244,7 +365,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     from ..layers import resolve_layers
     from ..models import load_model
     from .align import alignment_curves
-    from .cluster import ward_tree
+    from .cluster import sweep_ks, ward_tree
     from .label import ANNOTATION_LAYERS, occurrence_labels, word_spans
     from .polarity import polarity_by_layer, polarity_summary
     from .sample import occurrence_vectors, shared_occurrences, word_table
@@ -276,9 +397,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["models_and_finetune"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    rows = _seeded_subset(len(task.train), settings.n_sentences, settings.seed)
-    sentences = [task.train.text_a[i] for i in rows]
-    gold_sentence = np.asarray(task.train.labels)[rows].astype(np.int64)
+    sentences, gold_sentence = analysis_sentences(task, settings.analysis_split, settings.n_sentences,
+                                                  seed=settings.seed, cache_dir=cache)
     layers = resolve_layers(settings.layers, lm_a.num_layers)
     resolve_layers(settings.layers, lm_b.num_layers)
     trigger_layer = resolve_layers(settings.trigger_layer, lm_a.num_layers)[0]
@@ -288,11 +408,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     }
     occ = shared_occurrences(stores["pretrained"], stores["finetuned"], max_per_type=settings.max_per_type,
                              min_per_type=settings.min_per_type, seed=settings.seed)
-    if settings.k > len(occ):
-        raise BadInputError(
-            f"K={settings.k} concepts is larger than the {len(occ)} sampled occurrences; lower --k or analyse more "
-            "sentences (--n-sentences)."
-        )
+    k = resolve_k(settings.k, len(occ))
+    ks = sorted({min(x, len(occ)) for x in (settings.k_sweep or sweep_ks(k, len(occ)))} | {k})
     all_words = word_table(stores["pretrained"])
     frequencies = all_words["word"].value_counts().to_dict()
     user_labels = (
@@ -311,12 +428,15 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["labels"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    concepts: dict[str, dict[int, np.ndarray]] = {m: {} for m in MODELS}
+    # one Ward tree per (model, layer), cut at K and at every K of the sweep
+    cuts: dict[str, dict[int, dict[int, np.ndarray]]] = {m: {kk: {} for kk in ks} for m in MODELS}
     for layer in sorted(set(layers) | {trigger_layer}):
         for m in MODELS:
             X = occurrence_vectors(stores[m], layer, occ, settings.aggregation)  # type: ignore[arg-type]
-            concepts[m][layer] = ward_tree(X).labels(settings.k)
-            log.info("clustered %s layer %d: %d occurrences into %d concepts", m, layer, len(X), settings.k)
+            for kk, labels_k in ward_tree(X).cut(ks).items():
+                cuts[m][kk][layer] = labels_k
+            log.info("clustered %s layer %d: %d occurrences, cut at K=%s", m, layer, len(X), ks)
+    concepts = {m: cuts[m][k] for m in MODELS}
     timings["cluster"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -337,29 +457,27 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     clf_b: Any = (HeadClassifier.load(head_dir) if head_dir is not None and has_classification_head(head_dir)
                   else ProbeClassifier.fit(lm_b.model, lm_b.tokenizer, task, layer=-1))
     classifiers = {"pretrained+probe": clf_a, "finetuned" + ("" if isinstance(clf_b, HeadClassifier) else "+probe"): clf_b}
-    # the analysed sentences are training rows: a probe fitted on them would just repeat the gold labels,
-    # so its predictions are out of fold (5-fold, seeded), from the features it already holds
-    trained = getattr(clf_b, "train_features", None)
-    if trained is not None:
-        from sklearn.base import clone
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-        folds = StratifiedKFold(5, shuffle=True, random_state=settings.seed)
-        oof = cross_val_predict(clone(clf_b.estimator), trained, np.asarray(task.train.labels), cv=folds)
-        predicted_sentence = np.asarray(oof)[rows].astype(np.int64)
-    else:
-        predicted_sentence = clf_b.proba(sentences).argmax(1)
+    # the analysed sentences are held out from fine-tuning and from the probes: B's own predictions
+    predicted_sentence = clf_b.proba(sentences).argmax(1).astype(np.int64)
     occ_sentence = occ["sentence_id"].to_numpy(dtype=np.int64)
     sources = {"gold": gold_sentence[occ_sentence], "predicted": predicted_sentence[occ_sentence]}
+    # significance counts sentences (every token carries its sentence's label); purity > θ as for labels
+    polarity_kw: dict[str, Any] = {"units": occ_sentence, "test": settings.polarity_test, "alpha": settings.alpha,
+                                   "min_size": settings.min_concept_size, "min_purity": settings.theta}
     polarity = pd.concat([
         polarity_by_layer({l: concepts[m][l] for l in sorted(set(layers) | {trigger_layer})}, sources, info.labels,
-                          words=words, test=settings.polarity_test, alpha=settings.alpha,
-                          min_size=settings.min_concept_size).assign(model=m)
+                          words=words, **polarity_kw).assign(model=m)
         for m in MODELS
     ], ignore_index=True)
     polarity = polarity[["model"] + [c for c in polarity.columns if c != "model"]]
     summary = polarity_summary(polarity)
     timings["classifiers_and_polarity"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sweep = k_sweep_table({m: {kk: {l: cuts[m][kk][l] for l in layers} for kk in ks} for m in MODELS}, words, sources,
+                          info.labels, theta=settings.theta, n_perm=settings.n_perm, seed=settings.seed,
+                          polarity_kw=polarity_kw)
+    timings["k_sweep"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     val_rows = _seeded_subset(len(task.validation), settings.n_trigger_inputs, settings.seed + 1)
@@ -382,12 +500,17 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     run_info = {
         "pretrained": str(lm_a.spec), "finetuned": tuned, "task": info.name, "classes": list(info.labels),
         "finetune": finetune_info, "layers": layers, "trigger_layer": trigger_layer,
+        "analysis_split": settings.analysis_split, "analysis_sentences": ANALYSIS_SPLITS[settings.analysis_split],
+        "analysed_sentences_in_finetuning": len(set(sentences) & set(task.train.text_a)),
         "n_sentences": len(sentences), "n_occurrences": int(len(occ)), "n_types": int(occ["word"].nunique()),
-        "classifier_accuracy": accuracy,
+        "k": k, "k_rule": "given (--k)" if settings.k is not None else
+        f"default_k: round(n_occurrences × {DEFAULT_K} / {PAPER_OCCURRENCES:,}), the papers' ratio",
+        "k_values": ks,
+        "classifier_accuracy": accuracy, "polarity_unit": "sentence",
         "predicted_agrees_with_gold": float((predicted_sentence == gold_sentence).mean()),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
-    return ConceptsResult(settings, alignment, label_df, polarity, summary, triggers,
+    return ConceptsResult(settings, alignment, label_df, polarity, summary, triggers, sweep,
                           words_text(all_words, len(sentences)), run_info)
 
 
@@ -415,14 +538,15 @@ def figures(result: ConceptsResult) -> dict[str, str]:
                                           ("occ_b_to_a", "occurrences B→A"))):
         d = a.loc[(a["measure"] == measure) & np.isclose(a["theta"].fillna(-1), theta)].sort_values("layer")
         if d.empty:
-            d = a.loc[a["measure"] == measure].groupby("layer", as_index=False)[["value", "chance"]].mean()
-        ax.plot(d["layer"], d["value"], "o-", color=f"C{i}", label=label)
-        ax.plot(d["layer"], d["chance"], ":", color=f"C{i}")
-    d = a.loc[a["measure"] == "ari"].sort_values("layer")
-    ax.plot(d["layer"], d["value"], "s--", color="k", label="ARI")
+            d = a.loc[a["measure"] == measure].groupby("layer", as_index=False)[["excess"]].mean()
+        ax.plot(d["layer"], d["excess"], "o-", color=f"C{i}", label=label)
+    for measure, style in (("ami", "s--"), ("ari", "^:")):
+        d = a.loc[a["measure"] == measure].sort_values("layer")
+        ax.plot(d["layer"], d["excess"], style, color="k", label=measure.upper())
+    ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("layer")
-    ax.set_ylabel(f"share of concepts aligned (θ={theta})")
-    ax.set_title("pre-trained (A) vs fine-tuned (B); dotted: chance", fontsize=9)
+    ax.set_ylabel(f"share aligned − chance (θ={theta})")
+    ax.set_title("pre-trained (A) vs fine-tuned (B): excess over permuted B", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     out["alignment"] = _png(fig)
@@ -444,7 +568,7 @@ def figures(result: ConceptsResult) -> dict[str, str]:
     for i, ((m, src), d) in enumerate(s.groupby(["model", "source"])):
         ax.plot(d["layer"], d["n_polar_concepts"], "o-" if m == "finetuned" else "o--", color=f"C{i}", label=f"{m}, {src}")
     ax.set_xlabel("layer")
-    ax.set_ylabel(f"polar concepts (BH q ≤ {result.settings.alpha})")
+    ax.set_ylabel(f"polar concepts (purity > {theta}, BH q ≤ {result.settings.alpha})", fontsize=8)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     out["polarity"] = _png(fig)
@@ -455,18 +579,27 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, escape=True)
 
 
+def _alignment_table(alignment: pd.DataFrame, theta: float) -> pd.DataFrame:
+    """Per layer: value, chance and excess of occurrence- and type-level A→B at θ, and of AMI and ARI."""
+    at_theta = np.isclose(alignment["theta"].fillna(-1), theta)
+    pieces = []
+    for measure, name, mask in (("occ_a_to_b", "occ A→B", at_theta), ("type_a_to_b", "type A→B", at_theta),
+                                ("ami", "AMI", alignment["theta"].isna()), ("ari", "ARI", alignment["theta"].isna())):
+        d = alignment.loc[mask & (alignment["measure"] == measure), ["layer", "value", "chance", "excess"]]
+        pieces.append(d.set_index("layer").add_prefix(f"{name} "))
+    return pd.concat(pieces, axis=1).reset_index()
+
+
 def render_section(result: ConceptsResult) -> str:
     """The analysis as an HTML fragment (a ``<section>``) for :mod:`latentatlas.report` or a page."""
     s, info = result.settings, result.info
     figs = figures(result)
-    ari = result.alignment.loc[result.alignment["measure"] == "ari", ["layer", "value", "chance"]]
-    occ = result.alignment.loc[(result.alignment["measure"] == "occ_a_to_b") & np.isclose(result.alignment["theta"].fillna(-1), s.theta)]
-    align_tab = occ[["layer", "value", "chance"]].rename(columns={"value": f"A→B θ={s.theta}", "chance": "chance"}).merge(
-        ari.rename(columns={"value": "ARI", "chance": "ARI chance"}), on="layer", how="outer")
+    align_tab = _alignment_table(result.alignment, s.theta)
     polar = result.polarity.loc[result.polarity["polar"] & (result.polarity["model"] == "finetuned")
                                 & (result.polarity["layer"] == info.get("trigger_layer"))]
     top_polar = (polar.sort_values("q").groupby(["source", "class_name"]).head(3)
-                 [["source", "class_name", "concept", "size", "purity", "prior", "q", "examples"]])
+                 [["source", "class_name", "concept", "size", "purity", "prior", "n_units", "unit_count", "q",
+                   "examples"]])
     trig = result.triggers.drop(columns=["words"]) if len(result.triggers) else result.triggers
     trig_mean = (trig.groupby(["concepts_from", "classifier", "word_set"], as_index=False)
                  [["flip_rate", "flip_to_target_rate", "confidence_drop"]].mean() if len(trig) else trig)
@@ -477,23 +610,35 @@ def render_section(result: ConceptsResult) -> str:
         f"<p>{html.escape(str(info.get('pretrained')))} (A) and its fine-tuned copy (B, "
         f"{html.escape(str(info.get('finetuned')))}) on task <b>{html.escape(str(info.get('task')))}</b>"
         + (f" (fine-tuning validation score {ft['metrics'].get('score', float('nan')):.3f})" if ft else "")
-        + f"; {info.get('n_sentences')} training sentences, {info.get('n_occurrences')} occurrences of "
-        f"{info.get('n_types')} word types (≤{s.max_per_type} per type, ≥{s.min_per_type}), exact Ward, K={s.k}, "
+        + f"; {info.get('n_sentences')} analysed sentences from {html.escape(str(info.get('analysis_sentences')))}"
+        f" ('{html.escape(str(info.get('analysis_split')))}'), {info.get('n_occurrences')} occurrences of "
+        f"{info.get('n_types')} word types (≤{s.max_per_type} per type, ≥{s.min_per_type}), exact Ward, K={info.get('k')} "
+        f"({html.escape(str(info.get('k_rule')))}; {info.get('n_occurrences', 0) / max(info.get('k') or 1, 1):.0f} "
+        "occurrences per concept), "
         f"subword aggregation '{s.aggregation}'. Classifier accuracy on the trigger inputs: "
         + ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in info.get("classifier_accuracy", {}).items())
         + ".</p>"
         f"<h3>Alignment per layer</h3><img alt='alignment per layer' src='data:image/png;base64,{figs['alignment']}'>"
+        f"<p>Share of concepts aligned at θ={s.theta} (overlap &gt; θ), its chance level (B's concepts permuted "
+        "over the occurrences, sizes kept) and the excess over chance. Type level: a concept needs more than "
+        f"{DEFAULT_MIN_TYPES} word types and |T(a)|/|T(b)| &gt; {DEFAULT_SIZE_RATIO} (alignClusters.py).</p>"
         f"{_table(align_tab)}"
         f"<h3>Label alignment per layer</h3><img alt='label alignment' src='data:image/png;base64,{figs['labels']}'>"
         f"{_table(result.labels.pivot_table(index=['model', 'layer'], columns='label_set', values='fraction_aligned').reset_index())}"
         f"<h3>Polar concepts</h3><img alt='polar concepts per layer' src='data:image/png;base64,{figs['polarity']}'>"
-        f"<p>{s.polarity_test} test against the class prior, Benjamini–Hochberg at α={s.alpha}, concepts of ≥"
-        f"{s.min_concept_size} occurrences. Most significant polar concepts of B at layer {info.get('trigger_layer')}:</p>"
+        f"<p>A concept is polar to class c when more than θ={s.theta} of its occurrences come from class-c "
+        f"sentences and a one-sided {s.polarity_test} test over its distinct sentences (a sentence counts once: all "
+        f"its tokens carry its label) against the sentence prior passes Benjamini–Hochberg at α={s.alpha}; concepts "
+        f"of ≥{s.min_concept_size} occurrences. Most significant polar concepts of B at layer "
+        f"{info.get('trigger_layer')}:</p>"
         f"{_table(top_polar)}"
+        f"<h3>K sweep</h3><p>The same Ward trees cut at every K: alignment excess over chance at θ={s.theta}, AMI, ARI "
+        f"and polar concepts per model and label source.</p>{_table(result.k_sweep)}"
         f"<h3>Adversarial triggers (layer {info.get('trigger_layer')}, {s.trigger_source} labels)</h3>"
         f"<p>{s.n_insert} words from a set inserted ({s.position}) into correctly classified validation inputs of the "
         "other classes; mean over target classes. 'polar': words of concepts polar to the target; 'random': "
-        "random corpus words; 'frequency': words of the same corpus-frequency band (both without polar words).</p>"
+        "random corpus words; 'frequency': words of the same corpus-frequency band (both without polar words). "
+        "Per target class below: 95 % percentile bootstrap intervals over the attacked inputs (_lo, _hi).</p>"
         f"{_table(trig_mean)}<h4>Trigger words</h4>{_table(words)}<h4>Per target class</h4>{_table(trig)}"
         "</section>"
     )
@@ -530,6 +675,7 @@ def write_concepts(
         "polarity.csv": result.polarity.to_csv(index=False),
         "polarity_summary.csv": result.polarity_summary.to_csv(index=False),
         "triggers.csv": result.triggers.to_csv(index=False),
+        "k_sweep.csv": result.k_sweep.to_csv(index=False),
         "words.txt": result.words_text,
         "concepts.html": _page(section),
     }
@@ -545,11 +691,14 @@ def write_concepts(
 __all__ = [
     "ConceptSettings",
     "ConceptsResult",
+    "analysis_sentences",
     "figures",
+    "k_sweep_table",
     "label_table",
     "read_label_file",
     "render_html",
     "render_section",
+    "resolve_k",
     "run_concepts",
     "trigger_table",
     "words_text",

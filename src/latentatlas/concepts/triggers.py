@@ -16,7 +16,10 @@ Protocol (the paper gives none in the available text; this one is fixed and docu
    space-separated: ``prefix`` (before the first word, as Wallace et al. 2019's universal triggers),
    ``suffix`` (after the last word) or ``random`` (at a uniformly drawn word boundary).
 5. **Scores** (:func:`evaluate_triggers`): flip rate (prediction no longer the gold class), flip-to-c
-   rate, mean confidence drop p(gold | x) − p(gold | x'), mean gain p(c | x') − p(c | x).
+   rate, mean confidence drop p(gold | x) − p(gold | x'), mean gain p(c | x') − p(c | x). Both rates
+   carry a percentile bootstrap confidence interval over the attacked inputs (:func:`bootstrap_ci`;
+   1,000 resamples, 95 %, seeded; every word set of one target is resampled with the same draws, so
+   their intervals are comparable).
 
 A classifier is anything with ``n_classes`` and ``proba(texts) -> (n, n_classes)``; two are provided:
 :class:`ProbeClassifier` (an encoder, frozen, plus a logistic regression on mean-pooled features of one
@@ -171,6 +174,26 @@ def frequency_matched_words(
 
 # -- evaluation ------------------------------------------------------------------------------------
 
+DEFAULT_N_BOOT = 1000
+DEFAULT_CI = 0.95
+
+
+def bootstrap_ci(
+    values: np.ndarray, *, n_boot: int = DEFAULT_N_BOOT, level: float = DEFAULT_CI, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values``: resample the n values with replacement
+    ``n_boot`` times (seeded) and take the (1 − level)/2 and (1 + level)/2 quantiles of the means."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise BadInputError(f"bootstrap needs a non-empty 1-d array of per-input values, got shape {values.shape}.")
+    if n_boot < 1 or not 0 < level < 1:
+        raise BadInputError(f"n_boot={n_boot} must be ≥ 1 and level={level} in (0, 1); 1000 and 0.95 are usual.")
+    idx = np.random.default_rng(seed).integers(0, values.size, (n_boot, values.size))
+    means = values[idx].mean(1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 
 def evaluate_triggers(
     classifier: Classifier,
@@ -183,12 +206,16 @@ def evaluate_triggers(
     position: str = "prefix",
     seed: int = 0,
     base_proba: np.ndarray | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    level: float = DEFAULT_CI,
 ) -> pd.DataFrame:
     """Flip rate and confidence drop of each word set inserted into correctly classified inputs of
     classes other than ``target``.
 
     Returns one row per word set: ``word_set``, ``target``, ``n_inputs``, ``flip_rate``,
-    ``flip_to_target_rate``, ``confidence_drop``, ``target_gain``, ``words``.
+    ``flip_rate_lo``, ``flip_rate_hi``, ``flip_to_target_rate``, ``flip_to_target_lo``,
+    ``flip_to_target_hi``, ``confidence_drop``, ``target_gain``, ``words`` (``_lo``/``_hi``: the
+    ``level`` percentile bootstrap interval over the inputs, :func:`bootstrap_ci`, seeded with ``seed``).
     """
     if position not in POSITIONS:
         raise UnknownNameError("trigger position", position, POSITIONS)
@@ -204,7 +231,7 @@ def evaluate_triggers(
         wset = list(wset)
         row: dict[str, Any] = {"word_set": name, "target": int(target), "n_inputs": int(eligible.size), "words": " ".join(wset)}
         if not wset or not eligible.size:
-            rows.append({**row, "flip_rate": np.nan, "flip_to_target_rate": np.nan, "confidence_drop": np.nan, "target_gain": np.nan})
+            rows.append({**row, **{c: np.nan for c in _SCORES}})
             continue
         edited = []
         for i in eligible:
@@ -214,15 +241,21 @@ def evaluate_triggers(
         new = classifier.proba(edited)
         gold = labels[eligible]
         pred = new.argmax(1)
+        flips, to_target = (pred != gold).astype(float), (pred == target).astype(float)
+        flip_lo, flip_hi = bootstrap_ci(flips, n_boot=n_boot, level=level, seed=seed)
+        tt_lo, tt_hi = bootstrap_ci(to_target, n_boot=n_boot, level=level, seed=seed)
         rows.append({
             **row,
-            "flip_rate": float((pred != gold).mean()),
-            "flip_to_target_rate": float((pred == target).mean()),
+            "flip_rate": float(flips.mean()), "flip_rate_lo": flip_lo, "flip_rate_hi": flip_hi,
+            "flip_to_target_rate": float(to_target.mean()), "flip_to_target_lo": tt_lo, "flip_to_target_hi": tt_hi,
             "confidence_drop": float((base[eligible, gold] - new[np.arange(eligible.size), gold]).mean()),
             "target_gain": float((new[:, target] - base[eligible, target]).mean()),
         })
-    cols = ["word_set", "target", "n_inputs", "flip_rate", "flip_to_target_rate", "confidence_drop", "target_gain", "words"]
-    return pd.DataFrame(rows)[cols]
+    return pd.DataFrame(rows)[["word_set", "target", "n_inputs", *_SCORES, "words"]]
+
+
+_SCORES = ("flip_rate", "flip_rate_lo", "flip_rate_hi", "flip_to_target_rate", "flip_to_target_lo",
+           "flip_to_target_hi", "confidence_drop", "target_gain")
 
 
 # -- classifiers -----------------------------------------------------------------------------------
