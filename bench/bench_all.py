@@ -156,11 +156,11 @@ def main() -> None:
     add("streamed spectrum+acs", f"memmap {full.shape[0]}x{full.shape[1]}", t_stream, "in-memory float32 copy",
         t_mem, "bit-identical" if same else "DIFFERENT")
 
-    if importlib.util.find_spec("latentatlas.concepts.cluster") is not None:
+    if importlib.util.find_spec("latentatlas.analyses.concepts.cluster") is not None:
         from sklearn.cluster import AgglomerativeClustering
         from sklearn.metrics import adjusted_rand_score
 
-        from latentatlas.concepts.cluster import ward_tree
+        from latentatlas.analyses.concepts.cluster import ward_tree
 
         W = X[: args.ward_points].astype(np.float64)
         tree, t_ward = timed(lambda: ward_tree(W))

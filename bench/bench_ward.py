@@ -73,12 +73,12 @@ def child(method: str, data: Path, k: int, labels_out: Path, cells: int, seed: i
     X = np.load(data)
     c0 = _cpu_s()
     if method == "ours":
-        from latentatlas.concepts.cluster import ward_tree
+        from latentatlas.analyses.concepts.cluster import ward_tree
 
         t0 = time.perf_counter()
         labels = ward_tree(X).labels(k)
     elif method == "two_stage":
-        from latentatlas.concepts.cluster import two_stage
+        from latentatlas.analyses.concepts.cluster import two_stage
 
         t0 = time.perf_counter()
         labels = two_stage(X, cells, seed=seed).labels(k)
@@ -135,7 +135,7 @@ def main() -> None:
         res, _ = run_child("ours" if a.method == "exact" else "two_stage", data, a.k, a.cells, a.seed)
         print(json.dumps(res))
         if a.method == "two_stage" and a.agreement:
-            from latentatlas.concepts.cluster import two_stage_agreement
+            from latentatlas.analyses.concepts.cluster import two_stage_agreement
 
             X = np.load(data, mmap_mode="r")
             cells = max(2 * a.k, int(round(a.cells * a.agreement / a.n)))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
-from latentatlas.concepts.align import align_concepts, alignment_curves, pair_scores, contingency
+from latentatlas.analyses.concepts.align import align_concepts, alignment_curves, pair_scores, contingency
 from latentatlas.errors import BadInputError
 
 

@@ -8,7 +8,7 @@ from scipy.cluster.hierarchy import fcluster, ward
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
-from latentatlas.concepts.cluster import Hierarchy, default_k, sweep_ks, two_stage, two_stage_agreement, ward_tree
+from latentatlas.analyses.concepts.cluster import Hierarchy, default_k, sweep_ks, two_stage, two_stage_agreement, ward_tree
 from latentatlas.errors import BadInputError
 
 

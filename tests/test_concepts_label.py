@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentatlas.concepts.label import (
+from latentatlas.analyses.concepts.label import (
     UNK,
     affix,
     casing,
@@ -86,9 +86,9 @@ def test_labels_per_model_word(minilm_dir: Path) -> None:
 
 def test_theta_is_one_strict_comparison_everywhere() -> None:
     """Purity or overlap exactly θ never passes, in label alignment, model alignment and polarity."""
-    from latentatlas.concepts.align import align_concepts
-    from latentatlas.concepts.label import exceeds
-    from latentatlas.concepts.polarity import polar_concepts
+    from latentatlas.analyses.concepts.align import align_concepts
+    from latentatlas.analyses.concepts.label import exceeds
+    from latentatlas.analyses.concepts.polarity import polar_concepts
 
     assert not exceeds(0.9, 0.9) and exceeds(0.9000001, 0.9)
     concepts = np.array([0] * 10 + [1] * 10)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from latentatlas.concepts.polarity import (
+from latentatlas.analyses.concepts.polarity import (
     DEFAULT_MIN_PURITY,
     benjamini_hochberg,
     binomial_pvalues,

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from latentatlas.cli import main
-from latentatlas.concepts.run import (
-    ConceptSettings,
+from latentatlas.settings import ConceptSettings
+from latentatlas.analyses.concepts.run import (
     analysis_sentences,
     read_label_file,
     render_section,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentatlas.concepts.sample import (
+from latentatlas.analyses.concepts.sample import (
     check_same_words,
     occurrence_vectors,
     sample_occurrences,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentatlas.concepts.triggers import (
+from latentatlas.analyses.concepts.triggers import (
     HeadClassifier,
     bootstrap_ci,
     ProbeClassifier,

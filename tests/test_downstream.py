@@ -177,7 +177,7 @@ def test_finetune_learns_and_saves_a_loadable_model(tiny, tmp_path: Path) -> Non
     again = finetune(model, tok, task, model_key="tiny", cache_dir=tmp_path, seed=0, settings=SMALL)
     assert again.metrics == res.metrics  # cached result reused
     # the whole task model is saved too: its head reproduces the validation accuracy
-    from latentatlas.concepts.triggers import HeadClassifier
+    from latentatlas.analyses.concepts.triggers import HeadClassifier
 
     assert again.classifier_dir == res.classifier_dir and res.classifier_dir is not None
     head = HeadClassifier.load(str(res.classifier_dir))

@@ -93,7 +93,8 @@ def concepts_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
-    from .concepts.run import ConceptSettings, run_concepts, write_concepts
+    from .analyses.concepts.run import run_concepts, write_concepts
+    from .settings import ConceptSettings
     from .report.sections import report_page
 
     if report is not None:

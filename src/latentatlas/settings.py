@@ -241,6 +241,52 @@ class CompareSettings(Settings):
     extraction: ExtractionSettings = ExtractionSettings()
 
 
+class ConceptSettings(Settings):
+    """``latentatlas concepts``: latent concepts of a model before and after fine-tuning (Durrani et al. 2022).
+
+    Defaults: MiniLM on ``bbc_topic``, about 10 minutes on 2 cores. ``k`` None: the papers' ratio of
+    concepts per occurrence; ``k_sweep`` None: cuts around K from the same Ward tree; ``label_sets``
+    None: every label set. A share passes ``theta`` only when strictly greater than it.
+    """
+
+    model: str = "minilm"
+    task: str = "bbc_topic"
+    tuned: str | None = None
+    finetune_epochs: int = Field(default=1, ge=1)
+    max_train: int = Field(default=1000, ge=2)
+    max_eval: int = Field(default=500, ge=2)
+    n_sentences: int = Field(default=1000, ge=10, description="analysed sentences (at least 10)")
+    analysis_split: Literal["validation", "heldout"] = "validation"
+    layers: str | int | list[int] = "all"
+    k: int | None = Field(default=None, ge=2)
+    k_sweep: tuple[int, ...] | None = None
+    max_per_type: int = Field(default=10, ge=1)
+    min_per_type: int = Field(default=5, ge=1)
+    aggregation: Literal["first", "last", "mean"] = "last"
+    theta: float = Field(default=0.9, ge=0, le=1)
+    min_concept_size: int = Field(default=5, ge=1)
+    label_sets: tuple[str, ...] | None = None
+    labels_file: str | None = None
+    polarity_test: Literal["hypergeometric", "binomial"] = "hypergeometric"
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    trigger_layer: int = -1
+    trigger_source: Literal["gold", "predicted"] = "predicted"
+    n_trigger_words: int = Field(default=10, ge=1)
+    n_insert: int = Field(default=3, ge=1)
+    position: Literal["prefix", "suffix", "random"] = "prefix"
+    n_trigger_inputs: int = Field(default=150, ge=1)
+    trigger_models: tuple[Literal["pretrained", "finetuned"], ...] = Field(default=("finetuned",), min_length=1)
+    n_perm: int = Field(default=3, ge=1)
+    seed: int = 0
+
+    @field_validator("k_sweep")
+    @classmethod
+    def _sweep_at_least_two(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if v is not None and any(k < 2 for k in v):
+            raise ValueError(f"every K must be at least 2, got {list(v)}")
+        return v
+
+
 def read_study(path: str | Path | None = None, *, preset: str = "default") -> Study:
     """Parse a study YAML file (or the named built-in preset when ``path`` is None) into a :class:`Study`.
 
@@ -267,6 +313,7 @@ __all__ = [
     "PRESETS",
     "AnalysisSpec",
     "CompareSettings",
+    "ConceptSettings",
     "CorpusSpec",
     "DownstreamSpec",
     "ExtractionSettings",

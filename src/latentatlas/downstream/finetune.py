@@ -10,7 +10,7 @@ checkpoint (weights, optimiser, scheduler, generator state) is written atomicall
 an interrupted run resumes at the last finished epoch; ``result.json`` marks a finished run and is reused.
 The fine-tuned encoder is saved as a Hugging Face folder (``model/``), usable as a model spec, and the
 whole task model, head included, as ``classifier/`` (loadable with ``AutoModelFor...Classification``):
-what :mod:`latentatlas.concepts` attacks with its adversarial triggers.
+what :mod:`latentatlas.analyses.concepts` attacks with its adversarial triggers.
 """
 
 from __future__ import annotations

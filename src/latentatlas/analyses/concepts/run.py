@@ -44,14 +44,15 @@ import html
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import BadInputError
+from ...errors import BadInputError
+from ...settings import ConceptSettings
 from .align import DEFAULT_MIN_TYPES, DEFAULT_SIZE_RATIO
 from .cluster import DEFAULT_K, PAPER_OCCURRENCES
 from .label import LABEL_SETS, UNK
@@ -59,6 +60,15 @@ from .label import LABEL_SETS, UNK
 log = logging.getLogger(__name__)
 
 MODELS = ("pretrained", "finetuned")
+
+
+def label_sets_of(settings: ConceptSettings) -> tuple[str, ...]:
+    """The label sets the analysis uses: the settings' (checked against the registry) or every one."""
+    if settings.label_sets is None:
+        return tuple(LABEL_SETS)
+    for name in settings.label_sets:
+        LABEL_SETS[name]
+    return tuple(settings.label_sets)
 #: where the analysed sentences come from -> what the output says about them
 ANALYSIS_SPLITS: dict[str, str] = {
     "validation": "the task's validation split, without the validation sentences that evaluate fine-tuning and "
@@ -68,66 +78,6 @@ ANALYSIS_SPLITS: dict[str, str] = {
 WORD_SETS = ("polar", "random", "frequency")
 TRIGGER_SCORES = ("flip_rate", "flip_rate_lo", "flip_rate_hi", "flip_to_target_rate", "flip_to_target_lo",
                   "flip_to_target_hi", "confidence_drop", "target_gain")
-
-
-@dataclass(frozen=True)
-class ConceptSettings:
-    """Parameters of one concept analysis (defaults: MiniLM on ``bbc_topic``, ≈10 min on 2 cores)."""
-
-    model: str = "minilm"
-    task: str = "bbc_topic"
-    tuned: str | None = None
-    finetune_epochs: int = 1
-    max_train: int = 1000
-    max_eval: int = 500
-    n_sentences: int = 1000
-    analysis_split: str = "validation"  # ANALYSIS_SPLITS: the analysed sentences are never fine-tuned on
-    layers: str = "all"
-    k: int | None = None  # None: default_k(occurrences), the papers' concepts-per-occurrence ratio
-    k_sweep: tuple[int, ...] | None = None  # None: sweep_ks(K, occurrences)
-    max_per_type: int = 10
-    min_per_type: int = 5
-    aggregation: str = "last"
-    theta: float = 0.9
-    min_concept_size: int = 5
-    label_sets: tuple[str, ...] = tuple(LABEL_SETS)
-    labels_file: str | None = None
-    polarity_test: str = "hypergeometric"
-    alpha: float = 0.05
-    trigger_layer: int = -1
-    trigger_source: str = "predicted"
-    n_trigger_words: int = 10
-    n_insert: int = 3
-    position: str = "prefix"
-    n_trigger_inputs: int = 150
-    trigger_models: tuple[str, ...] = ("finetuned",)
-    n_perm: int = 3
-    seed: int = 0
-
-    def check(self) -> None:
-        from .triggers import POSITIONS
-
-        if self.k is not None and self.k < 2:
-            raise BadInputError(f"--k={self.k}: cluster into at least 2 concepts (or leave it unset).")
-        if self.k_sweep is not None and any(k < 2 for k in self.k_sweep):
-            raise BadInputError(f"k_sweep={self.k_sweep}: every K must be at least 2.")
-        if self.n_sentences < 10:
-            raise BadInputError(f"--n-sentences={self.n_sentences}: analyse at least 10 sentences.")
-        if self.finetune_epochs < 1:
-            raise BadInputError(f"--finetune-epochs={self.finetune_epochs}: fine-tune for at least one epoch.")
-        if self.trigger_source not in ("gold", "predicted"):
-            raise BadInputError(f"trigger_source={self.trigger_source!r}: use 'gold' or 'predicted'.")
-        if not self.trigger_models or set(self.trigger_models) - set(MODELS):
-            raise BadInputError(f"trigger_models={self.trigger_models}: choose among {MODELS}.")
-        if self.position not in POSITIONS:
-            raise BadInputError(f"--position {self.position!r}: use one of {', '.join(POSITIONS)}.")
-        if self.analysis_split not in ANALYSIS_SPLITS:
-            raise BadInputError(
-                f"--analysis-split {self.analysis_split!r}: use one of {', '.join(ANALYSIS_SPLITS)} (sentences the "
-                "fine-tuned model never trained on)."
-            )
-        if not 0.0 <= self.theta <= 1.0:
-            raise BadInputError(f"--theta={self.theta} must lie in [0, 1].")
 
 
 @dataclass
@@ -151,7 +101,7 @@ class ConceptsResult:
             return json.loads(df.to_json(orient="records", double_precision=6))
 
         return {
-            "settings": {**asdict(self.settings), "label_sets": list(self.settings.label_sets),
+            "settings": {**self.settings.model_dump(mode="json"), "label_sets": list(label_sets_of(self.settings)),
                          "trigger_models": list(self.settings.trigger_models),
                          "k_sweep": None if self.settings.k_sweep is None else list(self.settings.k_sweep)},
             **self.info,
@@ -328,7 +278,7 @@ def analysis_sentences(
     ``n`` more examples of that split and every sentence whose text is in ``task`` is dropped, so the
     sample is disjoint from fine-tuning by text, whatever the loader's sampling.
     """
-    from ..downstream.tasks import load_task
+    from ...downstream.tasks import load_task
 
     if split not in ANALYSIS_SPLITS:
         raise BadInputError(f"analysis split {split!r}: use one of {', '.join(ANALYSIS_SPLITS)}.")
@@ -357,13 +307,13 @@ def _seeded_subset(n: int, m: int, seed: int) -> np.ndarray:
 
 def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: bool = True) -> ConceptsResult:
     """Run the analysis end to end (see the module docstring)."""
-    from ..annotate import annotate
-    from ..downstream.finetune import finetune
-    from ..downstream.tasks import load_task
-    from ..settings import ExtractionSettings, FinetuneSettings
-    from ..store import open_store
-    from ..layers import resolve_layers
-    from ..models import load_model
+    from ...annotate import annotate
+    from ...downstream.finetune import finetune
+    from ...downstream.tasks import load_task
+    from ...settings import ExtractionSettings, FinetuneSettings
+    from ...store import open_store
+    from ...layers import resolve_layers
+    from ...models import load_model
     from .align import alignment_curves
     from .cluster import sweep_ks, ward_tree
     from .label import ANNOTATION_LAYERS, occurrence_labels, word_spans
@@ -371,7 +321,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     from .sample import occurrence_vectors, shared_occurrences, word_table
     from .triggers import HeadClassifier, ProbeClassifier, has_classification_head
 
-    settings.check()
+    label_sets = label_sets_of(settings)  # unknown label sets fail before any work
     cache = Path(cache_dir)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -419,9 +369,9 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
 
     t0 = time.perf_counter()
     spans = word_spans(lm_a.tokenizer, sentences, ExtractionSettings().max_length)
-    need = sorted({ANNOTATION_LAYERS[s] for s in settings.label_sets if s in ANNOTATION_LAYERS})
+    need = sorted({ANNOTATION_LAYERS[s] for s in label_sets if s in ANNOTATION_LAYERS})
     annotations = annotate(sentences, cache_dir=cache, progress=progress, layers=tuple(need)) if need else None
-    labels = occurrence_labels(occ, sentences, spans, annotations, settings.label_sets)
+    labels = occurrence_labels(occ, sentences, spans, annotations, label_sets)
     if user_labels is not None:
         keys = pd.MultiIndex.from_frame(occ[["sentence_id", "word_id"]].astype(np.int64))
         labels[Path(settings.labels_file).stem] = user_labels.reindex(keys).to_numpy()  # type: ignore[arg-type]
@@ -518,7 +468,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
 
 
 def _png(fig: Any) -> str:
-    from ..report.figures import png
+    from ...report.figures import png
 
     return base64.b64encode(png(fig, dpi=100)).decode()
 
@@ -650,7 +600,7 @@ def render_html(result: ConceptsResult) -> str:
 
 
 def _page(section: str) -> str:
-    from ..report.sections import standalone_page
+    from ...report.sections import standalone_page
 
     return standalone_page("latentatlas concepts", section,
                            "table{border-collapse:collapse;font-size:85%} td,th{padding:2px 6px;text-align:right}")
@@ -662,8 +612,8 @@ def write_concepts(
     """Render everything first, then write the CSV tables, ``concepts.json``, ``words.txt`` and
     ``concepts.html`` atomically; with ``report_dir`` (a study output folder) also add the section to its
     report (:mod:`latentatlas.report.sections`)."""
-    from ..io import atomic_write_json, atomic_write_text
-    from ..report.sections import attach_section, report_page
+    from ...io import atomic_write_json, atomic_write_text
+    from ...report.sections import attach_section, report_page
 
     if report_dir is not None:
         report_page(report_dir)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import BadInputError
+from ...errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ def two_stage(
     Cells are used as given by the final assignment; centroids and sizes are recomputed from it in
     float64, so the second stage is Ward on the points constrained to keep each cell whole.
     """
-    from ..errors import UnknownNameError
+    from ...errors import UnknownNameError
 
     if quantiser not in QUANTISERS:
         raise UnknownNameError("quantiser", quantiser, QUANTISERS)

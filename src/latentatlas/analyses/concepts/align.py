@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..errors import BadInputError
+from ...errors import BadInputError
 from .label import exceeds
 
 DEFAULT_THETAS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import BadInputError, UnknownNameError
+from ...errors import BadInputError, UnknownNameError
 from .label import DEFAULT_THETA, exceeds
 
 log = logging.getLogger(__name__)

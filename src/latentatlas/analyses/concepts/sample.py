@@ -18,8 +18,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import BadInputError
-from ..store.store import ActivationStore, word_vectors
+from ...errors import BadInputError
+from ...store.store import ActivationStore, word_vectors
 
 log = logging.getLogger(__name__)
 

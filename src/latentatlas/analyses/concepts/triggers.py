@@ -38,7 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ..errors import BadInputError, UnknownNameError
+from ...errors import BadInputError, UnknownNameError
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +279,8 @@ class ProbeClassifier:
         return int(self.info.num_labels)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
-        from ..downstream.base import Split
-        from ..downstream.encode import features
+        from ...downstream.base import Split
+        from ...downstream.encode import features
 
         split = Split(text_a=tuple(texts))
         return features(self.model, self.tokenizer, split, self.info, layers=[self.layer],
@@ -306,7 +306,7 @@ class ProbeClassifier:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from ..layers import resolve_layers
+        from ...layers import resolve_layers
 
         if task.info.kind != "classification" or task.info.pair:
             raise BadInputError(
@@ -338,7 +338,7 @@ class HeadClassifier:
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        from ..store.extractor import length_sorted_batches, pad_batch
+        from ...store.extractor import length_sorted_batches, pad_batch
 
         enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
         ids = [list(x) for x in enc["input_ids"]]

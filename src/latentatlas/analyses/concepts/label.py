@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BadInputError, UnknownNameError
+from ...errors import BadInputError, UnknownNameError
+from ...registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ DEFAULT_THETA = 0.9
 
 
 def exceeds(share: np.ndarray | float, theta: float) -> np.ndarray:
-    """The one θ comparison of :mod:`latentatlas.concepts`: a share passes θ when it is *strictly*
+    """The one θ comparison of :mod:`latentatlas.analyses.concepts`: a share passes θ when it is *strictly*
     greater, share > θ (as ConceptX's ``align_autotags`` and ``alignClusters.py`` compare).
 
     Label alignment (purity), model-to-model alignment (overlap) and polar concepts (purity against
@@ -97,7 +98,7 @@ def _entity(v: str) -> str:
 
 
 #: label set -> f(annotation, spaCy word index, text=word text, first=bool, last=bool) -> label
-LABEL_SETS: dict[str, Callable[..., str]] = {
+LABEL_SETS: Registry[Callable[..., str]] = Registry.of("label set", {
     "pos": _spacy_label("pos"),
     "tag": _spacy_label("tag"),
     "ner": _spacy_label("ent_bio", _entity),
@@ -107,7 +108,7 @@ LABEL_SETS: dict[str, Callable[..., str]] = {
     "suffix": lambda ann, i, *, text, first, last: affix(text, SUFFIXES, suffix=True),
     "first_word": lambda ann, i, *, text, first, last: "FIRST" if first else UNK,
     "last_word": lambda ann, i, *, text, first, last: "LAST" if last else UNK,
-}
+})
 #: the annotation layers each spaCy label set needs
 ANNOTATION_LAYERS = {"pos": "pos", "tag": "tag", "ner": "ner", "dep": "dep"}
 
@@ -164,7 +165,7 @@ def occurrence_labels(
             "or tokenizers; build both from the same corpus and model."
         )
     out: dict[str, list[str]] = {s: [] for s in sets}
-    from ..annotate import align_to_tokens
+    from ...annotate import align_to_tokens
 
     for sid, wid, a, b, last_id in table[["sentence_id", "word_id", "start", "end", "last_id"]].itertuples(index=False):
         sid, a, b = int(sid), int(a), int(b)
