@@ -97,7 +97,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("anchor-model", ["anchor", "-m", "/no/such/dir", "--output", "anc"], "model directory '/no/such/dir' does not exist"),
     # pretrain
     ("pretrain-objective", ["pretrain", "--objective", "nope", "--output", "pt"], "unknown pre-training objective 'nope'"),
-    ("pretrain-steps", ["pretrain", "--steps", "0", "--output", "pt"], "steps: Input should be greater than or equal to 1"),
+    ("pretrain-steps", ["pretrain", "--steps", "0", "--output", "pt"], "invalid option --steps: Input should be greater than or equal to 1"),
 ]
 
 

@@ -519,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"latentatlas: error: {exc}", err=True)
         return EXIT_BAD_INPUT
     except ValidationError as exc:  # settings built from options: one line naming the field
-        typer.echo(f"latentatlas: error: invalid {exc.title} setting: {describe(exc)}", err=True)
+        typer.echo(f"latentatlas: error: invalid option {describe(exc, as_flags=True)}", err=True)
         return EXIT_BAD_INPUT
     return 0
 

@@ -23,11 +23,14 @@ from .io import read_text, read_yaml
 PRESETS = ("default", "quick", "full")
 
 
-def describe(exc: ValidationError) -> str:
-    """A pydantic error as one line: ``field.sub: message; other: message``."""
+def describe(exc: ValidationError, *, as_flags: bool = False) -> str:
+    """A pydantic error as one line: ``field.sub: message; other: message`` (``--field-name`` with
+    ``as_flags``, for settings built from command-line options)."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if as_flags and len(err["loc"]) == 1:
+            where = "--" + where.replace("_", "-")
         msg = str(err["msg"]).removeprefix("Value error, ")
         parts.append(f"{where}: {msg}")
     return "; ".join(parts)
