@@ -446,6 +446,34 @@ def pretrain_cmd(
     )
 
 
+@app.command("score-model")
+def score_model_cmd(
+    model: Annotated[list[str], typer.Argument(help="Model spec(s) to score.", metavar="SPEC...")],
+    predictor: Annotated[Path, typer.Option(help="predictor.json written by `latentatlas run`.")] = Path(
+        "latentatlas-out/predictor.json"),
+    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
+) -> None:
+    """Predict a model's downstream score from its geometry, with the relation a study fitted."""
+    from .pipeline.predictor import read_predictor, score_models
+
+    fitted = read_predictor(predictor)
+    rows = score_models(model, fitted, cache=cache, progress=_state["progress"])
+    if as_json:
+        typer.echo(json.dumps({"predictor": str(predictor), "nested_cv": fitted["nested_cv"], "models": rows},
+                              indent=2))
+        return
+    fit, ncv = fitted["fit"], fitted["nested_cv"]
+    rmse = "n/a" if ncv.get("mse") is None else f"{ncv['mse'] ** 0.5:.3g}"
+    typer.echo(f"{fit['target']} ~ {fit['column']} (fitted on {fit['n']} training models; nested-CV RMSE {rmse}, "
+               f"family-wise p {fitted['selection'].get('p_family_wise')})")
+    for r in rows:
+        note = (f"  outside the training range [{fit['x_min']:.4g}, {fit['x_max']:.4g}]: extrapolation"
+                if r["extrapolates"] else "")
+        typer.echo(f"{r['spec']}: {r['target']} {r['predicted']:.4f} [{r['lower']:.4f}, {r['upper']:.4f}] "
+                   f"({r['measure']}@{r['layer']} = {r['value']:.6g}){note}")
+
+
 @app.command("predict")
 def predict_cmd(
     table: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet table, one row per model.")],

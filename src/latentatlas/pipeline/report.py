@@ -59,12 +59,16 @@ def render(out_dir: Path, results: pd.DataFrame, manifest: dict[str, Any], **tab
 
 
 def write_outputs(
-    out_dir: Path, results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], page: str, manifest: dict[str, Any]
+    out_dir: Path, results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], page: str, manifest: dict[str, Any],
+    documents: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write results, the other tables, ``report.html`` and, last, ``run.json``."""
+    """Write results, the other tables, the JSON ``documents`` (name → object, e.g. ``predictor.json``),
+    ``report.html`` and, last, ``run.json``."""
     files: dict[str, Path] = {}
     files["results.parquet"], files["results.csv"] = write_results(results, out_dir)
     files.update(write_tables(out_dir, tables))
+    for name, obj in (documents or {}).items():
+        files[name] = atomic_write_json(out_dir / name, obj)
     files["report.html"] = atomic_write_text(out_dir / "report.html", page)
     files["run.json"] = atomic_write_json(out_dir / "run.json", manifest)
     return files

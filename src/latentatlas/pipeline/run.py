@@ -28,6 +28,7 @@ from .downstream import ModelScores, StudyScores, load_tasks
 from .extract import model_store
 from .measure import GridContext, MeasureJob, cloud_key, measure_grid
 from .plan import family_of, holdout_specs, measure_entries, model_specs
+from .predictor import build_predictor
 from .report import build_manifest, render, write_outputs
 from .results import results_table
 
@@ -105,15 +106,19 @@ def run_study(
         raise BadInputError("the study produced no results; check its models, layers and measures.")
 
     tables: dict[str, pd.DataFrame] = {}
+    documents: dict[str, Any] = {}
     summary: ModelScores | None = None
     analysis = None
     if tasks:
         tables, summary = downstream.tables(tasks)
         with timed(timings, "analysis"):
             analysis = analyse(results, summary, tables["transfer"], models, study)
+            if analysis is not None:
+                tables.update(analysis.tables())
+                predictor = build_predictor(analysis, study, corpus, entries)
+                if predictor is not None:
+                    documents["predictor.json"] = predictor
         peak["analysis"] = peak_rss_mb()
-        if analysis is not None:
-            tables.update(analysis.tables())
 
     t0 = time.perf_counter()
     timings["total"] = time.perf_counter() - t_start
@@ -133,7 +138,7 @@ def run_study(
                   baselines=tables.get("baselines"), transfer=tables.get("transfer"), analysis=analysis)
     manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
 
-    files = write_outputs(out_dir, results, tables, page, manifest)
+    files = write_outputs(out_dir, results, tables, page, manifest, documents)
     log.info("results, report and manifest written to %s", out_dir)
     return RunResult(results=results, output_dir=out_dir, files=files, manifest=manifest, timings=timings,
                      scores=tables.get("scores"), analysis=analysis)
