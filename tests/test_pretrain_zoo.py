@@ -66,3 +66,29 @@ def test_zoo_model_keeps_its_lm_head_for_the_anchor_analysis(tmp_path: Path, mon
     lm = load_lm(f"zoo:first_char({ARGS})")
     assert zoo_folder(f"zoo:first_char({ARGS})").is_dir()
     assert lm.model.config.vocab_size == 30522
+
+
+def test_checkpoints_of_one_run_are_snapshots_of_that_run(tmp_path: Path) -> None:
+    import torch
+
+    from latentatlas.pretrain import bundled_tokenizer, build_model
+    from latentatlas.pretrain.zoo import zoo_checkpoint
+    from latentatlas.stats.groups import model_group
+
+    final, mid, start = f"zoo:mlm({ARGS})", f"zoo:mlm({ARGS},at=2)", f"zoo:mlm(at=0,{ARGS})"
+    assert zoo_checkpoint(final) is None and zoo_checkpoint(f"zoo:mlm({ARGS},at=4)") is None  # at=steps: final
+    assert (zoo_checkpoint(mid), zoo_checkpoint(start)) == (2, 0)
+    assert zoo_folder(mid) == zoo_folder(final)  # one run, one folder
+    assert model_group(mid) == model_group(start) == model_group(final)  # checkpoints of a run: one group
+    models = {s: load_model(s, cache_dir=tmp_path) for s in (start, mid, final)}
+    assert len({m.fingerprint for m in models.values()}) == 3
+    # step 0 is the initialisation the trainer starts from
+    init = build_model(zoo_settings(final), bundled_tokenizer()).bert
+    got = models[start].model.state_dict()
+    assert all(torch.equal(v, got[k]) for k, v in init.state_dict().items() if k in got)
+
+
+@pytest.mark.parametrize("at", ["3", "5", "-2", "x"])
+def test_a_checkpoint_the_run_does_not_save_is_refused(at: str) -> None:
+    with pytest.raises(BadInputError, match="at=|must be a number"):
+        ModelSpec.parse(f"zoo:mlm({ARGS},at={at})")

@@ -364,7 +364,7 @@ def test_model_group_drops_only_the_variant_seed() -> None:
     assert model_group("minilm") == "minilm" != model_group("minilm@perturb(alpha=10,seed=0)")
     assert model_group("minilm@random_init(seed=3)") == "minilm@random_init()"
     # a zoo base is one pre-training run: its seed and steps stay (the schedule depends on steps)
-    assert model_group("zoo:mlm(steps=150,seed=1)") == "zoo:mlm(steps=150,seed=1)"
+    assert model_group("zoo:mlm(steps=150,seed=1)") == model_group("zoo:mlm(seed=1,steps=150)") == "zoo:mlm(seed=1,steps=150)"
     assert model_group("zoo:mlm(seed=1)") != model_group("zoo:mlm(seed=2)")
     assert model_group("zoo:mlm(seed=1)@perturb(alpha=5,seed=4)") == "zoo:mlm(seed=1)@perturb(alpha=5)"
     # a nested source spec keeps its own seed; only the outer variant's seed goes

@@ -72,12 +72,14 @@ def _corpus_blocks(s: PretrainSettings, tokenizer: Any) -> torch.Tensor:
 
 
 def pretrain(
-    settings: PretrainSettings, out_dir: str | Path, *, stop_after: int | None = None, blocks: torch.Tensor | None = None
+    settings: PretrainSettings, out_dir: str | Path, *, stop_after: int | None = None,
+    blocks: torch.Tensor | None = None, snapshots: bool = False,
 ) -> dict[str, Any]:
     """Train (or resume) and write the model folder; returns the summary also saved as pretrain.json.
 
     ``stop_after`` ends the run after that many steps with a checkpoint (to test or split a long run);
-    ``blocks`` overrides the bundled corpus with pre-packed token blocks (tests).
+    ``blocks`` overrides the bundled corpus with pre-packed token blocks (tests); ``snapshots`` also
+    saves the model at step 0 and at every checkpoint as a model folder (:func:`snapshot_folder`).
     """
     s = settings
     objective = OBJECTIVES[s.objective]  # an unknown objective fails before any work
@@ -121,6 +123,8 @@ def pretrain(
         model.train()
         return float(loss)
 
+    if snapshots and step == 0:
+        _save_snapshot(out, 0, model, tokenizer)
     model.train()
     window: list[float] = []
     last = s.steps if stop_after is None else min(s.steps, step + stop_after)
@@ -149,10 +153,39 @@ def pretrain(
             window = []
             log.info("%s step %d: train %.3f held-out %.3f", s.objective, step, curve[-1]["train_loss"], curve[-1]["heldout_loss"])
         if step % s.checkpoint_every == 0 or step == last:
+            if snapshots and step % s.checkpoint_every == 0 and step < s.steps:
+                _save_snapshot(out, step, model, tokenizer)  # before the checkpoint: a resumed run has it
             _save_checkpoint(ckpt, model, opt, sched, step, curve, train_seconds, s)
     if step < s.steps:
         return {"finished": False, "step": step}
     return _write_outputs(out, model, tokenizer, s, curve, train_seconds)
+
+
+def snapshot_folder(run_dir: str | Path, step: int) -> Path:
+    """The model folder of a run's snapshot at ``step``."""
+    return Path(run_dir) / "snapshots" / f"step-{step:06d}"
+
+
+def _save_snapshot(run_dir: Path, step: int, model: Any, tokenizer: Any) -> None:
+    """The model as it is at ``step``, as a model folder written into place atomically."""
+    import shutil
+    import tempfile
+
+    target = snapshot_folder(run_dir, step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    was_training = model.training
+    model.eval()
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        model.train(was_training)
 
 
 def _save_checkpoint(path: Path, model: Any, opt: Any, sched: Any, step: int, curve: list, seconds: float, s: PretrainSettings) -> None:

@@ -6,6 +6,13 @@ A model spec base ``zoo:mlm`` or ``zoo:first_char(steps=200,seed=1)`` names the 
 into ``<cache>/zoo/<objective>-<digest>/`` (resumable, under a file lock, so two processes never train
 the same model twice); later uses load the folder. It is then an ordinary model folder: variants apply
 (``zoo:mlm@perturb(alpha=10)``) and, since it keeps its masked-LM head, ``latentatlas anchor`` takes it.
+
+**Checkpoints of one run.** ``at=STEP`` names the model saved at that step of the run the other settings
+define: ``zoo:mlm(steps=400,checkpoint_every=50,at=100)`` is the run of 400 steps as it was after 100.
+Zoo runs save a snapshot at step 0 (the initialisation) and at every ``checkpoint_every`` steps, so
+``at`` is 0, a multiple of ``checkpoint_every``, or ``steps`` (the finished model, as without ``at``).
+Every checkpoint of a run shares its folder and its group (:func:`latentatlas.stats.groups.model_group`):
+the trajectory from random to trained gives a natural range of quality.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from ..errors import BadInputError, UnknownNameError
 from ..io import content_key
 from ..settings import PretrainSettings
 from .objectives import OBJECTIVES
-from .trainer import load_summary, pretrain
+from .trainer import load_summary, pretrain, snapshot_folder
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,8 @@ PREFIX = "zoo:"
 DEFAULT_ROOT = Path(".latentatlas-cache")
 _ZOO = re.compile(r"^zoo:(?P<objective>\w+)(?:\((?P<args>[^()]*)\))?$")
 _TUNABLE = sorted(name for name in PretrainSettings.model_fields if name != "objective")
+#: The spec argument naming a checkpoint of the run (not a pre-training setting).
+AT = "at"
 
 
 def is_zoo(base: str) -> bool:
@@ -48,6 +57,15 @@ def _coerce(base: str, key: str, raw: str) -> int | float:
 
 def zoo_settings(base: str) -> PretrainSettings:
     """The pre-training settings a ``zoo:`` base names; BadInputError / UnknownNameError when malformed."""
+    return _parse(base)[0]
+
+
+def zoo_checkpoint(base: str) -> int | None:
+    """The step ``at=`` selects, or None for the finished model; checked against the run's settings."""
+    return _parse(base)[1]
+
+
+def _parse(base: str) -> tuple[PretrainSettings, int | None]:
     m = _ZOO.match(base.strip())
     if not m:
         raise BadInputError(
@@ -57,15 +75,28 @@ def zoo_settings(base: str) -> PretrainSettings:
     objective = m.group("objective")
     OBJECTIVES[objective]  # an unknown objective: close names suggested
     given: dict[str, int | float] = {}
+    at: int | None = None
     for part in filter(None, (p.strip() for p in (m.group("args") or "").split(","))):
         key, eq, raw = (x.strip() for x in part.partition("="))
         if not eq or not key:
             raise BadInputError(f"model spec {base!r}: argument {part!r} is not key=value.")
+        if key == AT:
+            at = int(_coerce(base, "steps", raw))
+            continue
         if key not in _TUNABLE:
-            raise UnknownNameError(f"setting of {base!r}", key, _TUNABLE,
-                                   hint="Settings: steps, seed, hidden_size, num_layers, ... (see latentatlas pretrain --help).")
+            raise UnknownNameError(f"setting of {base!r}", key, [*_TUNABLE, AT],
+                                   hint="Settings: steps, seed, hidden_size, num_layers, ..., at (see latentatlas pretrain --help).")
         given[key] = _coerce(base, key, raw)
-    return PretrainSettings.checked(f"model spec {base!r} is invalid", {"objective": objective, **given})
+    s = PretrainSettings.checked(f"model spec {base!r} is invalid", {"objective": objective, **given})
+    if at is not None:
+        if not (at == s.steps or (0 <= at < s.steps and at % s.checkpoint_every == 0)):
+            raise BadInputError(
+                f"model spec {base!r}: at={at} is not a saved step of this run; use 0, a multiple of "
+                f"checkpoint_every={s.checkpoint_every} below steps={s.steps}, or {s.steps}."
+            )
+        if at == s.steps:
+            at = None
+    return s, at
 
 
 def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
@@ -76,21 +107,30 @@ def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
 
 
 def ensure_zoo_model(base: str, cache_dir: str | Path | None = None) -> Path:
-    """The folder of ``base``'s model, pre-training it first when it is not there (or resuming it)."""
+    """The folder of ``base``'s model (its checkpoint's folder with ``at=``), pre-training the run first
+    when it is not there (or resuming it)."""
     from filelock import FileLock
 
     folder = zoo_folder(base, cache_dir)
-    if _finished(folder):
+    at = zoo_checkpoint(base)
+    if not _finished(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):
+            if not _finished(folder):  # another process may have finished it while we waited
+                s = zoo_settings(base)
+                log.info("pre-training %s (%d steps) into %s", base, s.steps, folder)
+                summary = pretrain(s, folder, snapshots=True)
+                log.info("%s: %.0f tokens/s, held-out loss %.3f", base, summary["tokens_per_second"],
+                         summary["final_heldout_loss"])
+    if at is None:
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if not _finished(folder):  # another process may have finished it while we waited
-            s = zoo_settings(base)
-            log.info("pre-training %s (%d steps) into %s", base, s.steps, folder)
-            summary = pretrain(s, folder)
-            log.info("%s: %.0f tokens/s, held-out loss %.3f", base, summary["tokens_per_second"],
-                     summary["final_heldout_loss"])
-    return folder
+    snap = snapshot_folder(folder, at)
+    if not (snap / "config.json").is_file():
+        raise BadInputError(
+            f"the run of {base!r} in {folder} has no checkpoint at step {at} (it was trained without snapshots); "
+            "delete that folder to train it again with them."
+        )
+    return snap
 
 
 def _finished(folder: Path) -> bool:
@@ -100,4 +140,5 @@ def _finished(folder: Path) -> bool:
         return False
 
 
-__all__ = ["PREFIX", "ensure_zoo_model", "is_zoo", "zoo_folder", "zoo_settings"]
+__all__ = ["AT", "PREFIX", "ensure_zoo_model", "is_zoo", "snapshot_folder", "zoo_checkpoint", "zoo_folder",
+           "zoo_settings"]

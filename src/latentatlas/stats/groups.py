@@ -6,12 +6,12 @@ and scores move together. Cross-validation and permutation tests therefore treat
 models as one unit (left out together, permuted together).
 
 Group of a spec (:func:`model_group`): the base model plus the variant plus every variant parameter
-except ``seed`` (the variant's seed is the noise draw). The base is kept whole, including a ``zoo:``
-base's settings: ``zoo:mlm(seed=1)`` and ``zoo:mlm(seed=2)`` are two pre-training runs, and specs that
-differ only in ``steps`` are separate runs too (the learning-rate schedule depends on the total number of
-steps, see ``pretrain.trainer._schedule``), not checkpoints of one run; checkpoints of one run saved as
-model folders are grouped by passing the groups explicitly (``relate(groups=...)``, ``predict
---group-col``).
+except ``seed`` (the variant's seed is the noise draw). A ``zoo:`` base keeps its settings but not its
+checkpoint: ``zoo:mlm(steps=400,at=100)`` and ``zoo:mlm(steps=400,at=200)`` are checkpoints of one
+pre-training run, one group; ``zoo:mlm(seed=1)`` and ``zoo:mlm(seed=2)`` are two runs, and specs that
+differ in ``steps`` are separate runs too (the learning-rate schedule depends on the total number of
+steps, see ``pretrain.trainer._schedule``). Checkpoints of one run saved as other model folders are
+grouped by passing the groups explicitly (``relate(groups=...)``, ``predict --group-col``).
 
 The parsing is syntactic (no model is loaded, no path is checked) so that a results table can be grouped
 after its model folders are gone; its grammar is that of :mod:`latentatlas.models.zoo`.
@@ -61,12 +61,32 @@ def model_group(spec: str) -> str:
     """
     text = str(spec).strip()
     m = _SPEC.match(text)
-    if m is None or m.group("variant") is None:
+    if m is None:
         return text
+    base = _run_of(m.group("base").strip())
+    if m.group("variant") is None:
+        return base
     kept = [a for a in _top_level_args(m.group("args") or "")
             if a.partition("=")[0].strip() != DROPPED_PARAM]
     kept = sorted("=".join(x.strip() for x in a.partition("=")[::2]) for a in kept)
-    return f"{m.group('base').strip()}@{m.group('variant')}({','.join(kept)})"
+    return f"{base}@{m.group('variant')}({','.join(kept)})"
+
+
+_ZOO_BASE = re.compile(r"^(?P<name>zoo:\w+)\((?P<args>[^()]*)\)$")
+CHECKPOINT_PARAM = "at"
+"""The ``zoo:`` argument naming a checkpoint of a run (not part of the run's identity)."""
+
+
+def _run_of(base: str) -> str:
+    """A ``zoo:`` base without its checkpoint argument, the others sorted (equivalent spellings agree);
+    any other base unchanged."""
+    m = _ZOO_BASE.match(base)
+    if m is None:
+        return base
+    args = _top_level_args(m.group("args"))
+    kept = sorted("=".join(x.strip() for x in a.partition("=")[::2]) for a in args
+                  if a.partition("=")[0].strip() != CHECKPOINT_PARAM)
+    return f"{m.group('name')}({','.join(kept)})" if kept else m.group("name")
 
 
 def group_codes(labels: Sequence[Any] | np.ndarray | None, n: int) -> np.ndarray:
