@@ -143,9 +143,44 @@ class PretrainSettings(Settings):
 
 # -- the study ---------------------------------------------------------------------------------------
 
+#: Activation sites with a fixed meaning in every block (see :mod:`latentatlas.store.sites`); any named
+#: submodule is the site ``module:PATTERN``.
+SITES = ("residual", "attention", "mlp")
+RESIDUAL = "residual"
+MODULE_PREFIX = "module:"
+
+
+def check_site(site: str) -> str:
+    """``site`` checked for form: ``residual``, ``attention``, ``mlp`` or ``module:PATTERN`` (a glob over
+    module names, matched against the model when it is extracted). Raises UnknownNameError otherwise."""
+    text = str(site).strip()
+    if text in SITES:
+        return text
+    if text.startswith(MODULE_PREFIX):
+        pattern = text[len(MODULE_PREFIX):].strip()
+        if not pattern:
+            raise BadInputError(
+                f"site {site!r} has no pattern; write module:PATTERN, e.g. module:encoder.layer.*.intermediate."
+            )
+        if "@" in pattern:  # '@' separates measure and layer in the analysis' predictor names
+            raise BadInputError(
+                f"site {site!r}: a module pattern may not contain '@'; use the wildcards * ** ? [...], "
+                "e.g. module:encoder.layer.*.intermediate."
+            )
+        return MODULE_PREFIX + pattern
+    raise UnknownNameError(
+        "activation site", text, SITES,
+        hint="Use residual, attention, mlp or module:PATTERN (a glob over the model's module names).",
+    )
+
 
 class CorpusSpec(Settings):
-    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path."""
+    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path.
+
+    ``split_sentences``: a user file holds paragraphs (one per line or per row), split into sentences
+    before the word filter and the seeded sample (:func:`latentatlas.corpus.sentences_of`); the bundled
+    corpus is always split.
+    """
 
     source: str = "bundled"
     n_sentences: int | None = Field(default=1000, ge=1)
@@ -153,6 +188,7 @@ class CorpusSpec(Settings):
     text_column: str | None = None
     min_words: int = Field(default=4, ge=1)
     max_words: int = Field(default=49, ge=1)
+    split_sentences: bool = False
 
 
 class MeasureEntry(Settings):
@@ -203,7 +239,9 @@ class AnalysisSpec(Settings):
 class Study(Settings):
     """A full study: models × layers × measures on one corpus, plus downstream tasks and the analysis.
 
-    Names are checked against the registries by :func:`latentatlas.pipeline.plan.check_study`.
+    ``sites``: where in each block the vectors are read (:data:`SITES` or ``module:PATTERN``; default the
+    residual stream). Every site's layers are stored and measured like the residual stream's; the site is
+    a column of the results table. Names are checked against the registries by :func:`latentatlas.pipeline.plan.check_study`.
     """
 
     name: str = "study"
@@ -212,6 +250,7 @@ class Study(Settings):
     corpus: CorpusSpec = CorpusSpec()
     models: list[str] = Field(default_factory=lambda: ["minilm"], min_length=1)
     layers: str | int | list[int] = "all"
+    sites: list[str] = Field(default_factory=lambda: [RESIDUAL], min_length=1)
     measures: Literal["all"] | list[str | MeasureEntry] = "all"
     max_points: int | None = Field(default=20000, ge=10)
     seed: int = 0
@@ -227,6 +266,15 @@ class Study(Settings):
         if dupes:
             raise ValueError(f"models listed twice: {dupes}")
         return v
+
+    @field_validator("sites")
+    @classmethod
+    def _known_sites(cls, v: list[str]) -> list[str]:
+        sites = [check_site(s) for s in v]
+        dupes = sorted({s for s in sites if sites.count(s) > 1})
+        if dupes:
+            raise ValueError(f"sites listed twice: {dupes}")
+        return sites
 
 
 # -- analyses ----------------------------------------------------------------------------------------
@@ -327,6 +375,10 @@ __all__ = [
     "Settings",
     "Study",
     "TaskEntry",
+    "MODULE_PREFIX",
+    "RESIDUAL",
+    "SITES",
+    "check_site",
     "describe",
     "read_study",
 ]
