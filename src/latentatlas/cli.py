@@ -224,6 +224,9 @@ def measure_cloud(
 _ENGINE_HELP = "Where jobs run: local (this process) or ray (a Ray cluster; needs the ray extra)."
 _ADDRESS_HELP = "Ray cluster address (with --engine ray); default: start a local Ray instance."
 _DEVICE_HELP = "cpu, or cuda (autocast) for extraction and fine-tuning."
+_SITE_HELP = ("Where vectors are read: residual (default; the hidden states), attention or mlp (each block's "
+              "sub-layer output before the residual add), or module:PATTERN (every module whose name matches "
+              "the glob, e.g. module:encoder.layer.*.intermediate); repeat.")
 
 
 @contextlib.contextmanager
@@ -257,6 +260,10 @@ def extract(
     n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size (default all).")] = 1000,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    site: Annotated[
+        list[str] | None,
+        typer.Option("--site", help=_SITE_HELP),
+    ] = None,
     cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
     drop_special: Annotated[bool, typer.Option(help="Drop [CLS]/[SEP] tokens.")] = False,
     dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
@@ -267,13 +274,13 @@ def extract(
     address: Annotated[str | None, typer.Option(help=_ADDRESS_HELP)] = None,
     device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
 ) -> None:
-    """Extract token-level hidden states of every layer into the on-disk activation store."""
+    """Extract token-level vectors of every layer (at every --site) into the on-disk activation store."""
     from .engine.device import check_device
     from .pipeline import extract_study
 
     check_device(device)
     study = _study_from_options(
-        cache, corpus, n_sentences, seed, text_column, layers, models=model,
+        cache, corpus, n_sentences, seed, text_column, layers, models=model, sites=site or ["residual"],
         extraction={"batch_size": batch_size, "max_length": max_length, "keep_special_tokens": not drop_special,
                     "dtype": dtype, "device": device},
     )
@@ -281,14 +288,15 @@ def extract(
     with _engine(engine, address) as eng:
         stores = extract_study(study, progress=_state["progress"], engine=eng)
     out = [
-        {"model": spec, "store": str(s.path), "n_tokens": s.n_tokens, "layers": list(s.layers)}
-        for spec, s in stores.items()
+        {"model": spec, "site": site, "store": str(s.path), "n_tokens": s.n_tokens, "layers": list(s.layers),
+         "modules": s.modules}
+        for (spec, site), s in stores.items()
     ]
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
         for o in out:
-            typer.echo(f"{o['model']}: {o['n_tokens']} tokens, layers {o['layers']} -> {o['store']}")
+            typer.echo(f"{o['model']} [{o['site']}]: {o['n_tokens']} tokens, layers {o['layers']} -> {o['store']}")
 
 
 @app.command("run")
