@@ -197,6 +197,17 @@ def test_study_measures_every_site_like_layers(tmp_path: Path, tiny_bert_dir: Pa
     assert got == pytest.approx(compute("eee", store.cloud(2, max_points=200, seed=0)), rel=1e-12)
     saved = pd.read_csv(tmp_path / "many" / "results.csv")
     assert "site" in saved.columns and len(saved) == len(many)
+    assert f"{tiny_bert_dir} [attention]" in (tmp_path / "many" / "report.html").read_text()  # a line per site
+
+
+def test_the_analysis_sees_each_site_as_its_own_predictor() -> None:
+    from latentatlas.pipeline.analyse import site_measures
+
+    df = pd.DataFrame({"spec": ["a"] * 3, "site": ["residual", "attention", "module:h.*"], "layer": [1, 1, 0],
+                       "measure": ["eee"] * 3, "value": [1.0, 2.0, 3.0]})
+    assert list(site_measures(df)["measure"]) == ["eee", "attention/eee", "module:h.*/eee"]
+    residual = df.iloc[:1]
+    assert site_measures(residual) is residual  # a residual-only table goes to the analysis unchanged
 
 
 def test_cli_extract_sites(tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -130,7 +130,8 @@ def extract_hidden_states(
 ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
     """In memory: yield ``(sentence_index, {layer: (n_tokens, d) float32})`` in length-sorted order.
 
-    For small inputs and tests; :class:`~latentatlas.store.ActivationStore` is the scalable path.
+    The residual stream only, for small inputs and tests; :class:`~latentatlas.store.ActivationStore` is the
+    scalable path and reads every activation site (:mod:`.sites`).
     """
     options = options or ExtractionSettings()
     model.eval()
