@@ -4,6 +4,7 @@ study's site column, and bad input."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def test_a_pattern_matching_whole_blocks_gives_the_residual_stream(bert, tmp_pat
 
 def test_glob_semantics(bert) -> None:  # type: ignore[no-untyped-def]
     model, _ = bert
-    names = lambda site: [n for n, _ in site_modules(model, site)]  # noqa: E731
+    names = lambda site: [n for n, _ in site_modules(model, site)]
     assert names("module:encoder.layer.[1].intermediate") == ["encoder.layer.1.intermediate"]
     assert names("module:**.intermediate") == ["encoder.layer.0.intermediate", "encoder.layer.1.intermediate"]
     assert names("module:encoder.layer.?.output") == ["encoder.layer.0.output", "encoder.layer.1.output"]
@@ -190,7 +191,7 @@ def test_study_measures_every_site_like_layers(tmp_path: Path, tiny_bert_dir: Pa
     # a site's cloud is measured like a layer: the value is the measure of the stored, subsampled cloud
     from latentatlas import compute
 
-    run = __import__("json").loads((tmp_path / "many" / "run.json").read_text())
+    run = json.loads((tmp_path / "many" / "run.json").read_text())
     att = run["models"][0]["sites"]["attention"]
     store = ActivationStore.open(tmp_path / "cache" / "activations" / att["store"])
     got = many.loc[(many["site"] == "attention") & (many["layer"] == 2) & (many["measure"] == "eee"), "value"].item()
@@ -215,7 +216,6 @@ def test_cli_extract_sites(tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.C
                  "--site", "residual", "--site", "mlp", "--json"])
     out = capsys.readouterr().out
     assert code == 0
-    import json
 
     rows = json.loads(out)
     assert [(r["site"], r["layers"]) for r in rows] == [("residual", [0, 1, 2]), ("mlp", [1, 2])]

@@ -391,7 +391,10 @@ def read_study(path: str | Path | None = None, *, preset: str = "default") -> St
 
 
 __all__ = [
+    "MODULE_PREFIX",
     "PRESETS",
+    "RESIDUAL",
+    "SITES",
     "AnalysisSpec",
     "CompareSettings",
     "ConceptSettings",
@@ -405,9 +408,6 @@ __all__ = [
     "Settings",
     "Study",
     "TaskEntry",
-    "MODULE_PREFIX",
-    "RESIDUAL",
-    "SITES",
     "check_site",
     "describe",
     "read_study",

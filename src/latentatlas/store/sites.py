@@ -52,8 +52,10 @@ class SiteLayout:
     mlp: str
 
 
-_BERT = SiteLayout(attention=r"encoder\.layer\.(\d+)\.attention\.output\.dense", mlp=r"encoder\.layer\.(\d+)\.output\.dense")
-_DISTILBERT = SiteLayout(attention=r"transformer\.layer\.(\d+)\.attention\.out_lin", mlp=r"transformer\.layer\.(\d+)\.ffn")
+_BERT = SiteLayout(attention=r"encoder\.layer\.(\d+)\.attention\.output\.dense",
+                   mlp=r"encoder\.layer\.(\d+)\.output\.dense")
+_DISTILBERT = SiteLayout(attention=r"transformer\.layer\.(\d+)\.attention\.out_lin",
+                         mlp=r"transformer\.layer\.(\d+)\.ffn")
 _GPT2 = SiteLayout(attention=r"h\.(\d+)\.attn", mlp=r"h\.(\d+)\.mlp")
 
 #: ``config.model_type`` → where its attention and mlp sub-layer outputs are.

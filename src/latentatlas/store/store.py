@@ -8,9 +8,9 @@ Layout of ``<cache_root>/activations/<key>/``::
 
 ``key`` is a sha256 of the model identity, the sentences, the activation site (:mod:`.sites`; absent from
 the key of the default ``residual`` site, so its keys are those of stores built before sites existed) and
-every option that changes the stored numbers. An entry is built in ``<key>.partial/`` shard by shard; ``progress.json`` records finished
-shards (written after the shard's rows are in the shared memory map), so a killed build resumes where it
-stopped.
+every option that changes the stored numbers. An entry is built in ``<key>.partial/`` shard by shard;
+``progress.json`` records finished shards (written after the shard's rows are in the shared memory map),
+so a killed build resumes where it stopped.
 The directory is renamed to ``<key>/`` only when complete, manifest last. Opening an entry checks file
 sizes and sha256 checksums; a missing, truncated or altered entry is logged and rebuilt. A file lock
 keeps two processes from building the same entry at once. Memory use is one batch of hidden states,

@@ -486,7 +486,8 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
         f"default_k: round(n_occurrences × {DEFAULT_K} / {PAPER_OCCURRENCES:,}), the papers' ratio",
         "k_values": ks,
         "classifier_accuracy": accuracy, "polarity_unit": "sentence",
-        "predicted_agrees_with_gold": None if gold_sentence is None else float((predicted_sentence == gold_sentence).mean()),
+        "predicted_agrees_with_gold": (None if gold_sentence is None
+                                       else float((predicted_sentence == gold_sentence).mean())),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
     return ConceptsResult(settings, alignment, label_df, polarity, summary, triggers, sweep,
