@@ -121,3 +121,31 @@ def plant_code(tmp_path: Path):  # type: ignore[no-untyped-def]
         return marker
 
     return plant
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 3-block GPT-2 (hidden 32) with its own small byte-level BPE tokenizer, saved to disk.
+
+    Like GPT-2's, the tokenizer adds no special tokens and has no pad token; the BPE merges are trained
+    on the test sentences with ``tokenizers`` (nothing is downloaded).
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(SENTENCES * 4, trainer)
+    tok = GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                            unk_token="<|endoftext|>")
+    torch.manual_seed(2)
+    cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=3, n_head=2, n_positions=128,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    out = tmp_path_factory.mktemp("tiny_gpt2")
+    GPT2Model(cfg).eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

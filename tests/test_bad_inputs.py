@@ -31,6 +31,8 @@ def workdir(tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
     np.save(tmp_path / "b.npy", rng.normal(size=(40, 4)).astype(np.float32))
     (tmp_path / "table.csv").write_text("a,b\n1,2\n3,4\n")
     (tmp_path / "corpus.txt").write_text("\n".join(f"The cat number {i} sat on the mat today." for i in range(30)))
+    paragraph = " ".join(f"The cat number {i} sat on the mat today." for i in range(8))  # 64 words
+    (tmp_path / "paragraphs.txt").write_text("\n".join(f"{paragraph} Paragraph {j}." for j in range(10)))
     base = {"output": "out", "cache": "cache", "corpus": {"source": "corpus.txt", "n_sentences": None},
             "models": [str(tiny_bert_dir)], "measures": ["eee"]}
     studies: dict[str, object] = {
@@ -44,6 +46,8 @@ def workdir(tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
         "dtype": {**base, "extraction": {"dtype": "int8"}},
         "layers": {**base, "layers": "banana"},
         "task": {**base, "tasks": ["nosuchtask"]},
+        "sites": {**base, "sites": ["residual", "attn"]},
+        "paragraphs": {**base, "corpus": {"source": "paragraphs.txt"}},
     }
     for name, spec in studies.items():
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(spec))
@@ -65,6 +69,19 @@ CASES: list[tuple[str, list[str], str]] = [
     ("extract-model-dir", ["extract", "-m", "/no/such/model", "--cache", "cache"], "model directory '/no/such/model' does not exist"),
     ("extract-corpus", ["extract", "-m", "{tiny}", "--corpus", "/no/such.txt", "--cache", "cache"], "corpus file '/no/such.txt' does not exist"),
     ("extract-text-column", ["extract", "-m", "{tiny}", "--corpus", "table.csv", "--text-column", "zzz", "--cache", "cache"], "has no column 'zzz'"),
+    # corpora of paragraphs, activation sites
+    ("extract-paragraphs", ["extract", "-m", "{tiny}", "--corpus", "paragraphs.txt", "--cache", "cache"], "if its lines are paragraphs, split them into sentences with --split-sentences"),
+    ("run-paragraphs", ["run", "paragraphs.yaml"], "split them into sentences with --split-sentences (corpus.split_sentences: true in a study)"),
+    ("extract-site", ["extract", "-m", "{tiny}", "--site", "attn", "--cache", "cache"], "unknown activation site 'attn'; did you mean 'attention'"),
+    ("extract-site-pattern", ["extract", "-m", "{tiny}", "--corpus", "corpus.txt", "--n-sentences", "10", "--site", "module:nope.*", "--cache", "cache"], "site 'module:nope.*' matches no module of this BertModel"),
+    ("extract-site-layer-0", ["extract", "-m", "{tiny}", "--corpus", "corpus.txt", "--n-sentences", "10", "--site", "mlp", "--layers", "0", "--cache", "cache"], "site 'mlp' has one layer per block (1..2) and no embedding layer"),
+    ("run-sites", ["run", "sites.yaml"], "sites: unknown activation site 'attn'"),
+    ("pretrain-corpus", ["pretrain", "--corpus", "/no/such.txt", "--output", "pt"], "corpus file '/no/such.txt' does not exist"),
+    ("pretrain-text-column", ["pretrain", "--text-column", "body", "--output", "pt"], "--text-column names a column of a .csv/.jsonl corpus; pass the file with --corpus"),
+    ("topology-paragraphs", ["topology", "--model", "{tiny}", "--corpus", "paragraphs.txt", "--cache", "cache", "--output", "top"], "split them into sentences with --split-sentences"),
+    ("anchor-text-column", ["anchor", "-m", "{tiny}", "--text-column", "body", "--output", "anc"], "--text-column names a column of a .csv/.jsonl corpus"),
+    ("concepts-split-without-corpus", ["concepts", "--split-sentences", "--output", "con", "--cache", "cache"], "--text-column and --split-sentences read a corpus file; pass it with --corpus FILE"),
+    ("concepts-corpus-heldout", ["concepts", "--corpus", "corpus.txt", "--analysis-split", "heldout", "--output", "con", "--cache", "cache"], "--analysis-split heldout draws the analysed sentences from the task, --corpus from a corpus"),
     # run: presets and study files
     ("run-preset", ["run", "--preset", "nope"], "unknown preset 'nope'; choose one of: default, full, quick."),
     ("run-study-not-mapping", ["run", "list.yaml"], "must be a YAML mapping"),

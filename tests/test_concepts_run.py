@@ -210,3 +210,33 @@ def test_cli_models_that_tokenise_differently(tiny_bert_dir: Path, char_bert_dir
                       "--cache", str(cache), "--output", str(out)], capsys)
     assert code == 2 and "tokenise the words differently" in err and "share a tokenizer" in err
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_cli_corpus_sentences_are_analysed_with_predicted_classes(tiny_bert_dir: Path, cache: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from latentatlas.corpus import bbc_articles
+
+    articles, _ = bbc_articles()
+    corpus = tmp_path / "articles.txt"  # one article per line: split into sentences on request
+    corpus.write_text("\n".join(" ".join(body.split()) for _, _, body in articles[5::300]) + "\n")
+    out = tmp_path / "out"
+    code = main(["-q", "concepts", "--model", str(tiny_bert_dir), *SMALL, "--k", "4", "--corpus", str(corpus),
+                 "--split-sentences", "--cache", str(cache), "--output", str(out), "--json"])
+    assert code == 0, capsys.readouterr().err
+    res = json.loads(capsys.readouterr().out)
+    assert res["analysis_split"] == "corpus" and str(corpus) in res["analysis_sentences"]
+    assert res["n_sentences"] == 48 and res["analysed_sentences_in_finetuning"] == 0
+    assert res["predicted_agrees_with_gold"] is None
+    assert set(pd.read_csv(out / "polarity_summary.csv")["source"]) == {"predicted"}
+    words = (out / "words.txt").read_text().splitlines()
+    assert len(words) == 48
+    assert res["settings"]["corpus"]["source"] == str(corpus) and res["settings"]["corpus"]["split_sentences"]
+
+
+def test_concept_settings_refuse_gold_triggers_on_a_corpus() -> None:
+    from latentatlas.settings import CorpusSpec
+
+    with pytest.raises(ValueError, match="corpus sentences have no gold class"):
+        ConceptSettings(corpus=CorpusSpec(source="x.txt"), trigger_source="gold")
+    with pytest.raises(ValueError, match="with a corpus they come from the corpus"):
+        ConceptSettings(corpus=CorpusSpec(source="x.txt"), analysis_split="heldout")

@@ -74,8 +74,9 @@ def test_ray_engine_maps_on_workers(ray_instance) -> None:  # type: ignore[no-un
 
 
 @needs_ray
+@pytest.mark.parametrize("site", ["residual", "module:encoder.layer.*.intermediate"])
 def test_ray_extraction_equals_local_bit_for_bit(  # type: ignore[no-untyped-def]
-    ray_instance, tmp_path: Path, tiny_bert_dir: Path, sentences: list[str], monkeypatch: pytest.MonkeyPatch
+    ray_instance, tmp_path: Path, tiny_bert_dir: Path, sentences: list[str], monkeypatch: pytest.MonkeyPatch, site: str
 ) -> None:
     from transformers import AutoModel, AutoTokenizer
 
@@ -87,9 +88,10 @@ def test_ray_extraction_equals_local_bit_for_bit(  # type: ignore[no-untyped-def
     model, tok = AutoModel.from_pretrained(tiny_bert_dir).eval(), AutoTokenizer.from_pretrained(tiny_bert_dir)
     sents = [f"{s} ({i})" for i in range(5) for s in sentences]
     opts = ExtractionSettings(batch_size=2, dtype="float32")
-    local = ActivationStore.build_or_open(tmp_path / "a", model, tok, sents, model_key="tiny", options=opts, progress=False)
+    local = ActivationStore.build_or_open(tmp_path / "a", model, tok, sents, model_key="tiny", options=opts, progress=False,
+                                          site=site)
     ray_store = ActivationStore.build_or_open(tmp_path / "b", model, tok, sents, model_key="tiny", options=opts,
-                                              progress=False, engine=get_engine("ray"))
+                                              progress=False, engine=get_engine("ray"), site=site)
     assert local.key == ray_store.key
     for layer in local.layers:
         np.testing.assert_array_equal(local.layer(layer), ray_store.layer(layer))

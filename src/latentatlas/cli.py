@@ -68,6 +68,13 @@ def concepts_cmd(
     max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning and probes).")] = 1000,
     max_eval: Annotated[int, typer.Option(help="Validation examples (fine-tuning's evaluation, trigger inputs).")] = 500,
     n_sentences: Annotated[int, typer.Option(help="Sentences analysed (seeded sample, never fine-tuned on).")] = 1000,
+    corpus: Annotated[
+        str, typer.Option(help="'task' (the task's sentences, with gold classes), or 'bundled' or a .txt/.jsonl/.csv "
+                               "file whose sentences are analysed instead (no gold classes: polarity and triggers use the "
+                               "fine-tuned model's predictions).")
+    ] = "task",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     analysis_split: Annotated[
         str, typer.Option(help="Analysed sentences: 'validation' (the task's validation split) or 'heldout' "
                                "(train sentences left out of fine-tuning).")
@@ -94,7 +101,7 @@ def concepts_cmd(
 ) -> None:
     """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
     from .analyses.concepts.run import run_concepts, write_concepts
-    from .settings import ConceptSettings
+    from .settings import ConceptSettings, CorpusSpec
     from .report.sections import report_page
 
     if report is not None:
@@ -103,9 +110,16 @@ def concepts_cmd(
         sweep = None if k_sweep is None else tuple(int(v) for v in k_sweep.split(",") if v.strip())
     except ValueError:
         raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
+    if corpus == "task" and (text_column is not None or split_sentences):
+        raise BadInputError("--text-column and --split-sentences read a corpus file; pass it with --corpus FILE.")
+    if corpus != "task" and analysis_split != "validation":
+        raise BadInputError(f"--analysis-split {analysis_split} draws the analysed sentences from the task, --corpus "
+                            "from a corpus: drop one of the two.")
+    spec = None if corpus == "task" else CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column,
+                                                                      split_sentences))
     settings = ConceptSettings(
         model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train, max_eval=max_eval,
-        n_sentences=n_sentences, analysis_split=analysis_split, k=k, k_sweep=sweep, layers=layers,
+        n_sentences=n_sentences, analysis_split=analysis_split, corpus=spec, k=k, k_sweep=sweep, layers=layers,
         labels_file=None if labels is None else str(labels),
         theta=theta, position=position, seed=seed,
     )
@@ -115,11 +129,13 @@ def concepts_cmd(
         typer.echo(json.dumps(result.to_json(), indent=2, default=str))
         return
     s, a = result.polarity_summary, result.alignment
+    source = "gold" if settings.corpus is None else "predicted"
     for row in a.loc[a["measure"] == "ami"].itertuples():
-        n_polar = s.loc[(s["layer"] == row.layer) & (s["model"] == "finetuned") & (s["source"] == "gold"), "n_polar_concepts"]
+        n_polar = s.loc[(s["layer"] == row.layer) & (s["model"] == "finetuned") & (s["source"] == source), "n_polar_concepts"]
         typed = a.loc[(a["layer"] == row.layer) & (a["measure"] == "type_a_to_b") & ((a["theta"] - settings.theta).abs() < 1e-9)]
         typer.echo(f"layer {row.layer:>2}: AMI {row.value:.3f} (chance {row.chance:.3f}), type-level A→B excess "
-                   f"{float(typed['excess'].sum()):+.3f}, polar concepts of the fine-tuned model {int(n_polar.sum())}")
+                   f"{float(typed['excess'].sum()):+.3f}, polar concepts of the fine-tuned model {int(n_polar.sum())}"
+                   + ("" if source == "gold" else " (predicted classes)"))
     for name, path in files.items():
         typer.echo(f"  {name:<22} {path}")
 
@@ -224,6 +240,12 @@ def measure_cloud(
 _ENGINE_HELP = "Where jobs run: local (this process) or ray (a Ray cluster; needs the ray extra)."
 _ADDRESS_HELP = "Ray cluster address (with --engine ray); default: start a local Ray instance."
 _DEVICE_HELP = "cpu, or cuda (autocast) for extraction and fine-tuning."
+_CORPUS_HELP = "'bundled' or a .txt/.jsonl/.csv file (one sentence, or with --split-sentences one paragraph, per line/row)."
+_SPLIT_HELP = ("The file's lines/rows are paragraphs: split them into sentences (spaCy's sentencizer with the nlp "
+               "extra, else the built-in splitter) before the length filter and the seeded sample.")
+_SITE_HELP = ("Where vectors are read: residual (default; the hidden states), attention or mlp (each block's "
+              "sub-layer output before the residual add), or module:PATTERN (every module whose name matches "
+              "the glob, e.g. module:encoder.layer.*.intermediate); repeat.")
 
 
 @contextlib.contextmanager
@@ -252,11 +274,16 @@ def _on_device(study: Any, device: str) -> Any:
 @app.command("extract")
 def extract(
     model: Annotated[list[str], typer.Option("--model", "-m", help="Model spec; repeat.")],
-    corpus: Annotated[str, typer.Option(help="'bundled' or a .txt/.jsonl/.csv file.")] = "bundled",
+    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
     text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size (default all).")] = 1000,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    site: Annotated[
+        list[str] | None,
+        typer.Option("--site", help=_SITE_HELP),
+    ] = None,
     cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
     drop_special: Annotated[bool, typer.Option(help="Drop [CLS]/[SEP] tokens.")] = False,
     dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
@@ -267,13 +294,14 @@ def extract(
     address: Annotated[str | None, typer.Option(help=_ADDRESS_HELP)] = None,
     device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
 ) -> None:
-    """Extract token-level hidden states of every layer into the on-disk activation store."""
+    """Extract token-level vectors of every layer (at every --site) into the on-disk activation store."""
     from .engine.device import check_device
     from .pipeline import extract_study
 
     check_device(device)
     study = _study_from_options(
-        cache, corpus, n_sentences, seed, text_column, layers, models=model,
+        cache, corpus, n_sentences, seed, text_column, layers, split_sentences=split_sentences, models=model,
+        sites=site or ["residual"],
         extraction={"batch_size": batch_size, "max_length": max_length, "keep_special_tokens": not drop_special,
                     "dtype": dtype, "device": device},
     )
@@ -281,14 +309,15 @@ def extract(
     with _engine(engine, address) as eng:
         stores = extract_study(study, progress=_state["progress"], engine=eng)
     out = [
-        {"model": spec, "store": str(s.path), "n_tokens": s.n_tokens, "layers": list(s.layers)}
-        for spec, s in stores.items()
+        {"model": spec, "site": site, "store": str(s.path), "n_tokens": s.n_tokens, "layers": list(s.layers),
+         "modules": s.modules}
+        for (spec, site), s in stores.items()
     ]
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
         for o in out:
-            typer.echo(f"{o['model']}: {o['n_tokens']} tokens, layers {o['layers']} -> {o['store']}")
+            typer.echo(f"{o['model']} [{o['site']}]: {o['n_tokens']} tokens, layers {o['layers']} -> {o['store']}")
 
 
 @app.command("run")
@@ -323,8 +352,9 @@ def compare_cmd(
     measure: Annotated[
         list[str] | None, typer.Option("--measure", "-m", help="cka, mutual_knn, svcca, pwcca, rsa, procrustes.")
     ] = None,
-    corpus: Annotated[str, typer.Option(help="'bundled' or a .txt/.jsonl/.csv file (model specs).")] = "bundled",
+    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
     text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size.")] = 500,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
     max_points: Annotated[int | None, typer.Option(help="Seeded subsample of shared tokens.")] = 5000,
@@ -339,7 +369,7 @@ def compare_cmd(
 
     settings = CompareSettings.checked("invalid option", {
         "measures": measure or ["cka"], "layers": layers, "max_points": max_points, "seed": seed, "cache": str(cache),
-        "corpus": {"source": corpus, "n_sentences": n_sentences, "seed": seed, "text_column": text_column},
+        "corpus": _corpus_options(corpus, n_sentences, seed, text_column, split_sentences),
     })
     result = compare(a, b, settings, progress=_state["progress"])
     files = write_comparison(result, output)
@@ -356,7 +386,10 @@ def topology_cmd(
     layer: Annotated[int, typer.Option(help="Layer (0 = embeddings, -1 = last).")] = -1,
     k: Annotated[int, typer.Option(help="Neighbours per local neighbourhood.")] = 32,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article split and report).")] = "0,1,2",
-    n_sentences: Annotated[int, typer.Option(help="Bundled sentences (seeded sample).")] = 1000,
+    n_sentences: Annotated[int, typer.Option(help="Sentences (seeded sample).")] = 1000,
+    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP + " A line (paragraph) is an article of the split.")] = "bundled",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-topology"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -368,7 +401,8 @@ def topology_cmd(
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:
         raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2.") from None
-    settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences)
+    settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences,
+                               corpus=_corpus_spec(corpus, n_sentences, 0, text_column, split_sentences))
     result = run_tagging(settings, cache_dir=cache, progress=_state["progress"])
     files = write_tagging(result, output)
     if as_json:
@@ -384,7 +418,10 @@ def topology_cmd(
 def anchor_cmd(
     model: Annotated[list[str], typer.Option("--model", "-m", help="Model folder with an LM head; repeat.")],
     ks: Annotated[str, typer.Option(help="Comma-separated bulk sizes k (top-k words left out).")] = "0,10,100,1000",
-    n_sentences: Annotated[int, typer.Option(help="Bundled sentences (seeded sample).")] = 3000,
+    n_sentences: Annotated[int, typer.Option(help="Sentences (seeded sample).")] = 3000,
+    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     seed: Annotated[int, typer.Option(help="Seed of the sentence sample, masked positions and split.")] = 0,
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-anchor"),
     report: Annotated[
@@ -402,7 +439,8 @@ def anchor_cmd(
         k_list = tuple(int(k) for k in ks.split(",") if k.strip())
     except ValueError:
         raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
-    settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed)
+    settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed,
+                              corpus=_corpus_spec(corpus, n_sentences, seed, text_column, split_sentences))
     result = run_anchor(settings)
     files = write_anchor(result, output, report_dir=report)
     if as_json:
@@ -427,17 +465,22 @@ def pretrain_cmd(
     seq_len: Annotated[int, typer.Option(help="Tokens per training block.")] = 64,
     batch_size: Annotated[int, typer.Option(help="Blocks per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up and decay).")] = 5e-4,
-    n_sentences: Annotated[int | None, typer.Option(help="Bundled sentences (default: all).")] = None,
+    n_sentences: Annotated[int | None, typer.Option(help="Sentences (seeded sample; default: all).")] = None,
+    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     seed: Annotated[int, typer.Option(help="Seed of initialisation, batches, masking and shuffles.")] = 0,
 ) -> None:
-    """Pre-train a small BERT masked LM on the bundled BBC corpus with one objective (checkpointed, resumable)."""
+    """Pre-train a small BERT masked LM on the bundled BBC corpus (or --corpus) with one objective
+    (checkpointed, resumable)."""
     from .pretrain import pretrain
     from .settings import PretrainSettings
 
+    spec = _corpus_spec(corpus, n_sentences, seed, text_column, split_sentences)
     settings = PretrainSettings(
         objective=objective, steps=steps, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
-        intermediate_size=intermediate_size, seq_len=seq_len, batch_size=batch_size, lr=lr,
-        n_sentences=n_sentences, seed=seed,
+        intermediate_size=intermediate_size, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
+        **({"n_sentences": n_sentences} if spec is None else {"corpus": spec}),
     )
     summary = pretrain(settings, output)
     typer.echo(
@@ -524,13 +567,36 @@ def predict_cmd(
 
 
 def _study_from_options(
-    cache: Path, corpus: str, n_sentences: int | None, seed: int, text_column: str | None, layers: str, **extra: Any
+    cache: Path, corpus: str, n_sentences: int | None, seed: int, text_column: str | None, layers: str,
+    split_sentences: bool = False, **extra: Any
 ) -> Any:
     """A Study built from command-line options, validated with the same messages as a study file."""
     from .settings import Study
 
-    corpus_spec = {"source": corpus, "n_sentences": n_sentences, "seed": seed, "text_column": text_column}
+    corpus_spec = _corpus_options(corpus, n_sentences, seed, text_column, split_sentences)
     return Study.checked("invalid option", {"cache": str(cache), "corpus": corpus_spec, "layers": layers, **extra})
+
+
+def _corpus_options(
+    corpus: str, n_sentences: int | None, seed: int, text_column: str | None, split_sentences: bool
+) -> dict[str, Any]:
+    """The corpus options of a command as the fields of a :class:`~latentatlas.settings.CorpusSpec`."""
+    return {"source": corpus, "n_sentences": n_sentences, "seed": seed, "text_column": text_column,
+            "split_sentences": split_sentences}
+
+
+def _corpus_spec(
+    corpus: str, n_sentences: int | None, seed: int, text_column: str | None, split_sentences: bool
+) -> Any:
+    """A :class:`~latentatlas.settings.CorpusSpec` from a command's options (None for the plain bundled corpus,
+    which the analyses sample themselves as before), checked with the flags named."""
+    from .settings import CorpusSpec
+
+    if corpus == "bundled" and text_column is None and not split_sentences:
+        return None
+    if corpus == "bundled" and text_column is not None:
+        raise BadInputError("--text-column names a column of a .csv/.jsonl corpus; pass the file with --corpus.")
+    return CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column, split_sentences))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 Sentences pass Marbut et al.'s filter (4–49 tokens under scikit-learn's CountVectorizer token pattern),
 are de-duplicated (first occurrence kept) and sampled with an explicit seed, so the same arguments always
-give the same sentences in the same order.
+give the same sentences in the same order. A user file of paragraphs (one per line or row) is split into
+sentences on request (``split_sentences=True``, :func:`split_paragraphs`) before the filter and the sample.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from .errors import BadInputError, MissingAssetError
+from .settings import CorpusSpec
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,76 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+#: an opening quote or bracket left at the end of a sentence by spaCy's sentencizer (``He left. "Why``
+#: splits as ``He left. "`` + ``Why``); it is moved to the start of the next sentence.
+_DANGLING_OPENER = re.compile(r"\s+([\"\u201c\u2018'(\[])\Z")
+Splitter = Literal["auto", "spacy", "rules"]
+
+
+@lru_cache(maxsize=1)
+def _sentencizer() -> Callable[[list[str]], list[list[str]]] | None:
+    """spaCy's rule-based sentencizer on a blank English pipeline (no model), or None without spaCy."""
+    try:
+        import spacy
+    except ImportError:
+        return None
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+
+    def run(paragraphs: list[str]) -> list[list[str]]:
+        return [_reattach_openers([s.text for s in doc.sents]) for doc in nlp.pipe(paragraphs, batch_size=256)]
+
+    return run
+
+
+def _reattach_openers(sentences: list[str]) -> list[str]:
+    """Move an opening quote/bracket that ends a sentence to the start of the next one; drop empties."""
+    out: list[str] = []
+    carry = ""
+    for s in sentences:
+        s = carry + s.strip()
+        carry = ""
+        m = _DANGLING_OPENER.search(s)
+        if m:
+            carry, s = m.group(1), s[: m.start()]
+        if s.strip():
+            out.append(s.strip())
+    if carry:  # a quote closing the paragraph: it stays where it was
+        if out:
+            out[-1] = f"{out[-1]} {carry}"
+        else:
+            out.append(carry)
+    return out
+
+
+def splitter_name(splitter: Splitter = "auto") -> str:
+    """Which splitter :func:`split_paragraphs` uses: ``spacy`` (``auto`` when spaCy imports) or ``rules``."""
+    if splitter == "auto":
+        return "spacy" if _sentencizer() is not None else "rules"
+    if splitter not in ("spacy", "rules"):
+        raise BadInputError(f"sentence splitter {splitter!r}: use 'auto', 'spacy' or 'rules'.")
+    return splitter
+
+
+def split_paragraphs(paragraphs: Sequence[str], *, splitter: Splitter = "auto") -> list[list[str]]:
+    """The sentences of every paragraph.
+
+    ``spacy`` (the default when spaCy is installed, the ``nlp`` extra): spaCy's sentencizer on a blank
+    English pipeline: it splits after . ! ? tokens, and spaCy's tokenizer keeps abbreviations ("Mr.",
+    "e.g.", "U.S."), initials and decimals whole; an opening quote it leaves at the end of a sentence is
+    moved to the next one. ``rules``: :func:`split_sentences` (no dependency). On the 10,635 BBC News
+    paragraphs the two agree on 97.4% (without the quote repair, 71%); the rest are mostly lower-case
+    sentence starts (split by spaCy only) and punctuation inside titles or lists.
+    """
+    name = splitter_name(splitter)
+    if name == "spacy":
+        run = _sentencizer()
+        if run is None:
+            raise MissingAssetError("the spaCy sentence splitter needs spaCy; `pip install 'latentatlas[nlp]'`.")
+        return run(list(paragraphs))
+    return [split_sentences(p) for p in paragraphs]
+
+
 def n_words(sentence: str) -> int:
     """Number of CountVectorizer tokens (two or more word characters) in ``sentence``."""
     return len(WORD_PATTERN.findall(sentence))
@@ -99,20 +173,29 @@ def _select(
     max_words: int,
     source: str,
     label_names: tuple[str, ...],
+    long_hint: str = "",
 ) -> Corpus:
-    """Apply the word-count filter, de-duplicate, and draw a seeded sample (kept in source order)."""
+    """Apply the word-count filter, de-duplicate, and draw a seeded sample (kept in source order).
+
+    ``long_hint`` is added to the messages when sentences are dropped for being longer than ``max_words``."""
     if min_words > max_words:
         raise BadInputError(f"min_words={min_words} is larger than max_words={max_words}.")
     n_read = len(items)
     if n_read == 0:
         raise BadInputError(f"corpus {source} is empty: it holds no sentences; add text to it.")
-    kept = [it for it in items if min_words <= n_words(it[0]) <= max_words]
+    counts = [n_words(it[0]) for it in items]
+    kept = [it for it, n in zip(items, counts) if min_words <= n <= max_words]
+    n_long = sum(n > max_words for n in counts)
+    hint = long_hint if n_long else ""
     if not kept:
         raise BadInputError(
             f"corpus {source}: all {n_read} sentences were removed by the length filter "
-            f"({min_words}–{max_words} words of 2+ characters); relax min_words / max_words "
-            "(corpus.min_words and corpus.max_words in a study)."
+            f"({min_words}–{max_words} words of 2+ characters{f', {n_long} longer' if n_long else ''}); "
+            + (hint or "relax min_words / max_words (corpus.min_words and corpus.max_words in a study).")
         )
+    if hint:
+        log.warning("corpus %s: %d of %d lines are longer than %d words and were left out; %s",
+                    source, n_long, n_read, max_words, hint)
     seen: set[str] = set()
     unique = []
     for it in kept:
@@ -234,18 +317,50 @@ def load_corpus(
     seed: int = 0,
     min_words: int = 4,
     max_words: int = 49,
+    split_sentences: bool = False,
 ) -> Corpus:
-    """Read a user corpus: .txt (one sentence per line), .jsonl or .csv (``text_column``)."""
+    """Read a user corpus: .txt (one sentence per line), .jsonl or .csv (``text_column``).
+
+    ``split_sentences``: the lines (rows) are paragraphs, split into sentences by :func:`split_paragraphs`
+    before the filter and the seeded sample; each sentence's ``doc_id`` is its paragraph's index.
+    """
     p = Path(path)
     if not p.is_file():
         raise BadInputError(f"corpus file {str(p)!r} does not exist; pass a .txt, .jsonl or .csv file.")
     texts = [t for t in _read_texts(p, text_column) if t]
+    items, source, hint = _paragraph_items(texts, split_sentences, str(p))
     return _select(
-        [(t, i, None) for i, t in enumerate(texts)],
+        items,
         n_sentences=n_sentences,
         seed=seed,
         min_words=min_words,
         max_words=max_words,
-        source=str(p),
+        source=source,
         label_names=(),
+        long_hint=hint,
+    )
+
+
+def _paragraph_items(
+    texts: list[str], split: bool, source: str
+) -> tuple[list[tuple[str, int, str | None]], str, str]:
+    """(sentence, doc id, label) items of a file's texts, its source name, and the hint for lines longer than
+    the filter allows (none once split: a sentence that long is left out, as in the bundled corpus)."""
+    if not split:
+        hint = ("if its lines are paragraphs, split them into sentences with --split-sentences "
+                "(corpus.split_sentences: true in a study).")
+        return [(t, i, None) for i, t in enumerate(texts)], source, hint
+    name = splitter_name()
+    items = [(s, i, None) for i, sents in enumerate(split_paragraphs(texts)) for s in sents]
+    log.info("corpus %s: %d paragraphs split into %d sentences (%s splitter)", source, len(texts), len(items), name)
+    return items, f"{source} (sentences split by {name})", ""
+
+
+def load_corpus_spec(spec: CorpusSpec) -> Corpus:
+    """The corpus a :class:`~latentatlas.settings.CorpusSpec` names (the bundled one or a user file)."""
+    if spec.source == "bundled":
+        return bundled_corpus(spec.n_sentences, seed=spec.seed, min_words=spec.min_words, max_words=spec.max_words)
+    return load_corpus(
+        spec.source, text_column=spec.text_column, n_sentences=spec.n_sentences, seed=spec.seed,
+        min_words=spec.min_words, max_words=spec.max_words, split_sentences=spec.split_sentences,
     )

@@ -105,11 +105,34 @@ class FinetuneSettings(Settings):
         return self.batch_size // self.per_device_batch_size
 
 
+# -- corpora -----------------------------------------------------------------------------------------
+
+
+class CorpusSpec(Settings):
+    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path.
+
+    ``split_sentences``: a user file holds paragraphs (one per line or per row), split into sentences
+    before the word filter and the seeded sample (:func:`latentatlas.corpus.sentences_of`); the bundled
+    corpus is always split.
+    """
+
+    source: str = "bundled"
+    n_sentences: int | None = Field(default=1000, ge=1)
+    seed: int = 0
+    text_column: str | None = None
+    min_words: int = Field(default=4, ge=1)
+    max_words: int = Field(default=49, ge=1)
+    split_sentences: bool = False
+
+
 # -- pre-training ------------------------------------------------------------------------------------
 
 
 class PretrainSettings(Settings):
     """Model size, data and optimisation of one pre-training run (``objective``: see ``latentatlas.pretrain``).
+
+    Data: ``n_sentences`` (default all) seeded sentences of the bundled BBC corpus, or ``corpus`` (its own
+    ``n_sentences`` and ``seed`` apply; ``n_sentences`` here must then be left unset).
 
     Defaults: 3000 steps of 32 blocks × 64 tokens (6.1 M tokens, about 6 passes over the 1 M-token
     bundled corpus; 4.4 M parameters, most of them the 30,522 × 128 embeddings). On an idle 2-core machine
@@ -133,26 +156,56 @@ class PretrainSettings(Settings):
     eval_every: int = Field(default=100, ge=1)
     checkpoint_every: int = Field(default=500, ge=1)
     seed: int = 0
+    corpus: CorpusSpec | None = None
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> PretrainSettings:
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}")
+        if self.corpus is not None and self.n_sentences is not None:
+            raise ValueError("n_sentences samples the bundled corpus; with a corpus, set corpus.n_sentences instead")
         return self
+
+    def identity(self) -> dict[str, Any]:
+        """The settings as they key a zoo folder and a checkpoint: without ``corpus`` when it is unset, so
+        the folders and checkpoints of runs from before the corpus option keep their keys."""
+        data = self.model_dump()
+        if self.corpus is None:
+            data.pop("corpus")
+        return data
 
 
 # -- the study ---------------------------------------------------------------------------------------
 
+#: Activation sites with a fixed meaning in every block (see :mod:`latentatlas.store.sites`); any named
+#: submodule is the site ``module:PATTERN``.
+SITES = ("residual", "attention", "mlp")
+RESIDUAL = "residual"
+MODULE_PREFIX = "module:"
 
-class CorpusSpec(Settings):
-    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path."""
 
-    source: str = "bundled"
-    n_sentences: int | None = Field(default=1000, ge=1)
-    seed: int = 0
-    text_column: str | None = None
-    min_words: int = Field(default=4, ge=1)
-    max_words: int = Field(default=49, ge=1)
+def check_site(site: str) -> str:
+    """``site`` checked for form: ``residual``, ``attention``, ``mlp`` or ``module:PATTERN`` (a glob over
+    module names, matched against the model when it is extracted). Raises UnknownNameError otherwise."""
+    text = str(site).strip()
+    if text in SITES:
+        return text
+    if text.startswith(MODULE_PREFIX):
+        pattern = text[len(MODULE_PREFIX):].strip()
+        if not pattern:
+            raise BadInputError(
+                f"site {site!r} has no pattern; write module:PATTERN, e.g. module:encoder.layer.*.intermediate."
+            )
+        if "@" in pattern:  # '@' separates measure and layer in the analysis' predictor names
+            raise BadInputError(
+                f"site {site!r}: a module pattern may not contain '@'; use the wildcards * ** ? [...], "
+                "e.g. module:encoder.layer.*.intermediate."
+            )
+        return MODULE_PREFIX + pattern
+    raise UnknownNameError(
+        "activation site", text, SITES,
+        hint="Use residual, attention, mlp or module:PATTERN (a glob over the model's module names).",
+    )
 
 
 class MeasureEntry(Settings):
@@ -203,7 +256,9 @@ class AnalysisSpec(Settings):
 class Study(Settings):
     """A full study: models × layers × measures on one corpus, plus downstream tasks and the analysis.
 
-    Names are checked against the registries by :func:`latentatlas.pipeline.plan.check_study`.
+    ``sites``: where in each block the vectors are read (:data:`SITES` or ``module:PATTERN``; default the
+    residual stream). Every site's layers are stored and measured like the residual stream's; the site is
+    a column of the results table. Names are checked against the registries by :func:`latentatlas.pipeline.plan.check_study`.
     """
 
     name: str = "study"
@@ -212,6 +267,7 @@ class Study(Settings):
     corpus: CorpusSpec = CorpusSpec()
     models: list[str] = Field(default_factory=lambda: ["minilm"], min_length=1)
     layers: str | int | list[int] = "all"
+    sites: list[str] = Field(default_factory=lambda: [RESIDUAL], min_length=1)
     measures: Literal["all"] | list[str | MeasureEntry] = "all"
     max_points: int | None = Field(default=20000, ge=10)
     seed: int = 0
@@ -227,6 +283,15 @@ class Study(Settings):
         if dupes:
             raise ValueError(f"models listed twice: {dupes}")
         return v
+
+    @field_validator("sites")
+    @classmethod
+    def _known_sites(cls, v: list[str]) -> list[str]:
+        sites = [check_site(s) for s in v]
+        dupes = sorted({s for s in sites if sites.count(s) > 1})
+        if dupes:
+            raise ValueError(f"sites listed twice: {dupes}")
+        return sites
 
 
 # -- analyses ----------------------------------------------------------------------------------------
@@ -249,7 +314,10 @@ class ConceptSettings(Settings):
 
     Defaults: MiniLM on ``bbc_topic``, about 10 minutes on 2 cores. ``k`` None: the papers' ratio of
     concepts per occurrence; ``k_sweep`` None: cuts around K from the same Ward tree; ``label_sets``
-    None: every label set. A share passes ``theta`` only when strictly greater than it.
+    None: every label set. A share passes ``theta`` only when strictly greater than it. ``corpus``: the
+    analysed sentences come from this corpus instead of the task (``corpus.n_sentences`` of them, those
+    the fine-tuning saw left out); they have no gold class, so polarity and triggers use the fine-tuned
+    model's predicted classes (``trigger_source`` must be ``predicted``).
     """
 
     model: str = "minilm"
@@ -260,6 +328,7 @@ class ConceptSettings(Settings):
     max_eval: int = Field(default=500, ge=2)
     n_sentences: int = Field(default=1000, ge=10, description="analysed sentences (at least 10)")
     analysis_split: Literal["validation", "heldout"] = "validation"
+    corpus: CorpusSpec | None = None
     layers: str | int | list[int] = "all"
     k: int | None = Field(default=None, ge=2)
     k_sweep: tuple[int, ...] | None = None
@@ -281,6 +350,15 @@ class ConceptSettings(Settings):
     trigger_models: tuple[Literal["pretrained", "finetuned"], ...] = Field(default=("finetuned",), min_length=1)
     n_perm: int = Field(default=3, ge=1)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _corpus_has_no_gold(self) -> ConceptSettings:
+        if self.corpus is not None and self.analysis_split != "validation":
+            raise ValueError("analysis_split draws the analysed sentences from the task; with a corpus they come "
+                             "from the corpus: leave analysis_split at its default or drop the corpus")
+        if self.corpus is not None and self.trigger_source == "gold":
+            raise ValueError("corpus sentences have no gold class; use trigger_source 'predicted' or drop the corpus")
+        return self
 
     @field_validator("k_sweep")
     @classmethod
@@ -313,7 +391,10 @@ def read_study(path: str | Path | None = None, *, preset: str = "default") -> St
 
 
 __all__ = [
+    "MODULE_PREFIX",
     "PRESETS",
+    "RESIDUAL",
+    "SITES",
     "AnalysisSpec",
     "CompareSettings",
     "ConceptSettings",
@@ -327,6 +408,7 @@ __all__ = [
     "Settings",
     "Study",
     "TaskEntry",
+    "check_site",
     "describe",
     "read_study",
 ]

@@ -7,7 +7,8 @@ OntoNotes types), so everything runs offline.
 
 Pipeline:
 
-1. sentences from :func:`latentatlas.corpus.bundled_corpus` (seeded), extracted into the activation
+1. sentences from :func:`latentatlas.corpus.bundled_corpus` (seeded) or a user corpus (``corpus``; each
+   line, or each paragraph with ``split_sentences``, counts as an article), extracted into the activation
    store (one layer of one model, special tokens kept: every token is in the k-NN datastore);
 2. word-level labels from spaCy (``ent_bio``); each word is represented by the store row of its first
    subword token (fast-tokenizer offsets aligned with :func:`latentatlas.annotate.align_to_tokens`);
@@ -39,6 +40,7 @@ import pandas as pd
 
 from .errors import BadInputError
 from .report.figures import png
+from .settings import CorpusSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class TaggingSettings:
     max_iter: int = 100
     C: float = 1.0
     n_jobs: int | None = None
+    corpus: CorpusSpec | None = None  # None: n_sentences of the bundled corpus, sampled with corpus_seed
 
     def check(self) -> None:
         if not self.seeds:
@@ -94,7 +97,8 @@ class TaggingResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "settings": {**self.settings.__dict__, "seeds": list(self.settings.seeds)},
+            "settings": {**self.settings.__dict__, "seeds": list(self.settings.seeds),
+                         "corpus": None if self.settings.corpus is None else self.settings.corpus.model_dump(mode="json")},
             "summary": self.summary.to_dict(orient="records"),
             "scores": self.scores.to_dict(orient="records"),
             **self.info,
@@ -276,7 +280,7 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
 def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: bool = True) -> TaggingResult:
     """Run the experiment end to end on the bundled corpus (see the module docstring)."""
     from .annotate import annotate
-    from .corpus import bundled_corpus
+    from .corpus import bundled_corpus, load_corpus_spec
     from .settings import ExtractionSettings
     from .store import open_store
     from .layers import resolve_layers
@@ -287,7 +291,10 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     cache = Path(cache_dir)
     t0 = time.perf_counter()
     spec = ModelSpec.parse(settings.model)
-    corpus = bundled_corpus(settings.n_sentences, seed=settings.corpus_seed)
+    if settings.corpus is None:
+        corpus = bundled_corpus(settings.n_sentences, seed=settings.corpus_seed)
+    else:
+        corpus = load_corpus_spec(settings.corpus)
     lm = load_model(spec, cache_dir=cache)
     layer = resolve_layers(settings.layer, lm.num_layers)[0]
     options = ExtractionSettings()
@@ -317,6 +324,7 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
         "layer": layer,
         "store": store.key,
         "n_sentences": len(corpus),
+        "corpus": corpus.source,
         "n_tokens": store.n_tokens,
         "n_words": int(words.rows.size),
         "n_entity_spans": int(labels.str.startswith("B-").sum()),
@@ -361,8 +369,8 @@ def render_html(result: TaggingResult) -> str:
 
     body = (
         "<h1>Named-entity tagging with and without local topology features</h1>"
-        f"<p>{html.escape(str(info.get('model')))}, layer {info.get('layer')}, {info.get('n_sentences')} bundled "
-        f"BBC sentences ({info.get('n_words')} words, {info.get('n_entity_spans')} entity spans, labels from "
+        f"<p>{html.escape(str(info.get('model')))}, layer {info.get('layer')}, {info.get('n_sentences')} "
+        f"sentences of {html.escape(str(info.get('corpus', 'bundled BBC News')))} ({info.get('n_words')} words, {info.get('n_entity_spans')} entity spans, labels from "
         f"spaCy), split by article; multinomial logistic regression per word (first subword vector); "
         f"local topology with k={s.k} ({len(info.get('topology_features', []))} features).</p>"
         f"<figure><img alt='span F1 per condition' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"

@@ -1,6 +1,6 @@
 """The anchor analysis end to end: models × k sweep → table, JSON and an HTML page with a figure.
 
-For each model with an LM head, contexts come from the bundled BBC corpus (seeded sample; see
+For each model with an LM head, contexts come from the bundled BBC corpus or ``corpus`` (seeded sample; see
 :mod:`.contexts` for the masked/causal choice), f(x) and log Z_bulk(x) are computed for every k, and the
 anchor is fitted on a seeded training split with and without intercept (:func:`.fit.anchor_table`).
 Two synthetic log-linear models (:mod:`.synthetic`) run through the same fit as a calibration: the
@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import BadInputError
 from ..report.figures import png
+from ..settings import CorpusSpec
 from .contexts import collect
 from .fit import DEFAULT_RIDGE, anchor_table, bulk_log_partition, cosine, fit_anchor
 from .heads import load_lm
@@ -44,6 +45,7 @@ class AnchorSettings:
     ridge: float = DEFAULT_RIDGE
     max_contexts: int = 20000
     synthetic: bool = True
+    corpus: CorpusSpec | None = None  # None: n_sentences of the bundled corpus, sampled with seed
 
     def check(self) -> None:
         if not self.models:
@@ -64,7 +66,9 @@ class AnchorResult:
 
     def to_json(self) -> dict[str, Any]:
         rows = [{k: _json_safe(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]
-        return {"settings": asdict(self.settings), "info": self.info, "rows": rows}
+        corpus = self.settings.corpus
+        settings = {**asdict(self.settings), "corpus": None if corpus is None else corpus.model_dump(mode="json")}
+        return {"settings": settings, "info": self.info, "rows": rows}
 
 
 def synthetic_rows(ks: Sequence[int], *, seed: int, test_fraction: float, ridge: float) -> list[dict[str, Any]]:
@@ -85,11 +89,14 @@ def synthetic_rows(ks: Sequence[int], *, seed: int, test_fraction: float, ridge:
 
 def run_anchor(settings: AnchorSettings) -> AnchorResult:
     """Run the analysis for every model (and the synthetic calibration); nothing is written."""
-    from ..corpus import bundled_corpus
+    from ..corpus import bundled_corpus, load_corpus_spec
 
     settings.check()
     lms = [load_lm(m) for m in settings.models]  # fail on a headless model before any heavy work
-    corpus = bundled_corpus(settings.n_sentences, seed=settings.seed)
+    if settings.corpus is None:
+        corpus = bundled_corpus(settings.n_sentences, seed=settings.seed)
+    else:
+        corpus = load_corpus_spec(settings.corpus)
     rows: list[dict[str, Any]] = []
     info: dict[str, Any] = {"corpus": corpus.source, "n_sentences": len(corpus), "models": {}}
     for lm in lms:

@@ -9,13 +9,26 @@ import pandas as pd
 
 from ..stats.groups import model_group
 from ..stats.relate import StudyAnalysis, relate
-from ..settings import Study
+from ..settings import RESIDUAL, Study
 from .downstream import ModelScores
 
 log = logging.getLogger(__name__)
 
 #: Fewest training (not held-out) models the analysis runs on.
 MIN_TRAINING_MODELS = 3
+
+
+def site_measures(results: pd.DataFrame) -> pd.DataFrame:
+    """The results with every site other than the residual stream folded into the measure name
+    (``eee`` at site ``attention`` becomes ``attention/eee``), so that each (site, measure, layer) is its
+    own candidate predictor and picking the best one pays for every site in its selection cost. A table
+    of the residual stream alone is returned as it is."""
+    if "site" not in results.columns or (results["site"] == RESIDUAL).all():
+        return results
+    other = results["site"] != RESIDUAL
+    out = results.copy()
+    out.loc[other, "measure"] = out.loc[other, "site"] + "/" + out.loc[other, "measure"]
+    return out
 
 
 def analyse(
@@ -35,7 +48,7 @@ def analyse(
                     n_train, MIN_TRAINING_MODELS)
         return None
     return relate(
-        results, summary.table, transfer,
+        site_measures(results), summary.table, transfer,
         targets=summary.targets,
         families={m["spec"]: m["family"] for m in models},
         holdout={m["spec"] for m in models if m["holdout"]},
@@ -45,4 +58,4 @@ def analyse(
     )
 
 
-__all__ = ["MIN_TRAINING_MODELS", "analyse"]
+__all__ = ["MIN_TRAINING_MODELS", "analyse", "site_measures"]

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from ..corpus import Corpus, bundled_corpus, load_corpus
+from ..corpus import Corpus, load_corpus_spec
 from ..settings import CorpusSpec
 
 
 def study_corpus(spec: CorpusSpec) -> Corpus:
-    """The corpus a :class:`~latentatlas.settings.CorpusSpec` names."""
-    if spec.source == "bundled":
-        return bundled_corpus(spec.n_sentences, seed=spec.seed, min_words=spec.min_words, max_words=spec.max_words)
-    return load_corpus(
-        spec.source, text_column=spec.text_column, n_sentences=spec.n_sentences, seed=spec.seed,
-        min_words=spec.min_words, max_words=spec.max_words,
-    )
+    """The corpus a :class:`~latentatlas.settings.CorpusSpec` names (:func:`latentatlas.corpus.load_corpus_spec`)."""
+    return load_corpus_spec(spec)
 
 
 __all__ = ["study_corpus"]

@@ -1,4 +1,4 @@
-"""Stage: the measure grid, every measure entry on every (model, layer) cloud, through a value cache.
+"""Stage: the measure grid, every measure entry on every (model, site, layer) cloud, through a value cache.
 
 A grid cell is a :class:`MeasureJob` (store path, layer, cloud key); the entries, subsample size, seed
 and cache folder every cell shares are a :class:`GridContext`. Cells run on an engine (local or Ray)
@@ -72,7 +72,7 @@ def entry_key(e: MeasureEntry, seed: int) -> str:
 
 
 def cloud_key(store: ActivationStore, layer: int, max_points: int | None, seed: int) -> str:
-    """The identity of one cloud: the store, the layer and the seeded subsample."""
+    """The identity of one cloud: the store (whose key includes the site), the layer and the seeded subsample."""
     return content_key({"store": store.key, "layer": layer, "max_points": max_points, "seed": seed})
 
 

@@ -1,4 +1,4 @@
-"""The tidy results table: one row per (model, layer, measure) value."""
+"""The tidy results table: one row per (model, site, layer, measure) value."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 import pandas as pd
 
 from ..io import atomic_write
+from ..settings import RESIDUAL
 
 COLUMNS = [
     "model",
     "variant",
     "seed",
     "spec",
+    "site",
     "layer",
     "measure",
     "family",
@@ -32,6 +34,7 @@ def rows_for(
     variant: str,
     variant_seed: int | None,
     layer: int,
+    site: str = RESIDUAL,
     values: Mapping[str, float],
     families: Mapping[str, str],
     n_points: int,
@@ -47,6 +50,7 @@ def rows_for(
                 "variant": variant,
                 "seed": variant_seed,
                 "spec": spec,
+                "site": site,
                 "layer": layer,
                 "measure": name,
                 "family": families[name],
@@ -61,22 +65,22 @@ def rows_for(
 
 
 def results_table(
-    grid: Sequence[tuple[Any, int, Any]],
+    grid: Sequence[tuple[Any, str, int, Any]],
     outcomes: Sequence[tuple[Mapping[str, float], Mapping[str, float], int]],
     families: Mapping[str, str],
     params: Mapping[str, Mapping[str, Any]],
     measure_seed: int,
     measure_times: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The tidy table of a measure grid: ``grid`` holds (model spec, layer, job) per cell and ``outcomes``
+    """The tidy table of a measure grid: ``grid`` holds (model spec, site, layer, job) per cell and ``outcomes``
     the cell's (values, timings, n_points); per-measure seconds are summed into ``measure_times``."""
     rows: list[dict[str, Any]] = []
-    for (spec, layer, _), (values, timings, n_points) in zip(grid, outcomes, strict=True):
+    for (spec, site, layer, _), (values, timings, n_points) in zip(grid, outcomes, strict=True):
         if measure_times is not None:
             for name, dt in timings.items():
                 measure_times[name] = measure_times.get(name, 0.0) + dt
         rows.extend(rows_for(spec=str(spec), base=spec.base, variant=spec.variant or "pretrained",
-                             variant_seed=spec.seed, layer=layer, values=values, families=families,
+                             variant_seed=spec.seed, layer=layer, site=site, values=values, families=families,
                              n_points=n_points, params=params, measure_seed=measure_seed))
     return to_frame(rows)
 

@@ -76,28 +76,34 @@ def run_study(
     # Per model: load once, extract, score on the tasks, free.
     timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
     models: list[dict[str, Any]] = []
-    grid: list[tuple[ModelSpec, int, MeasureJob]] = []
+    grid: list[tuple[ModelSpec, str, int, MeasureJob]] = []
     downstream = StudyScores()
     for spec in specs:
         with timed(timings, "models"):
             lm = load_model(spec, cache_dir=Path(study.cache))
-        store, _ = model_store(lm, study, corpus, progress=progress, timings=timings, engine=engine)
+        stores = {site: model_store(lm, study, corpus, site=site, progress=progress, timings=timings, engine=engine)[0]
+                  for site in study.sites}
         peak["extract"] = peak_rss_mb()
-        grid += [(spec, layer, MeasureJob(str(store.path), layer, cloud_key(store, layer, study.max_points, study.seed)))
-                 for layer in store.layers]
+        for site, store in stores.items():
+            grid += [(spec, site, layer,
+                      MeasureJob(str(store.path), layer, cloud_key(store, layer, study.max_points, study.seed)))
+                     for layer in store.layers]
+        store = stores[study.sites[0]]
         if tasks:
             with timed(timings, "downstream"):
                 downstream.add_model(lm, tasks, study, progress=progress, timings=timings)
             peak["downstream"] = peak_rss_mb()
         models.append({"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": store.layers,
+                       "sites": {site: {"store": s.key, "layers": s.layers, "modules": s.modules}
+                                 for site, s in stores.items()},
                        "holdout": str(spec) in holdout, "family": family_of(study, str(spec))})
-        log.info("%s: %d tokens, %d layers to measure", spec, store.n_tokens, len(store.layers))
+        log.info("%s: %d tokens, %d clouds to measure", spec, store.n_tokens, sum(len(s.layers) for s in stores.values()))
         del lm
 
     measure_times: dict[str, float] = {}
     with timed(timings, "measures"):
         ctx = GridContext(tuple(entries), study.max_points, study.seed, str(study.cache))
-        outcomes = measure_grid(ctx, [job for _, _, job in grid], engine, progress=progress)
+        outcomes = measure_grid(ctx, [job for *_, job in grid], engine, progress=progress)
     if grid:
         peak["measures"] = peak_rss_mb()
     results = results_table(grid, outcomes, {e.name: reg.get(e.name).family for e in entries},

@@ -1,4 +1,5 @@
-"""Train a small BERT masked LM on the bundled BBC corpus with one objective; checkpointed and resumable.
+"""Train a small BERT masked LM on the bundled BBC corpus (or a user corpus) with one objective;
+checkpointed and resumable.
 
 Everything random is a function of (seed, step): the batch of block indices
 (``numpy.random.default_rng([seed, step])``), the corruption (a torch Generator seeded from seed and
@@ -64,9 +65,10 @@ def _loss(model: Any, inputs: torch.Tensor, selected: torch.Tensor, targets: tor
 
 
 def _corpus_blocks(s: PretrainSettings, tokenizer: Any) -> torch.Tensor:
-    from ..corpus import bundled_corpus
+    from ..corpus import bundled_corpus, load_corpus_spec
 
-    corpus = bundled_corpus(s.n_sentences, seed=s.seed)
+    corpus = bundled_corpus(s.n_sentences, seed=s.seed) if s.corpus is None else load_corpus_spec(s.corpus)
+    log.info("pre-training corpus: %d sentences of %s", len(corpus), corpus.source)
     text = CORPUS_TRANSFORMS[OBJECTIVES[s.objective].transform](corpus.sentences, s.seed)
     return pack_blocks(text, tokenizer, s.seq_len, min_blocks=s.batch_size + s.heldout_blocks)
 
@@ -103,7 +105,7 @@ def pretrain(
     ckpt = out / CHECKPOINT
     if ckpt.is_file():
         state = load_checkpoint(ckpt)
-        if state["settings"] != s.model_dump():
+        if state["settings"] != s.identity():
             raise BadInputError(
                 f"{out} holds a checkpoint of a run with different settings; pass another --output folder or the "
                 "same settings to resume it."
@@ -190,7 +192,7 @@ def _save_snapshot(run_dir: Path, step: int, model: Any, tokenizer: Any) -> None
 
 def _save_checkpoint(path: Path, model: Any, opt: Any, sched: Any, step: int, curve: list, seconds: float, s: PretrainSettings) -> None:
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-             "step": step, "curve": curve, "train_seconds": seconds, "settings": s.model_dump()}
+             "step": step, "curve": curve, "train_seconds": seconds, "settings": s.identity()}
     atomic_write(path, lambda p: torch.save(state, p))
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 PREFIX = "zoo:"
 DEFAULT_ROOT = Path(".latentatlas-cache")
 _ZOO = re.compile(r"^zoo:(?P<objective>\w+)(?:\((?P<args>[^()]*)\))?$")
-_TUNABLE = sorted(name for name in PretrainSettings.model_fields if name != "objective")
+_TUNABLE = sorted(name for name in PretrainSettings.model_fields if name not in ("objective", "corpus"))
 #: The spec argument naming a checkpoint of the run (not a pre-training setting).
 AT = "at"
 
@@ -102,7 +102,7 @@ def _parse(base: str) -> tuple[PretrainSettings, int | None]:
 def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
     """Where the model of ``base`` lives (built or not): ``<cache>/zoo/<objective>-<settings digest>``."""
     s = zoo_settings(base)
-    digest = content_key(s.model_dump())
+    digest = content_key(s.identity())
     return Path(cache_dir if cache_dir is not None else DEFAULT_ROOT) / "zoo" / f"{s.objective}-{digest}"
 
 

@@ -42,7 +42,11 @@ def render_report(
 ) -> str:
     """Render the report page as a string (the downstream and analysis sections when given).
 
-    ``extra_sections``: ``(name, html fragment)`` pairs of attached analyses (see :mod:`.sections`)."""
+    ``extra_sections``: ``(name, html fragment)`` pairs of attached analyses (see :mod:`.sections`).
+    A table of several activation sites draws one line (and one last-layer column) per model and site."""
+    n_models = df["spec"].nunique()
+    if "site" in df.columns and df["site"].nunique() > 1:
+        df = df.assign(spec=df["spec"] + " [" + df["site"] + "]")
     sections = []
     for family, fam_df in df.groupby("family", sort=False):
         plots = []
@@ -70,7 +74,7 @@ def render_report(
         sections=sections,
         last_layer_table=table_html,
         n_rows=len(df),
-        n_models=df["spec"].nunique(),
+        n_models=n_models,
         n_layers=df["layer"].nunique(),
         n_measures=df["measure"].nunique(),
         escape=html.escape,

@@ -100,17 +100,20 @@ def forward_batch(
 ) -> torch.Tensor:
     """One padded forward pass; returns hidden states of ``layers`` as (n_layers, B, T, d) float32 on
     the CPU. A model on a CUDA device runs under float16 autocast."""
-    batch = pad_batch(input_ids, pad_id, token_type_ids)
+    out = run_forward(model, pad_batch(input_ids, pad_id, token_type_ids), output_hidden_states=True)
+    hs = out.hidden_states
+    return torch.stack([hs[layer] for layer in layers]).float().cpu()
+
+
+def run_forward(model: torch.nn.Module, batch: dict[str, torch.Tensor], **kwargs: Any) -> Any:
+    """``model(**batch, **kwargs)`` without gradients, on the model's device (float16 autocast on CUDA)."""
     device = next(model.parameters()).device
     with torch.inference_mode():
         if device.type == "cuda":
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast("cuda", dtype=torch.float16):
-                out = model(**batch, output_hidden_states=True)
-        else:
-            out = model(**batch, output_hidden_states=True)
-    hs = out.hidden_states
-    return torch.stack([hs[layer] for layer in layers]).float().cpu()
+                return model(**batch, **kwargs)
+        return model(**batch, **kwargs)
 
 
 def num_layers_of(model: torch.nn.Module) -> int:
@@ -127,7 +130,8 @@ def extract_hidden_states(
 ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
     """In memory: yield ``(sentence_index, {layer: (n_tokens, d) float32})`` in length-sorted order.
 
-    For small inputs and tests; :class:`~latentatlas.store.ActivationStore` is the scalable path.
+    The residual stream only, for small inputs and tests; :class:`~latentatlas.store.ActivationStore` is the
+    scalable path and reads every activation site (:mod:`.sites`).
     """
     options = options or ExtractionSettings()
     model.eval()

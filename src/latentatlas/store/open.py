@@ -12,7 +12,7 @@ from typing import Any
 
 from ..io import timed
 from ..models import LoadedModel, ModelSpec, load_model
-from ..settings import ExtractionSettings
+from ..settings import RESIDUAL, ExtractionSettings
 from .store import ActivationStore
 
 
@@ -22,6 +22,7 @@ def open_store(
     *,
     cache: str | Path,
     layers: str | int | list[int] = "all",
+    site: str = RESIDUAL,
     settings: ExtractionSettings | None = None,
     progress: bool = True,
     engine: Any = None,
@@ -30,7 +31,8 @@ def open_store(
     """The activation store of ``model`` (a spec, or an already loaded model) over ``sentences``.
 
     Loads the model unless given (variants and ``zoo:`` models are built into ``cache`` on first use),
-    then opens the cached entry or extracts it (unfinished shards on ``engine``, default local). With
+    then opens the cached entry of ``site`` (:mod:`.sites`: ``residual``, ``attention``, ``mlp`` or
+    ``module:PATTERN``) or extracts it (unfinished shards on ``engine``, default local). With
     ``timings``, the seconds spent loading and extracting are added under ``models`` and ``extract``.
     Returns the store (``store.layers`` are the resolved layer indices) and the loaded model.
     """
@@ -40,7 +42,7 @@ def open_store(
     with timed(timings, "extract"):
         store = ActivationStore.build_or_open(
             Path(cache), lm.model, lm.tokenizer, list(sentences), model_key=lm.fingerprint,
-            options=settings or ExtractionSettings(), layers=layers, progress=progress, engine=engine,
+            options=settings or ExtractionSettings(), layers=layers, progress=progress, engine=engine, site=site,
         )
     return store, lm
 

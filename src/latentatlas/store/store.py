@@ -2,14 +2,15 @@
 
 Layout of ``<cache_root>/activations/<key>/``::
 
-    layer_00.npy ... layer_LL.npy   (n_tokens, hidden) float16/float32, rows in original sentence order
+    layer_00.npy ... layer_LL.npy   (n_tokens, width) float16/float32, rows in original sentence order
     tokens.parquet                  sentence_id, position, token_id, token, word_id, is_special
-    manifest.json                   key, options, counts, per-file byte size and sha256, timings
+    manifest.json                   key, site, options, counts, per-file byte size and sha256, timings
 
-``key`` is a sha256 of the model identity, the sentences and every option that changes the stored
-numbers. An entry is built in ``<key>.partial/`` shard by shard; ``progress.json`` records finished
-shards (written after the shard's rows are in the shared memory map), so a killed build resumes where it
-stopped.
+``key`` is a sha256 of the model identity, the sentences, the activation site (:mod:`.sites`; absent from
+the key of the default ``residual`` site, so its keys are those of stores built before sites existed) and
+every option that changes the stored numbers. An entry is built in ``<key>.partial/`` shard by shard;
+``progress.json`` records finished shards (written after the shard's rows are in the shared memory map),
+so a killed build resumes where it stopped.
 The directory is renamed to ``<key>/`` only when complete, manifest last. Opening an entry checks file
 sizes and sha256 checksums; a missing, truncated or altered entry is logged and rebuilt. A file lock
 keeps two processes from building the same entry at once. Memory use is one batch of hidden states,
@@ -36,16 +37,15 @@ from filelock import FileLock
 
 from ..errors import CacheCorruptError
 from ..io import atomic_write_json, content_key
-from ..layers import resolve_layers
 from ..provenance import versions
-from ..settings import ExtractionSettings
+from ..settings import MODULE_PREFIX, RESIDUAL, ExtractionSettings, check_site
 from .extractor import (
     Tokenized,
     forward_batch,
     length_sorted_batches,
-    num_layers_of,
     tokenize,
 )
+from .sites import forward_site, site_layers, site_modules
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,11 @@ def sentences_digest(sentences: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def store_key(model_key: str, sentences: Sequence[str], options: ExtractionSettings, layers: list[int]) -> str:
+def store_key(
+    model_key: str, sentences: Sequence[str], options: ExtractionSettings, layers: list[int], site: str = RESIDUAL
+) -> str:
     """Content hash identifying an extraction (batch size excluded: it does not change the numbers)."""
-    blob = {
+    blob: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "model": model_key,
         "sentences": sentences_digest(sentences),
@@ -83,6 +85,8 @@ def store_key(model_key: str, sentences: Sequence[str], options: ExtractionSetti
     }
     if options.device != "cpu":  # autocast changes the numbers; CPU keys stay as they were
         blob["device"] = options.device
+    if site != RESIDUAL:  # residual keys stay as they were before sites existed
+        blob["site"] = site
     return content_key(blob)
 
 
@@ -141,7 +145,23 @@ class ActivationStore:
 
     @property
     def hidden_size(self) -> int:
+        """Width of the first stored layer (every layer's, except for module sites; see :meth:`width`)."""
         return int(self.manifest["hidden_size"])
+
+    @property
+    def site(self) -> str:
+        """Where the vectors were read (:mod:`.sites`); ``residual`` for stores built before sites existed."""
+        return str(self.manifest.get("site", RESIDUAL))
+
+    @property
+    def modules(self) -> list[str]:
+        """Module name of each layer, for sites read by hooks (empty for ``residual``)."""
+        return list(self.manifest.get("modules", []))
+
+    def width(self, layer: int) -> int:
+        """Number of columns of ``layer``."""
+        widths = self.manifest.get("widths")
+        return int(widths[str(layer)]) if widths else self.hidden_size
 
     @property
     def tokens(self) -> pd.DataFrame:
@@ -151,7 +171,8 @@ class ActivationStore:
         return self._tokens
 
     def __repr__(self) -> str:
-        return f"ActivationStore({self.path}, n_tokens={self.n_tokens}, layers={self.layers})"
+        site = "" if self.site == RESIDUAL else f", site={self.site!r}"
+        return f"ActivationStore({self.path}, n_tokens={self.n_tokens}, layers={self.layers}{site})"
 
     # -- data --------------------------------------------------------------------------------------
     def layer(self, layer: int) -> np.ndarray:
@@ -199,15 +220,20 @@ class ActivationStore:
         progress: bool = True,
         verify: Verify = "checksum",
         engine: Any = None,
+        site: str = RESIDUAL,
     ) -> ActivationStore:
         """Open the cached entry for these inputs, or extract it (resuming an interrupted build).
 
+        ``site`` (:mod:`.sites`): where the vectors are read, ``residual`` (the hidden states), ``attention``,
+        ``mlp`` or ``module:PATTERN``; it is checked against the model before anything is written.
         ``engine`` (a :class:`latentatlas.engine.Engine`, default local) runs the unfinished shards;
         with Ray they run on the cluster's workers, each writing its rows into the shared partial entry.
         """
         options = options or ExtractionSettings()
-        layer_list = resolve_layers(layers, num_layers_of(model))
-        key = store_key(model_key, sentences, options, layer_list)
+        site = check_site(site)
+        layer_list = site_layers(model, site, layers)
+        widths = _site_widths(model, tokenizer, sentences, options, site, layer_list)  # checked before any write
+        key = store_key(model_key, sentences, options, layer_list, site)
         root = Path(cache_root) / "activations"
         root.mkdir(parents=True, exist_ok=True)
         final = root / key
@@ -220,7 +246,8 @@ class ActivationStore:
                 except CacheCorruptError as exc:
                     log.warning("activation store %s is corrupt (%s); rebuilding it", key[:12], exc)
                     shutil.rmtree(final)
-            _build(final, model, tokenizer, list(sentences), model_key, options, layer_list, progress, engine)
+            _build(final, model, tokenizer, list(sentences), model_key, options, layer_list, widths, progress, engine,
+                   site)
             return cls.open(final, verify="size")
 
     @classmethod
@@ -251,8 +278,10 @@ def _build(
     model_key: str,
     options: ExtractionSettings,
     layers: list[int],
+    widths: dict[int, int],
     progress: bool,
     engine: Any = None,
+    site: str = RESIDUAL,
 ) -> None:
     from ..engine import LocalEngine
 
@@ -265,10 +294,12 @@ def _build(
     counts = np.array([len(k) for k in kept], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     n_tokens = int(offsets[-1])
-    hidden = int(model.config.hidden_size)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batches = length_sorted_batches(tok.lengths(), options.batch_size)
     shards = [batches[s : s + BATCHES_PER_SHARD] for s in range(0, len(batches), BATCHES_PER_SHARD)]
     plan = {"key": final.name, "n_tokens": n_tokens, "n_shards": len(shards), "batch_size": options.batch_size}
+    if site != RESIDUAL:
+        plan["widths"] = {str(l): w for l, w in widths.items()}
 
     done: set[int] = set()
     progress_file = partial / "progress.json"
@@ -287,7 +318,7 @@ def _build(
         partial.mkdir(parents=True, exist_ok=True)
         for layer in layers:
             np.lib.format.open_memmap(
-                partial / _layer_file(layer), mode="w+", dtype=options.dtype, shape=(n_tokens, hidden)
+                partial / _layer_file(layer), mode="w+", dtype=options.dtype, shape=(n_tokens, widths[layer])
             ).flush()
         _token_table(tok, kept).to_parquet(partial / "tokens.parquet", index=False)
         atomic_write_json(progress_file, {"plan": plan, "done": []})
@@ -309,9 +340,10 @@ def _build(
         partial=str(partial),
         layers=list(layers),
         dtype=options.dtype,
-        row_bytes=hidden * np.dtype(options.dtype).itemsize,
+        row_bytes={l: widths[l] * np.dtype(options.dtype).itemsize for l in layers},
         data_offset={l: int(np.load(partial / _layer_file(l), mmap_mode="r").offset) for l in layers},
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        pad_id=pad_id,
+        site=site,
     )
     todo = [i for i in range(len(shards)) if i not in done]
     jobs = [
@@ -340,25 +372,49 @@ def _build(
         files[name] = {"bytes": f.stat().st_size, "sha256": _sha256_file(f)}
     progress_file.unlink()
 
-    atomic_write_json(
-        partial / "manifest.json",
-        {
-            "key": final.name,
-            "format": FORMAT_VERSION,
-            "model_key": model_key,
-            "options": options.model_dump(mode="json"),
-            "layers": layers,
-            "n_sentences": len(sentences),
-            "n_tokens": n_tokens,
-            "hidden_size": hidden,
-            "dtype": options.dtype,
-            "files": files,
-            "versions": versions(),
-            "seconds": round(time.perf_counter() - t0, 3),
-        },
-    )
+    manifest: dict[str, Any] = {
+        "key": final.name,
+        "format": FORMAT_VERSION,
+        "model_key": model_key,
+        "site": site,
+        "options": options.model_dump(mode="json"),
+        "layers": layers,
+        "n_sentences": len(sentences),
+        "n_tokens": n_tokens,
+        "hidden_size": widths[layers[0]] if layers else int(model.config.hidden_size),
+        "dtype": options.dtype,
+        "files": files,
+        "versions": versions(),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if site != RESIDUAL:
+        names = [name for name, _ in site_modules(model, site)]
+        offset = 0 if site.startswith(MODULE_PREFIX) else 1
+        manifest["modules"] = [names[l - offset] for l in layers]
+        manifest["widths"] = {str(l): widths[l] for l in layers}
+    atomic_write_json(partial / "manifest.json", manifest)
     os.replace(partial, final)
     log.info("extracted %d tokens × %d layers in %.1fs -> %s", n_tokens, len(layers), time.perf_counter() - t0, final)
+
+
+def _site_widths(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    sentences: Sequence[str],
+    options: ExtractionSettings,
+    site: str,
+    layers: list[int],
+) -> dict[int, int]:
+    """Columns of each stored layer: the model's hidden size for the residual stream, else read from one
+    forward pass over the first sentence (a module site's layers may differ in width, and a module whose
+    output is not one vector per token fails here, before anything is written)."""
+    if site == RESIDUAL:
+        return {layer: int(model.config.hidden_size) for layer in layers}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    probe = tokenize(tokenizer, list(sentences[:1]), options.max_length).input_ids or [[pad_id]]
+    model.eval()
+    got = forward_site(model, probe, pad_id, layers, site)
+    return {layer: int(t.shape[-1]) for layer, t in zip(layers, got, strict=True)}
 
 
 _BUILT: dict[str, torch.nn.Module] = {}
@@ -398,9 +454,10 @@ class _ShardContext:
     partial: str
     layers: list[int]
     dtype: str
-    row_bytes: int
+    row_bytes: dict[int, int]
     data_offset: dict[int, int]
     pad_id: int
+    site: str = RESIDUAL
 
 
 def extract_shard(ctx: _ShardContext, batches: list[list[tuple[list[int], np.ndarray, int]]]) -> int:
@@ -414,12 +471,16 @@ def extract_shard(ctx: _ShardContext, batches: list[list[tuple[list[int], np.nda
     n = 0
     try:
         for batch in batches:
-            H = forward_batch(model, [ids for ids, _, _ in batch], ctx.pad_id, ctx.layers).to(out_dtype).numpy()
+            ids = [ids for ids, _, _ in batch]
+            if ctx.site == RESIDUAL:
+                H = list(forward_batch(model, ids, ctx.pad_id, ctx.layers).to(out_dtype).numpy())
+            else:
+                H = [t.to(out_dtype).numpy() for t in forward_site(model, ids, ctx.pad_id, ctx.layers, ctx.site)]
             for li, layer in enumerate(ctx.layers):
-                fd, base = fds[layer], ctx.data_offset[layer]
+                fd, base, row_bytes = fds[layer], ctx.data_offset[layer], ctx.row_bytes[layer]
                 for j, (_, rows, offset) in enumerate(batch):
-                    block = np.ascontiguousarray(H[li, j, rows])
-                    os.pwrite(fd, block.data, base + offset * ctx.row_bytes)
+                    block = np.ascontiguousarray(H[li][j, rows])
+                    os.pwrite(fd, block.data, base + offset * row_bytes)
             n += len(batch)
     finally:
         for fd in fds.values():

@@ -7,7 +7,8 @@ After Durrani et al. (2022, EMNLP, "On the Transformation of Latent Space in Fin
 2. **Corpus**: a seeded sample of ``n_sentences`` sentences of the task that fine-tuning never saw
    (:func:`analysis_sentences`; ``analysis_split``: ``validation``, the task's validation split minus the
    sentences that evaluate fine-tuning and serve as trigger inputs, or ``heldout``, a part of the train
-   split left out of fine-tuning and the probes), each with its gold class. Both models are extracted
+   split left out of fine-tuning and the probes), each with its gold class; or, with ``corpus``, a user
+   corpus's sentences without gold classes (:func:`corpus_sentences`). Both models are extracted
    on it; one occurrence sample (≤ ``max_per_type`` per word type, types with ≥ ``min_per_type``,
    seeded) serves both (:func:`.sample.shared_occurrences`), so the two models must tokenise the words
    identically.
@@ -298,6 +299,25 @@ def analysis_sentences(
     return [source.text_a[i] for i in rows], np.asarray(source.labels)[rows].astype(np.int64)
 
 
+def corpus_sentences(spec: Any, task: Any) -> tuple[list[str], str, int]:
+    """The analysed sentences of a corpus (:class:`~latentatlas.settings.CorpusSpec`, filtered and sampled
+    as everywhere), without those in ``task``'s train or validation split (fine-tuning, probes, trigger
+    inputs). Returns (sentences, the corpus's source, how many were left out)."""
+    from ...corpus import load_corpus_spec
+
+    corpus = load_corpus_spec(spec)
+    used = set(task.train.text_a) | set(task.validation.text_a)
+    sentences = [s for s in corpus.sentences if s not in used]
+    if len(sentences) < 10:
+        raise BadInputError(
+            f"corpus {corpus.source} gives {len(sentences)} sentences unused by fine-tuning; the analysis needs at "
+            "least 10: use a larger corpus or --n-sentences."
+        )
+    if len(sentences) < len(corpus):
+        log.warning("%d corpus sentences are in the fine-tuning data and were left out", len(corpus) - len(sentences))
+    return sentences, corpus.source, len(corpus) - len(sentences)
+
+
 def _seeded_subset(n: int, m: int, seed: int) -> np.ndarray:
     return np.arange(n) if m >= n else np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
 
@@ -347,8 +367,14 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     timings["models_and_finetune"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sentences, gold_sentence = analysis_sentences(task, settings.analysis_split, settings.n_sentences,
-                                                  seed=settings.seed, cache_dir=cache)
+    gold_sentence: np.ndarray | None = None
+    if settings.corpus is None:
+        sentences, gold_sentence = analysis_sentences(task, settings.analysis_split, settings.n_sentences,
+                                                      seed=settings.seed, cache_dir=cache)
+        described, n_left_out = ANALYSIS_SPLITS[settings.analysis_split], 0
+    else:
+        sentences, source, n_left_out = corpus_sentences(settings.corpus, task)
+        described = f"the corpus {source}, without sentences of the task's fine-tuning data; no gold classes"
     layers = resolve_layers(settings.layers, lm_a.num_layers)
     resolve_layers(settings.layers, lm_b.num_layers)
     trigger_layer = resolve_layers(settings.trigger_layer, lm_a.num_layers)[0]
@@ -410,7 +436,9 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     # the analysed sentences are held out from fine-tuning and from the probes: B's own predictions
     predicted_sentence = clf_b.proba(sentences).argmax(1).astype(np.int64)
     occ_sentence = occ["sentence_id"].to_numpy(dtype=np.int64)
-    sources = {"gold": gold_sentence[occ_sentence], "predicted": predicted_sentence[occ_sentence]}
+    sources = {"predicted": predicted_sentence[occ_sentence]}
+    if gold_sentence is not None:
+        sources = {"gold": gold_sentence[occ_sentence], **sources}
     # significance counts sentences (every token carries its sentence's label); purity > θ as for labels
     polarity_kw: dict[str, Any] = {"units": occ_sentence, "test": settings.polarity_test, "alpha": settings.alpha,
                                    "min_size": settings.min_concept_size, "min_purity": settings.theta}
@@ -450,14 +478,16 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     run_info = {
         "pretrained": str(lm_a.spec), "finetuned": tuned, "task": info.name, "classes": list(info.labels),
         "finetune": finetune_info, "layers": layers, "trigger_layer": trigger_layer,
-        "analysis_split": settings.analysis_split, "analysis_sentences": ANALYSIS_SPLITS[settings.analysis_split],
+        "analysis_split": settings.analysis_split if settings.corpus is None else "corpus",
+        "analysis_sentences": described, "corpus_sentences_left_out": n_left_out,
         "analysed_sentences_in_finetuning": len(set(sentences) & set(task.train.text_a)),
         "n_sentences": len(sentences), "n_occurrences": int(len(occ)), "n_types": int(occ["word"].nunique()),
         "k": k, "k_rule": "given (--k)" if settings.k is not None else
         f"default_k: round(n_occurrences × {DEFAULT_K} / {PAPER_OCCURRENCES:,}), the papers' ratio",
         "k_values": ks,
         "classifier_accuracy": accuracy, "polarity_unit": "sentence",
-        "predicted_agrees_with_gold": float((predicted_sentence == gold_sentence).mean()),
+        "predicted_agrees_with_gold": (None if gold_sentence is None
+                                       else float((predicted_sentence == gold_sentence).mean())),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
     return ConceptsResult(settings, alignment, label_df, polarity, summary, triggers, sweep,
