@@ -12,7 +12,9 @@ shards (written after the shard's rows are in the shared memory map), so a kille
 stopped.
 The directory is renamed to ``<key>/`` only when complete, manifest last. Opening an entry checks file
 sizes and sha256 checksums; a missing, truncated or altered entry is logged and rebuilt. A file lock
-keeps two processes from building the same entry at once. Memory use is one batch of hidden states,
+keeps two processes from building the same entry at once. In a read-only cache folder a complete entry
+is opened (and verified) without a lock; one that is missing or damaged there raises a one-line
+:class:`~latentatlas.errors.ReadOnlyCacheError` naming the folder and the fix. Memory use is one batch of hidden states,
 independent of corpus size.
 """
 
@@ -32,10 +34,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
 
 from ..errors import CacheCorruptError
-from ..io import atomic_write_json, content_key
+from ..io import atomic_write_json, content_key, entry_lock, read_only_error, writable
 from ..layers import resolve_layers
 from ..provenance import versions
 from ..settings import ExtractionSettings
@@ -209,9 +210,11 @@ class ActivationStore:
         layer_list = resolve_layers(layers, num_layers_of(model))
         key = store_key(model_key, sentences, options, layer_list)
         root = Path(cache_root) / "activations"
-        root.mkdir(parents=True, exist_ok=True)
         final = root / key
-        with FileLock(str(root / f"{key}.lock")):
+        if not writable(root):
+            return cls._open_read_only(final, cache_root, verify)
+        root.mkdir(parents=True, exist_ok=True)
+        with entry_lock(root / f"{key}.lock", cache_root, f"lacks the activation store {key[:12]}"):
             if final.exists():
                 try:
                     store = cls.open(final, verify=verify)
@@ -222,6 +225,18 @@ class ActivationStore:
                     shutil.rmtree(final)
             _build(final, model, tokenizer, list(sentences), model_key, options, layer_list, progress, engine)
             return cls.open(final, verify="size")
+
+    @classmethod
+    def _open_read_only(cls, final: Path, cache_root: Path | str, verify: Verify) -> ActivationStore:
+        """A complete entry of a read-only cache, opened without a lock (entries appear by one rename)."""
+        if not final.exists():
+            raise read_only_error(cache_root, f"lacks the activation store {final.name[:12]} of this model and corpus")
+        try:
+            store = cls.open(final, verify=verify)
+        except CacheCorruptError as exc:
+            raise read_only_error(cache_root, f"holds the activation store {final.name[:12]} damaged ({exc})") from None
+        log.info("activation store %s reused from a read-only cache (%d tokens)", final.name[:12], store.n_tokens)
+        return store
 
     @classmethod
     def open(cls, path: Path | str, *, verify: Verify = "checksum") -> ActivationStore:
