@@ -109,6 +109,24 @@ def dir_mode() -> int:
     return 0o777 & ~current_umask()
 
 
+def apply_umask(folder: str | Path, pattern: str | None = None) -> None:
+    """Give the files under ``folder`` mode ``0o666 & ~umask`` and its folders (itself included)
+    ``0o777 & ~umask``, as ``open`` and ``mkdir`` would; with ``pattern`` only the files matching it
+    (``folder.rglob(pattern)``), folders untouched. Libraries that write model folders create some
+    files 0600 (safetensors), ``mkdtemp`` its folder 0700."""
+    fmode, dmode = file_mode(), dir_mode()
+    if pattern is not None:
+        for path in Path(folder).rglob(pattern):
+            os.chmod(path, fmode)
+        return
+    os.chmod(folder, dmode)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for d in dirnames:
+            os.chmod(os.path.join(dirpath, d), dmode)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), fmode)
+
+
 TEMP_SUFFIX = ".tmp"
 #: A temporary of another host, or of a version without owner tags, is stale once nothing in it has
 #: changed for this long (a live writer keeps touching its file).

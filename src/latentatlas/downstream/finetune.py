@@ -35,8 +35,8 @@ import torch
 
 from ..errors import BadInputError, CacheCorruptError
 from ..io import (
-    atomic_write, atomic_write_json, content_key, entry_lock, load_checkpoint, read_only_error, seal, verify_seal,
-    writable,
+    apply_umask, atomic_write, atomic_write_json, content_key, entry_lock, load_checkpoint, read_only_error, seal,
+    verify_seal, writable,
 )
 from ..settings import FinetuneSettings
 from ..store.extractor import pad_batch
@@ -352,6 +352,7 @@ def _train(
         },
     )
     ckpt.unlink(missing_ok=True)
+    apply_umask(run_dir, "*.safetensors")  # safetensors writes its files 0600
     seal(run_dir)  # last: a run is finished once its files have their checksums
     log.info("fine-tuned %s seed %d: score %.4f (%.1f ex/s)", info.name, seed, result.metrics["score"], result.examples_per_s)
     return result

@@ -24,8 +24,8 @@ from torch import nn
 from ..bundled import bundled_model_dir
 from ..errors import CacheCorruptError, MissingAssetError
 from ..io import (
-    TEMP_SUFFIX, dir_mode, discard, entry_lock, file_sha256, remove_stale_temps, seal, temp_prefix, verify_seal,
-    warn_read_only, writable,
+    TEMP_SUFFIX, apply_umask, discard, entry_lock, file_sha256, remove_stale_temps, seal, temp_prefix, verify_seal,
+    writable,
 )
 from ..pretrain.zoo import ensure_zoo_model
 from .spec import ModelSpec, base_kind
@@ -178,8 +178,8 @@ def load_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) ->
                 if not _intact(cached, spec, quiet=True):  # another process may have saved it meanwhile
                     discard(cached)
                     _save_atomically(model, tokenizer, cached)
-        else:
-            warn_read_only(cached.parent, "model variant")
+        else:  # cheap to build again; a stage that needs it on disk says so itself
+            log.info("read-only cache: variant %s built in memory, not kept", spec)
     return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, fingerprint=fp)
 
 
@@ -204,8 +204,8 @@ def _save_atomically(model: nn.Module, tokenizer: Any, target: Path) -> None:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        apply_umask(tmp)  # mkdtemp makes it 0700 and safetensors its file 0600: modes as the umask says
         seal(tmp)
-        os.chmod(tmp, dir_mode())  # mkdtemp makes it 0700: give it the umask's mode like any folder
         try:
             tmp.rename(target)
         except OSError:  # another process finished first: keep theirs
