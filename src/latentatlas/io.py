@@ -321,7 +321,8 @@ def _read_sums(sums: Path) -> dict[str, str]:
     try:
         text = sums.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CacheCorruptError(f"it has no {sums.name} (unfinished, or written before entries were sealed)") from None
+        why = f"it has no {sums.name} (unfinished, or written before entries were sealed)"
+        raise CacheCorruptError(why) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CacheCorruptError(f"its {sums.name} is unreadable ({exc})") from None
     out = {}
@@ -372,29 +373,33 @@ def discard(path: str | Path) -> None:
 
 def entry_intact(path: str | Path, what: str) -> bool:
     """Whether the single-file cache entry ``path`` is there and matches its checksum. A damaged entry
-    (altered, truncated, or without its checksum file) is logged as a warning naming it and removed, so
-    the caller recomputes it; a missing one is simply False."""
+    (altered, truncated, or without its checksum file) is logged as a warning naming it, and the caller
+    recomputes it (:func:`write_sealed` then replaces it); a missing one is simply False."""
     path = Path(path)
-    if not path.exists() and not _sidecar(path).exists():
+    if not path.exists():  # also a checksum file whose entry a writer is about to move in
         return False
     try:
         verify_seal(path)
     except CacheCorruptError as exc:
         log.warning("%s %s is damaged (%s); recomputing it", what, path, exc)
-        discard(path)
         return False
     return True
 
 
 def write_sealed(path: str | Path, writer: Callable[[Path], None], what: str) -> bool:
-    """Write a single-file cache entry atomically, then its checksum file; in a read-only cache folder
-    write nothing (one warning per folder). Returns whether the entry was kept."""
+    """Write a single-file cache entry atomically with its checksum file (written first, from the
+    temporary, so the entry never appears without it); in a read-only cache folder write nothing (one
+    warning per folder). Returns whether the entry was kept."""
     path = Path(path)
     if not writable(path.parent):
         warn_read_only(path.parent, what)
         return False
-    atomic_write(path, writer)
-    seal(path)
+
+    def write_then_seal(tmp: Path) -> None:
+        writer(tmp)
+        atomic_write_text(_sidecar(path), f"{file_sha256(tmp)}  {path.name}\n")
+
+    atomic_write(path, write_then_seal)
     return True
 
 

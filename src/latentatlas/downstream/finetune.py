@@ -35,8 +35,8 @@ import torch
 
 from ..errors import BadInputError, CacheCorruptError
 from ..io import (
-    apply_umask, atomic_write, atomic_write_json, content_key, entry_lock, load_checkpoint, read_only_error, seal,
-    verify_seal, writable,
+    SUMS_FILE, apply_umask, atomic_write, atomic_write_json, content_key, entry_lock, load_checkpoint,
+    read_only_error, seal, verify_seal, writable,
 )
 from ..settings import FinetuneSettings
 from ..store.extractor import pad_batch
@@ -184,18 +184,22 @@ def finetune(
 
     s = settings or FinetuneSettings()
     run_dir = Path(cache_dir) / "finetune" / run_key(model_key, task, s, seed)
-    done = _finished(run_dir)
+    done, damage = _finished(run_dir)
     if done is not None:
         return done
+    if damage:
+        log.warning("fine-tuning run %s is damaged (%s); running it again", run_dir, damage)
     what = f"lacks the fine-tuning run of {task.info.name!r} (seed {seed}) for this model"
     if not writable(run_dir.parent):
         raise read_only_error(cache_dir, what)
     run_dir.mkdir(parents=True, exist_ok=True)
     with entry_lock(str(run_dir) + ".lock", cache_dir, what):
-        done = _finished(run_dir, quiet=True)  # another process may have finished it while we waited
+        done, damage_now = _finished(run_dir, locked=True)  # another process may have finished it meanwhile
         if done is not None:
             return done
-        if (run_dir / "result.json").exists():  # finished but damaged: start over
+        if damage_now:  # finished but damaged (or never sealed): start over
+            if not damage:
+                log.warning("fine-tuning run %s is damaged (%s); running it again", run_dir, damage_now)
             for path in sorted(run_dir.iterdir()):
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -204,24 +208,23 @@ def finetune(
         return _train(encoder, tokenizer, task, run_dir, s, seed, progress, evaluate)
 
 
-def _finished(run_dir: Path, quiet: bool = False) -> FinetuneResult | None:
-    """The result of a finished run whose files match their checksums; None when there is none, or
-    when it is damaged (logged, unless ``quiet``)."""
+def _finished(run_dir: Path, locked: bool = False) -> tuple[FinetuneResult | None, str]:
+    """``(result, "")`` for a finished run whose files match their checksums, ``(None, why)`` for a
+    damaged one, ``(None, "")`` for none. Without the run's lock, a ``result.json`` without its
+    ``SHA256SUMS`` may be a run sealing itself right now: ``(None, "")``, to be looked at under the lock."""
     done = run_dir / "result.json"
-    if not done.is_file():
-        return None
+    if not done.is_file() or (not locked and not (run_dir / SUMS_FILE).exists()):
+        return None, ""
     try:
         verify_seal(run_dir)
         r = json.loads(done.read_text())
         result = FinetuneResult(r["metrics"], r["examples_per_s"], r["seconds"], run_dir / "model",
                                 r["resumed_from_epoch"], None)
     except (CacheCorruptError, ValueError, KeyError, TypeError) as exc:
-        if not quiet:
-            log.warning("fine-tuning run %s is damaged (%s); running it again", run_dir, exc)
-        return None
+        return None, str(exc)
     head = run_dir / "classifier"
     result.classifier_dir = head if (head / "config.json").is_file() else None
-    return result
+    return result, ""
 
 
 def _train(

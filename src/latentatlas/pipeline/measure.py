@@ -32,7 +32,8 @@ class MeasureCache:
     A file maps each entry key to ``{"value": v, "checksum": c}``, where ``c`` is the content key of
     (cloud key, entry key, value): a value edited by hand, copied from another cloud's file, of the
     wrong type (a string, a list) or not finite fails validation on :meth:`load` and is recomputed
-    (one warning per file names the entries). Non-finite results are returned but never cached.
+    (one warning per file names the entries). Non-finite results are returned but never cached (a
+    measure undefined on a cloud is computed again on each run).
 
     Safe under concurrent writers (two studies sharing one cache folder, or engine workers): every
     write is read-merge-write under a per-file lock, and the file is replaced atomically, so readers
@@ -55,18 +56,20 @@ class MeasureCache:
         """The checksum stored beside a value: content key of (cloud key, entry key, value)."""
         return content_key({"cloud": cloud_key, "entry": entry, "value": value})
 
-    def load(self, cloud_key: str) -> dict[str, float]:
-        """The valid cached values of a cloud (entry key → value); invalid ones are logged and left out."""
+    def load(self, cloud_key: str, *, quiet: bool = False) -> dict[str, float]:
+        """The valid cached values of a cloud (entry key → value); invalid ones are left out (and
+        logged, unless ``quiet``)."""
         p = self.path(cloud_key)
+        warn = log.debug if quiet else log.warning
         if not p.exists():
             return {}
         try:
             data = json.loads(p.read_text())
         except (OSError, ValueError):
-            log.warning("measure cache %s is unreadable; recomputing its values", p)
+            warn("measure cache %s is unreadable; recomputing its values", p)
             return {}
         if not isinstance(data, dict):
-            log.warning("measure cache %s holds a %s, not a table of values; recomputing them", p, type(data).__name__)
+            warn("measure cache %s holds a %s, not a table of values; recomputing them", p, type(data).__name__)
             return {}
         good: dict[str, float] = {}
         bad: dict[str, str] = {}
@@ -78,8 +81,8 @@ class MeasureCache:
                 good[entry] = float(record["value"])
         if bad:
             named = ", ".join(f"{e.partition('|')[0]} ({why})" for e, why in list(bad.items())[:5])
-            log.warning("measure cache %s: %d value(s) failed validation, recomputing them: %s%s",
-                        p, len(bad), named, ", ..." if len(bad) > 5 else "")
+            warn("measure cache %s: %d value(s) failed validation, recomputing them: %s%s",
+                 p, len(bad), named, ", ..." if len(bad) > 5 else "")
         return good
 
     @classmethod
@@ -101,9 +104,9 @@ class MeasureCache:
         fresh = {k: float(v) for k, v in fresh.items() if math.isfinite(float(v))}
         if not writable(self.root):
             warn_read_only(self.root, "measure value")
-            return {**self.load(cloud_key), **fresh}
+            return {**self.load(cloud_key, quiet=True), **fresh}
         with self.lock(cloud_key):
-            merged = {**self.load(cloud_key), **fresh}
+            merged = {**self.load(cloud_key, quiet=True), **fresh}  # invalid values are dropped
             atomic_write_json(
                 self.path(cloud_key),
                 {k: {"value": v, "checksum": self.checksum(cloud_key, k, v)} for k, v in merged.items()},
