@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_faults import _env, kill_when  # tests/ is on sys.path (rootdir-relative "prepend" import mode)
+from test_faults import _env, kill_when  # tests/ is on sys.path ("prepend" import mode)
 
 from latentatlas.cli import main
 
@@ -304,7 +304,7 @@ def test_invalid_measure_values_are_recomputed(
     study = _study(tmp_path, "m", [str(tiny_bert_dir)])
     _run(study, capsys)
     first = _results(tmp_path / "out-m")
-    f = sorted((tmp_path / "cache" / "measures").glob("*.json"))[0]
+    f = min((tmp_path / "cache" / "measures").glob("*.json"))
     data = json.loads(f.read_text())
     (eee,) = [k for k in data if k.startswith("eee|")]
     if damage == "number":  # valid JSON, a plain number without its checksum
@@ -532,7 +532,7 @@ def _can_mount_read_only(tmp: Path) -> bool:
     probe = tmp / "probe"
     probe.mkdir()
     cmd = f"mount --bind {probe} {probe} && mount -o remount,bind,ro {probe} && ! touch {probe}/x 2>/dev/null"
-    return subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True).returncode == 0
+    return subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True, check=False).returncode == 0
 
 
 def test_a_real_read_only_mount(
@@ -547,7 +547,7 @@ def test_a_real_read_only_mount(
     def in_read_only_mount(study: Path) -> subprocess.CompletedProcess[str]:
         inner = f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache} && exec \"$@\""
         cmd = ["unshare", "-rm", "sh", "-c", inner, "sh", sys.executable, str(driver), "-q", "run", str(study)]
-        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300, check=False)
 
     done = in_read_only_mount(_study(tmp_path, "r", models))
     assert done.returncode == 0, done.stderr[-2000:]

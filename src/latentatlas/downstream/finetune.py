@@ -35,8 +35,17 @@ import torch
 
 from ..errors import BadInputError, CacheCorruptError
 from ..io import (
-    SUMS_FILE, apply_umask, atomic_write, atomic_write_json, content_key, entry_lock, load_checkpoint,
-    read_only_error, seal, verify_seal, writable,
+    SUMS_FILE,
+    apply_umask,
+    atomic_write,
+    atomic_write_json,
+    content_key,
+    entry_lock,
+    load_checkpoint,
+    read_only_error,
+    seal,
+    verify_seal,
+    writable,
 )
 from ..settings import FinetuneSettings
 from ..store.extractor import pad_batch

@@ -24,7 +24,15 @@ from torch import nn
 from ..bundled import bundled_model_dir
 from ..errors import CacheCorruptError, MissingAssetError
 from ..io import (
-    TEMP_SUFFIX, apply_umask, discard, entry_lock, file_sha256, remove_stale_temps, seal, temp_prefix, verify_seal,
+    TEMP_SUFFIX,
+    apply_umask,
+    discard,
+    entry_lock,
+    file_sha256,
+    remove_stale_temps,
+    seal,
+    temp_prefix,
+    verify_seal,
     writable,
 )
 from ..pretrain.zoo import ensure_zoo_model

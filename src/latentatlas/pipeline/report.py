@@ -24,7 +24,13 @@ import pandas as pd
 
 from ..corpus import Corpus
 from ..io import (
-    TEMP_SUFFIX, atomic_write, atomic_write_json, atomic_write_text, file_sha256, remove_stale_temps, temp_prefix,
+    TEMP_SUFFIX,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    file_sha256,
+    remove_stale_temps,
+    temp_prefix,
 )
 from ..provenance import machine, peak_rss_mb, versions
 from ..report import render_report

@@ -25,7 +25,13 @@ import torch
 
 from ..bundled import bundled_tokenizer
 from ..errors import BadInputError
-from ..io import apply_umask, atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
+from ..io import (
+    apply_umask,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    load_checkpoint,
+)
 from ..report.figures import png
 from ..settings import PretrainSettings
 from .data import CORPUS_TRANSFORMS, pack_blocks

@@ -18,7 +18,16 @@ import re
 from pathlib import Path
 
 from ..errors import BadInputError, CacheCorruptError, UnknownNameError
-from ..io import SUMS_FILE, content_key, discard, entry_lock, read_only_error, seal, verify_seal, writable
+from ..io import (
+    SUMS_FILE,
+    content_key,
+    discard,
+    entry_lock,
+    read_only_error,
+    seal,
+    verify_seal,
+    writable,
+)
 from ..settings import PretrainSettings
 from .objectives import OBJECTIVES
 from .trainer import load_summary, pretrain
