@@ -283,7 +283,7 @@ def _sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> s
 
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file's content, memoised on (path, size, mtime, ctime, inode): a process hashes each
-    file once (MiniLM's 90 MB take about 0.1 s), and any rewrite, even in place, is hashed again."""
+    file once (MiniLM's 90 MB take a fraction of a second), and any rewrite, even in place, is hashed again."""
     real = os.path.realpath(path)
     st = os.stat(real)
     return _sha256(real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
