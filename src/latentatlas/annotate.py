@@ -5,7 +5,8 @@ PTB tags, UPOS, dependencies, OntoNotes NER, lemmas) and returns one :class:`Ann
 Only the pipeline components the requested ``layers`` need are run (POS-only work skips the parser and
 NER, roughly halving the cost). Results are cached under
 ``<cache_dir>/annotations/<sha256>.jsonl`` keyed by the model name and version, the spaCy version, the
-layers and the sentences, so a second call with the same input does not run spaCy at all.
+layers and the sentences, so a second call with the same input does not run spaCy at all. Each file is
+sealed with its sha256 (``<name>.jsonl.sha256``); a damaged one is logged and annotated again.
 
 :func:`align_to_tokens` maps sub-word tokens of a fast Hugging Face tokenizer (its ``offset_mapping``
 on the same raw sentence) to the spaCy word each falls in.
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError, MissingAssetError, require
-from .io import atomic_write_text
+from .io import entry_intact, write_sealed
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def annotate(
     path: Path | None = None
     if cache_dir is not None:
         path = Path(cache_dir) / "annotations" / f"{cache_key(texts, chosen)}.jsonl"
-        if path.is_file():
+        if entry_intact(path, "annotation cache entry"):
             cached = _read_cache(path, len(texts))
             if cached is not None:
                 log.info("annotations of %d sentences loaded from %s", len(texts), path)
@@ -244,8 +245,9 @@ def annotate(
         docs = tqdm(docs, total=len(texts), desc="spaCy", unit="sent", leave=False)
     result = [_from_doc(doc, chosen) for doc in docs]
     if path is not None:
-        atomic_write_text(path, "".join(json.dumps(a.to_json()) + "\n" for a in result))
-        log.info("annotations of %d sentences cached in %s", len(texts), path)
+        text = "".join(json.dumps(a.to_json()) + "\n" for a in result)
+        if write_sealed(path, lambda p: p.write_text(text, encoding="utf-8"), "annotation"):
+            log.info("annotations of %d sentences cached in %s", len(texts), path)
     return result
 
 

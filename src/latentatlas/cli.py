@@ -603,7 +603,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``latentatlas`` console script; returns the exit code.
 
     Usage errors are reported by Typer itself (exit code 2); a LatentAtlasError becomes one line on
-    stderr and exit code 2.
+    stderr and exit code 2; a file-system failure (a full disk, a read-only or forbidden folder) one
+    line naming the path and exit code 1.
     """
     try:
         app(args=argv, prog_name="latentatlas")
@@ -615,6 +616,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:  # settings built from options: one line naming the field
         typer.echo(f"latentatlas: error: invalid option {describe(exc, as_flags=True)}", err=True)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # the file system refused a write or read: not the user's input, exit 1
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"latentatlas: error: {exc.strerror or exc}{where}; check that folder (free space, "
+                   "permissions) and run again.", err=True)
+        return 1
     return 0
 
 

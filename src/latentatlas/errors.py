@@ -71,6 +71,10 @@ class CacheCorruptError(LatentAtlasError):
     """A cache entry is truncated or inconsistent; it will be (or must be) rebuilt."""
 
 
+class ReadOnlyCacheError(BadInputError):
+    """An entry must be written (built, or rebuilt after damage) but the cache folder is read-only."""
+
+
 def require(module: str, extra: str) -> object:
     """Import an optional dependency or raise a :class:`MissingAssetError` naming the extra to install."""
     import importlib

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import atomic_write, content_key
+from ..io import content_key, entry_intact, write_sealed
 from ..store.extractor import forward_batch, length_sorted_batches
 from .base import Split, TaskInfo
 
@@ -173,7 +173,11 @@ def features(
 
 
 class FeatureCache:
-    """Per-layer features of one (model, task split, settings), as one ``.npz`` per entry."""
+    """Per-layer features of one (model, task split, settings), as one ``.npz`` per entry.
+
+    Each entry is sealed with a ``<name>.npz.sha256`` written after it and checked before it is read; a
+    damaged entry is logged and recomputed. In a read-only cache folder new entries are not kept.
+    """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root) / "features"
@@ -203,7 +207,7 @@ class FeatureCache:
         progress: bool = False,
     ) -> Features:
         path = self.root / f"{self.key(model_key, info, split, layers, max_length)}.npz"
-        if path.is_file():
+        if entry_intact(path, "feature cache entry"):
             try:
                 with np.load(path) as z:
                     loaded = {int(k.removeprefix("layer_")): z[k] for k in z.files if k.startswith("layer_")}
@@ -221,5 +225,5 @@ class FeatureCache:
             with open(p, "wb") as f:
                 np.savez(f, kept=feats.kept, **{f"layer_{layer}": v for layer, v in feats.by_layer.items()})
 
-        atomic_write(path, write)
+        write_sealed(path, write, "feature cache")
         return feats

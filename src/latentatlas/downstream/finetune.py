@@ -7,7 +7,10 @@ and the training order is drawn from a generator seeded with ``seed``, so a run 
 
 Each run lives in ``<cache>/finetune/<key>/`` (key = model weights, task data, settings and seed). A
 checkpoint (weights, optimiser, scheduler, generator state) is written atomically after every epoch, so
-an interrupted run resumes at the last finished epoch; ``result.json`` marks a finished run and is reused.
+an interrupted run resumes at the last finished epoch; ``result.json`` marks a finished run, and a
+``SHA256SUMS`` of every file, written last, seals it: a finished run is reused once its checksums match,
+and a damaged one (or one finished without its seal) is logged and run again from the start. A read-only
+cache serves the runs it holds intact and refuses to train new ones (one line saying what to pass).
 The fine-tuned encoder is saved as a Hugging Face folder (``model/``), usable as a model spec, and the
 whole task model, head included, as ``classifier/`` (loadable with ``AutoModelFor...Classification``):
 what :mod:`latentatlas.analyses.concepts` attacks with its adversarial triggers.
@@ -19,6 +22,7 @@ import copy
 import json
 import logging
 import math
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,8 +33,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import BadInputError
-from ..io import atomic_write, atomic_write_json, content_key, load_checkpoint
+from ..errors import BadInputError, CacheCorruptError
+from ..io import (
+    SUMS_FILE,
+    apply_umask,
+    atomic_write,
+    atomic_write_json,
+    content_key,
+    entry_lock,
+    load_checkpoint,
+    read_only_error,
+    seal,
+    verify_seal,
+    writable,
+)
 from ..settings import FinetuneSettings
 from ..store.extractor import pad_batch
 from .base import TaskData, TaskInfo
@@ -173,21 +189,51 @@ def finetune(
     progress: bool = False,
 ) -> FinetuneResult:
     """Fine-tune ``encoder`` on ``task`` (resuming or reusing a cached run) and evaluate on validation."""
-    from filelock import FileLock
-
     from .metrics import evaluate
 
     s = settings or FinetuneSettings()
     run_dir = Path(cache_dir) / "finetune" / run_key(model_key, task, s, seed)
+    done, damage = _finished(run_dir)
+    if done is not None:
+        return done
+    if damage:
+        log.warning("fine-tuning run %s is damaged (%s); running it again", run_dir, damage)
+    what = f"lacks the fine-tuning run of {task.info.name!r} (seed {seed}) for this model"
+    if not writable(run_dir.parent):
+        raise read_only_error(cache_dir, what)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(run_dir) + ".lock"):
-        done = run_dir / "result.json"
-        if done.is_file():
-            r = json.loads(done.read_text())
-            head = run_dir / "classifier"
-            return FinetuneResult(r["metrics"], r["examples_per_s"], r["seconds"], run_dir / "model",
-                                  r["resumed_from_epoch"], head if (head / "config.json").is_file() else None)
+    with entry_lock(str(run_dir) + ".lock", cache_dir, what):
+        done, damage_now = _finished(run_dir, locked=True)  # another process may have finished it meanwhile
+        if done is not None:
+            return done
+        if damage_now:  # finished but damaged (or never sealed): start over
+            if not damage:
+                log.warning("fine-tuning run %s is damaged (%s); running it again", run_dir, damage_now)
+            for path in sorted(run_dir.iterdir()):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
         return _train(encoder, tokenizer, task, run_dir, s, seed, progress, evaluate)
+
+
+def _finished(run_dir: Path, locked: bool = False) -> tuple[FinetuneResult | None, str]:
+    """``(result, "")`` for a finished run whose files match their checksums, ``(None, why)`` for a
+    damaged one, ``(None, "")`` for none. Without the run's lock, a ``result.json`` without its
+    ``SHA256SUMS`` may be a run sealing itself right now: ``(None, "")``, to be looked at under the lock."""
+    done = run_dir / "result.json"
+    if not done.is_file() or (not locked and not (run_dir / SUMS_FILE).exists()):
+        return None, ""
+    try:
+        verify_seal(run_dir)
+        r = json.loads(done.read_text())
+        result = FinetuneResult(r["metrics"], r["examples_per_s"], r["seconds"], run_dir / "model",
+                                r["resumed_from_epoch"], None)
+    except (CacheCorruptError, ValueError, KeyError, TypeError) as exc:
+        return None, str(exc)
+    head = run_dir / "classifier"
+    result.classifier_dir = head if (head / "config.json").is_file() else None
+    return result, ""
 
 
 def _train(
@@ -318,5 +364,7 @@ def _train(
         },
     )
     ckpt.unlink(missing_ok=True)
+    apply_umask(run_dir, "*.safetensors")  # safetensors writes its files 0600
+    seal(run_dir)  # last: a run is finished once its files have their checksums
     log.info("fine-tuned %s seed %d: score %.4f (%.1f ex/s)", info.name, seed, result.metrics["score"], result.examples_per_s)
     return result

@@ -61,7 +61,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from ..errors import BadInputError, CacheCorruptError
-from ..io import atomic_write, content_key
+from ..io import content_key, entry_intact, write_sealed
 from .cloud import PointCloud, as_cloud
 
 log = logging.getLogger(__name__)
@@ -500,7 +500,8 @@ def store_topology_features(
     :class:`~latentatlas.store.ActivationStore`, cached under ``<cache_dir>/topology/``.
 
     The cache file is keyed by the store key, the layer and every parameter (including the image
-    grids when given) and written atomically; a corrupt file is recomputed.
+    grids when given), written atomically and sealed with its sha256 (``<name>.npz.sha256``); a damaged
+    or unreadable file is logged and recomputed. In a read-only cache folder new files are not kept.
     """
     params = {
         "k": int(k), "seed": int(seed), "dims": [int(d) for d in dims], "resolution": int(resolution),
@@ -508,7 +509,7 @@ def store_topology_features(
         "version": FEATURE_VERSION,
     }
     path = Path(cache_dir) / "topology" / f"{_cache_key(store.key, int(layer), params)}.npz"
-    if path.is_file():
+    if entry_intact(path, "topology cache entry"):
         try:
             with np.load(path, allow_pickle=False) as z:
                 spec = TopologySpec.from_json(json.loads(str(z["spec"])))
@@ -529,7 +530,7 @@ def store_topology_features(
         with open(p, "wb") as f:
             np.savez(f, features=features, spec=np.array(json.dumps(spec.to_json())))
 
-    atomic_write(path, write)
+    write_sealed(path, write, "topology feature")
     return features, names, spec
 
 

@@ -1,7 +1,9 @@
 """Loading models: a spec resolves to (encoder, tokenizer) and a fingerprint of the exact weights.
 
-Variants are built from their base, written atomically to ``<cache>/models/<fingerprint>/`` and reloaded
-from there; ``zoo:`` bases are pre-trained on first use (:mod:`latentatlas.pretrain.zoo`).
+Variants are built from their base, written atomically to ``<cache>/models/<fingerprint>/`` with a
+``SHA256SUMS`` of every file (:func:`latentatlas.io.seal`) and reloaded from there once the checksums match;
+a damaged folder is logged and rebuilt. In a read-only cache a variant that is not there intact is built
+in memory and not kept. ``zoo:`` bases are pre-trained on first use (:mod:`latentatlas.pretrain.zoo`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,19 @@ from typing import Any
 from torch import nn
 
 from ..bundled import bundled_model_dir
-from ..errors import MissingAssetError
+from ..errors import CacheCorruptError, MissingAssetError
+from ..io import (
+    TEMP_SUFFIX,
+    apply_umask,
+    discard,
+    entry_lock,
+    file_sha256,
+    remove_stale_temps,
+    seal,
+    temp_prefix,
+    verify_seal,
+    writable,
+)
 from ..pretrain.zoo import ensure_zoo_model
 from .spec import ModelSpec, base_kind
 from .variants import VARIANTS
@@ -60,17 +74,6 @@ def base_path(base: str, cache_dir: Path | str | None = None) -> str:
     return str(Path(base).expanduser().resolve()) if kind == "dir" else base
 
 
-@lru_cache(maxsize=256)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    """Content hash of a weight file; memoised on (path, size, mtime) so a study hashes each file once."""
-    del size, mtime_ns  # cache key only: a rewritten file gets a new entry
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _folder_identity(path: Path) -> dict[str, Any]:
     """config.json content plus the name and content hash of every weight file.
 
@@ -82,7 +85,7 @@ def _folder_identity(path: Path) -> dict[str, Any]:
     for p in sorted(path.iterdir()):
         if p.suffix in _WEIGHT_SUFFIXES:
             st = p.stat()
-            weights.append((p.name, st.st_size, _file_sha256(str(p.resolve()), st.st_size, st.st_mtime_ns)))
+            weights.append((p.name, st.st_size, file_sha256(p)))
     return {"config": json.loads((path / "config.json").read_text()), "weights": weights}
 
 
@@ -155,8 +158,10 @@ def _load_base(base: str, cache_dir: str | None = None) -> tuple[nn.Module, Any]
 def load_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) -> LoadedModel:
     """Resolve ``spec`` to a :class:`LoadedModel` (eval mode), building and caching variants.
 
-    Variants are written to ``cache_dir/models/<fingerprint>/`` (atomically) and reloaded from there on
-    later calls; without ``cache_dir`` they are rebuilt each time.
+    Variants are written to ``cache_dir/models/<fingerprint>/`` (atomically, sealed with the sha256 of
+    every file) and reloaded from there on later calls once the checksums match; a damaged copy is
+    logged and rebuilt. Without ``cache_dir``, or in a read-only one lacking the variant, they are built
+    each time.
     """
     spec = ModelSpec.parse(spec)
     root = None if cache_dir is None else str(cache_dir)
@@ -165,7 +170,7 @@ def load_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) ->
         model, tokenizer = _load_base(spec.base, root)
         return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, fingerprint=fp)
     cached = Path(cache_dir) / "models" / fp if cache_dir is not None else None
-    if cached is not None and (cached / "config.json").is_file():
+    if cached is not None and _intact(cached, spec):
         log.info("loading cached variant %s from %s", spec, cached)
         model, tokenizer = _from_pretrained(str(cached), is_hub=False)
         return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, fingerprint=fp)
@@ -176,16 +181,39 @@ def load_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) ->
         base_model, **dict(spec.params), resolve=lambda s: load_model(s, cache_dir=cache_dir).model
     ).eval()
     if cached is not None:
-        _save_atomically(model, tokenizer, cached)
+        if writable(cached.parent):
+            with entry_lock(f"{cached}.lock", cache_dir, f"lacks the variant {spec}"):
+                if not _intact(cached, spec, quiet=True):  # another process may have saved it meanwhile
+                    discard(cached)
+                    _save_atomically(model, tokenizer, cached)
+        else:  # cheap to build again; a stage that needs it on disk says so itself
+            log.info("read-only cache: variant %s built in memory, not kept", spec)
     return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, fingerprint=fp)
 
 
+def _intact(folder: Path, spec: ModelSpec, quiet: bool = False) -> bool:
+    """Whether the cached variant folder is there and matches its checksums (a damaged one is logged)."""
+    if not folder.exists():
+        return False
+    try:
+        verify_seal(folder)
+    except CacheCorruptError as exc:
+        if not quiet:
+            log.warning("cached variant %s in %s is damaged (%s); rebuilding it", spec, folder, exc)
+        return False
+    return True
+
+
 def _save_atomically(model: nn.Module, tokenizer: Any, target: Path) -> None:
+    """Save into a temporary sibling folder, seal it, then rename it onto ``target`` in one step."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale_temps(target.parent)  # folders of builds killed before their rename
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        apply_umask(tmp)  # mkdtemp makes it 0700 and safetensors its file 0600: modes as the umask says
+        seal(tmp)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first: keep theirs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Engine, LocalEngine, run_all
-from ..io import atomic_write_json, content_key
+from ..io import atomic_write_json, content_key, entry_lock, warn_read_only, writable
 from ..measures import registry as reg
 from ..settings import MeasureEntry
 from ..store import ActivationStore
@@ -28,9 +29,16 @@ log = logging.getLogger(__name__)
 class MeasureCache:
     """Per-cloud JSON of measure values, keyed by the cloud's identity; one file per cloud.
 
+    A file maps each entry key to ``{"value": v, "checksum": c}``, where ``c`` is the content key of
+    (cloud key, entry key, value): a value edited by hand, copied from another cloud's file, of the
+    wrong type (a string, a list) or not finite fails validation on :meth:`load` and is recomputed
+    (one warning per file names the entries). Non-finite results are returned but never cached (a
+    measure undefined on a cloud is computed again on each run).
+
     Safe under concurrent writers (two studies sharing one cache folder, or engine workers): every
     write is read-merge-write under a per-file lock, and the file is replaced atomically, so readers
-    never see half a file and no writer loses another's values.
+    never see half a file and no writer loses another's values. In a read-only cache folder, values
+    are read without locks and new ones are not kept (one warning).
     """
 
     def __init__(self, root: Path) -> None:
@@ -40,27 +48,69 @@ class MeasureCache:
         return self.root / f"{cloud_key}.json"
 
     def lock(self, cloud_key: str) -> Any:
-        from filelock import FileLock
-
         self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.path(cloud_key)) + ".lock")
+        return entry_lock(str(self.path(cloud_key)) + ".lock", self.root.parent, "cannot keep measure values")
 
-    def load(self, cloud_key: str) -> dict[str, Any]:
+    @staticmethod
+    def checksum(cloud_key: str, entry: str, value: float) -> str:
+        """The checksum stored beside a value: content key of (cloud key, entry key, value)."""
+        return content_key({"cloud": cloud_key, "entry": entry, "value": value})
+
+    def load(self, cloud_key: str, *, quiet: bool = False) -> dict[str, float]:
+        """The valid cached values of a cloud (entry key → value); invalid ones are left out (and
+        logged, unless ``quiet``)."""
         p = self.path(cloud_key)
+        warn = log.debug if quiet else log.warning
         if not p.exists():
             return {}
         try:
             data = json.loads(p.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, json.JSONDecodeError):
-            log.warning("measure cache %s is unreadable; recomputing", p)
+        except (OSError, ValueError):
+            warn("measure cache %s is unreadable; recomputing its values", p)
             return {}
+        if not isinstance(data, dict):
+            warn("measure cache %s holds a %s, not a table of values; recomputing them", p, type(data).__name__)
+            return {}
+        good: dict[str, float] = {}
+        bad: dict[str, str] = {}
+        for entry, record in data.items():
+            why = self._invalid(cloud_key, entry, record)
+            if why:
+                bad[entry] = why
+            else:
+                good[entry] = float(record["value"])
+        if bad:
+            named = ", ".join(f"{e.partition('|')[0]} ({why})" for e, why in list(bad.items())[:5])
+            warn("measure cache %s: %d value(s) failed validation, recomputing them: %s%s",
+                 p, len(bad), named, ", ..." if len(bad) > 5 else "")
+        return good
 
-    def update(self, cloud_key: str, fresh: Mapping[str, Any]) -> dict[str, Any]:
-        """Read-merge-write under the file lock; returns the merged values."""
+    @classmethod
+    def _invalid(cls, cloud_key: str, entry: str, record: Any) -> str:
+        """Why a cached record is not a valid value ('' when it is)."""
+        if not isinstance(record, dict) or "value" not in record or "checksum" not in record:
+            return "no checksum"
+        value = record["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"a {type(value).__name__}, not a number"
+        if not math.isfinite(value):
+            return "not finite"
+        if record["checksum"] != cls.checksum(cloud_key, entry, float(value)):
+            return "checksum mismatch"
+        return ""
+
+    def update(self, cloud_key: str, fresh: Mapping[str, Any]) -> dict[str, float]:
+        """Read-merge-write under the file lock; returns the merged values (finite ones only are kept)."""
+        fresh = {k: float(v) for k, v in fresh.items() if math.isfinite(float(v))}
+        if not writable(self.root):
+            warn_read_only(self.root, "measure value")
+            return {**self.load(cloud_key, quiet=True), **fresh}
         with self.lock(cloud_key):
-            merged = {**self.load(cloud_key), **dict(fresh)}
-            atomic_write_json(self.path(cloud_key), merged)
+            merged = {**self.load(cloud_key, quiet=True), **fresh}  # invalid values are dropped
+            atomic_write_json(
+                self.path(cloud_key),
+                {k: {"value": v, "checksum": self.checksum(cloud_key, k, v)} for k, v in merged.items()},
+            )
         return merged
 
 

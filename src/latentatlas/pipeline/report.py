@@ -1,11 +1,20 @@
 """Stage: the manifest, the report page and every output table, written only once all are rendered.
 
-Everything is rendered in memory first; only atomic file writes remain after that, so a failure cannot
-leave results without their report and manifest. ``run.json`` is written last.
+Everything is rendered in memory first, then written into a staging folder inside the output folder
+(``.outputs.<pid>-<host>.<random>.tmp/``) and only then moved in, file by file with ``os.replace``,
+``run.json`` last. ``run.json`` is the commit marker: it lists every file of its output set with its
+sha256 (``"outputs"``), and it is removed before a new set moves in, so a folder with a ``run.json``
+holds one complete, consistent output set. A kill or a full disk while the files are written leaves the
+previous set untouched (and a staging folder, removed by the next run); only a kill in the instant of
+the renames can leave a folder without ``run.json``, which a rerun completes.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +23,15 @@ from typing import Any
 import pandas as pd
 
 from ..corpus import Corpus
-from ..io import atomic_write, atomic_write_json, atomic_write_text
+from ..io import (
+    TEMP_SUFFIX,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    file_sha256,
+    remove_stale_temps,
+    temp_prefix,
+)
 from ..provenance import machine, peak_rss_mb, versions
 from ..report import render_report
 from ..report.sections import load_sections
@@ -63,15 +80,50 @@ def write_outputs(
     documents: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write results, the other tables, the JSON ``documents`` (name → object, e.g. ``predictor.json``),
-    ``report.html`` and, last, ``run.json``."""
-    files: dict[str, Path] = {}
-    files["results.parquet"], files["results.csv"] = write_results(results, out_dir)
-    files.update(write_tables(out_dir, tables))
-    for name, obj in (documents or {}).items():
-        files[name] = atomic_write_json(out_dir / name, obj)
-    files["report.html"] = atomic_write_text(out_dir / "report.html", page)
-    files["run.json"] = atomic_write_json(out_dir / "run.json", manifest)
-    return files
+    ``report.html`` and ``run.json`` as one set (module docstring).
+
+    ``manifest`` gains ``"outputs"``: each file's sha256. Returns where each file now is.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir)  # staging folders and temporaries of runs killed earlier
+    stage = Path(tempfile.mkdtemp(prefix=temp_prefix("outputs"), suffix=TEMP_SUFFIX, dir=out_dir))
+    try:
+        staged: dict[str, Path] = {}
+        staged["results.parquet"], staged["results.csv"] = write_results(results, stage)
+        staged.update(write_tables(stage, tables))
+        for name, obj in (documents or {}).items():
+            staged[name] = atomic_write_json(stage / name, obj)
+        staged["report.html"] = atomic_write_text(stage / "report.html", page)
+        manifest["outputs"] = {name: file_sha256(path) for name, path in staged.items()}
+        staged["run.json"] = atomic_write_json(stage / "run.json", manifest)
+        _commit(out_dir, staged)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return {name: out_dir / name for name in staged}
+
+
+def _previous_outputs(out_dir: Path) -> list[str]:
+    """The files the current ``run.json`` lists (none when there is no readable one)."""
+    try:
+        listed = json.loads((out_dir / "run.json").read_text()).get("outputs", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in listed if isinstance(name, str) and "/" not in name and not name.startswith(".")]
+
+
+def _commit(out_dir: Path, staged: Mapping[str, Path]) -> None:
+    """Replace the output set: uncommit (remove ``run.json``), drop the old set's files the new one
+    lacks, rename the new files in, ``run.json`` last. Renames write no data, so a full disk cannot
+    stop it half-way."""
+    old = _previous_outputs(out_dir)
+    (out_dir / "run.json").unlink(missing_ok=True)
+    for name in old:
+        if name not in staged:
+            (out_dir / name).unlink(missing_ok=True)
+    for name, path in staged.items():
+        if name != "run.json":
+            os.replace(path, out_dir / name)
+    os.replace(staged["run.json"], out_dir / "run.json")
 
 
 __all__ = ["build_manifest", "render", "write_outputs", "write_tables"]

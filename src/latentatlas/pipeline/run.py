@@ -2,7 +2,8 @@
 
 Every stage is cached under the study's cache folder (models and activations content-addressed by their
 inputs, measure values per cloud and measure parameters), so rerunning an interrupted study redoes only
-unfinished work. Outputs are written at the end, ``run.json`` last.
+unfinished work. Outputs are written at the end through a staging folder, ``run.json`` last as the
+commit marker (:func:`latentatlas.pipeline.report.write_outputs`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,13 @@ import torch
 
 from ..bundled import bundled_tokenizer
 from ..errors import BadInputError
-from ..io import atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
+from ..io import (
+    apply_umask,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    load_checkpoint,
+)
 from ..report.figures import png
 from ..settings import PretrainSettings
 from .data import CORPUS_TRANSFORMS, pack_blocks
@@ -229,6 +235,7 @@ def _write_outputs(out: Path, model: Any, tokenizer: Any, s: PretrainSettings, c
     model.eval()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    apply_umask(out, "*.safetensors")  # safetensors writes its file 0600
     atomic_write_text(out / "training_curves.csv", csv)
     atomic_write(out / "training_curves.png", lambda p: p.write_bytes(png))
     atomic_write_json(out / "pretrain.json", summary)

@@ -4,8 +4,11 @@ A model spec base ``zoo:mlm`` or ``zoo:first_char(steps=200,seed=1)`` names the 
 :func:`latentatlas.pretrain.pretrain` trains with that objective and those settings (any field of
 :class:`PretrainSettings` except ``objective``; the others keep their defaults). The first use trains it
 into ``<cache>/zoo/<objective>-<digest>/`` (resumable, under a file lock, so two processes never train
-the same model twice); later uses load the folder. It is then an ordinary model folder: variants apply
-(``zoo:mlm@perturb(alpha=10)``) and, since it keeps its masked-LM head, ``latentatlas anchor`` takes it.
+the same model twice) and seals it with a ``SHA256SUMS`` of every file; later uses load the folder once
+its checksums match (a damaged finished folder is logged, removed and trained again). It is then an
+ordinary model folder: variants apply (``zoo:mlm@perturb(alpha=10)``) and, since it keeps its masked-LM
+head, ``latentatlas anchor`` takes it. A read-only cache serves the models it holds intact; training a
+missing one there is refused with a :class:`~latentatlas.errors.ReadOnlyCacheError`.
 
 **Checkpoints of one run.** ``at=STEP`` names the model saved at that step of the run the other settings
 define: ``zoo:mlm(steps=400,checkpoint_every=50,at=100)`` is the run of 400 steps as it was after 100.
@@ -21,8 +24,17 @@ import logging
 import re
 from pathlib import Path
 
-from ..errors import BadInputError, UnknownNameError
-from ..io import content_key
+from ..errors import BadInputError, CacheCorruptError, UnknownNameError
+from ..io import (
+    SUMS_FILE,
+    content_key,
+    discard,
+    entry_lock,
+    read_only_error,
+    seal,
+    verify_seal,
+    writable,
+)
 from ..settings import PretrainSettings
 from .objectives import OBJECTIVES
 from .trainer import load_summary, pretrain, snapshot_folder
@@ -109,19 +121,27 @@ def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
 def ensure_zoo_model(base: str, cache_dir: str | Path | None = None) -> Path:
     """The folder of ``base``'s model (its checkpoint's folder with ``at=``), pre-training the run first
     when it is not there (or resuming it)."""
-    from filelock import FileLock
-
     folder = zoo_folder(base, cache_dir)
-    at = zoo_checkpoint(base)
-    if not _finished(folder):
+    state, why = _status(folder)
+    if state != "ready":
+        root = folder.parent.parent
+        if not writable(folder.parent):
+            what = f"holds the zoo model {base} damaged ({why})" if why else f"lacks the zoo model {base}"
+            raise read_only_error(root, what)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder) + ".lock"):
-            if not _finished(folder):  # another process may have finished it while we waited
+        with entry_lock(str(folder) + ".lock", root, f"lacks the zoo model {base}"):
+            state, why = _status(folder)  # another process may have finished it while we waited
+            if state == "damaged":
+                log.warning("zoo model %s in %s is damaged (%s); training it again", base, folder, why)
+                discard(folder)
+            if state != "ready":
                 s = zoo_settings(base)
                 log.info("pre-training %s (%d steps) into %s", base, s.steps, folder)
                 summary = pretrain(s, folder, snapshots=True)
+                seal(folder)
                 log.info("%s: %.0f tokens/s, held-out loss %.3f", base, summary["tokens_per_second"],
                          summary["final_heldout_loss"])
+    at = zoo_checkpoint(base)
     if at is None:
         return folder
     snap = snapshot_folder(folder, at)
@@ -133,11 +153,20 @@ def ensure_zoo_model(base: str, cache_dir: str | Path | None = None) -> Path:
     return snap
 
 
-def _finished(folder: Path) -> bool:
+def _status(folder: Path) -> tuple[str, str]:
+    """``("ready", "")`` for a finished folder matching its checksums, ``("unfinished", "")`` for none or
+    one to resume, ``("damaged", why)`` for a finished (or sealed) one that fails its checksums."""
     try:
-        return bool(load_summary(folder).get("finished")) and (folder / "config.json").is_file()
+        finished = bool(load_summary(folder).get("finished")) and (folder / "config.json").is_file()
     except (OSError, ValueError):
-        return False
+        finished = False
+    if not finished and not (folder / SUMS_FILE).exists():
+        return "unfinished", ""
+    try:
+        verify_seal(folder)
+    except CacheCorruptError as exc:
+        return "damaged", str(exc)
+    return ("ready", "") if finished else ("damaged", "pretrain.json does not mark it finished")
 
 
 __all__ = ["AT", "PREFIX", "ensure_zoo_model", "is_zoo", "snapshot_folder", "zoo_checkpoint", "zoo_folder",

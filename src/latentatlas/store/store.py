@@ -13,7 +13,9 @@ every option that changes the stored numbers. An entry is built in ``<key>.parti
 so a killed build resumes where it stopped.
 The directory is renamed to ``<key>/`` only when complete, manifest last. Opening an entry checks file
 sizes and sha256 checksums; a missing, truncated or altered entry is logged and rebuilt. A file lock
-keeps two processes from building the same entry at once. Memory use is one batch of hidden states,
+keeps two processes from building the same entry at once. In a read-only cache folder a complete entry
+is opened (and verified) without a lock; one that is missing or damaged there raises a one-line
+:class:`~latentatlas.errors.ReadOnlyCacheError` naming the folder and the fix. Memory use is one batch of hidden states,
 independent of corpus size.
 """
 
@@ -33,10 +35,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
 
 from ..errors import CacheCorruptError
-from ..io import atomic_write_json, content_key
+from ..io import atomic_write_json, content_key, entry_lock, read_only_error, writable
 from ..provenance import versions
 from ..settings import MODULE_PREFIX, RESIDUAL, ExtractionSettings, check_site
 from .extractor import (
@@ -235,9 +236,11 @@ class ActivationStore:
         widths = _site_widths(model, tokenizer, sentences, options, site, layer_list)  # checked before any write
         key = store_key(model_key, sentences, options, layer_list, site)
         root = Path(cache_root) / "activations"
-        root.mkdir(parents=True, exist_ok=True)
         final = root / key
-        with FileLock(str(root / f"{key}.lock")):
+        if not writable(root):
+            return cls._open_read_only(final, cache_root, verify)
+        root.mkdir(parents=True, exist_ok=True)
+        with entry_lock(root / f"{key}.lock", cache_root, f"lacks the activation store {key[:12]}"):
             if final.exists():
                 try:
                     store = cls.open(final, verify=verify)
@@ -249,6 +252,18 @@ class ActivationStore:
             _build(final, model, tokenizer, list(sentences), model_key, options, layer_list, widths, progress, engine,
                    site)
             return cls.open(final, verify="size")
+
+    @classmethod
+    def _open_read_only(cls, final: Path, cache_root: Path | str, verify: Verify) -> ActivationStore:
+        """A complete entry of a read-only cache, opened without a lock (entries appear by one rename)."""
+        if not final.exists():
+            raise read_only_error(cache_root, f"lacks the activation store {final.name[:12]} of this model and corpus")
+        try:
+            store = cls.open(final, verify=verify)
+        except CacheCorruptError as exc:
+            raise read_only_error(cache_root, f"holds the activation store {final.name[:12]} damaged ({exc})") from None
+        log.info("activation store %s reused from a read-only cache (%d tokens)", final.name[:12], store.n_tokens)
+        return store
 
     @classmethod
     def open(cls, path: Path | str, *, verify: Verify = "checksum") -> ActivationStore:
