@@ -67,6 +67,18 @@ def test_agrees_with_scikit_dimension(swiss_roll: np.ndarray, subspace5: np.ndar
             )
 
 
+def test_twonn_linear_without_discarding_is_finite(swiss_roll: np.ndarray, subspace5: np.ndarray) -> None:
+    """With discard_fraction=0 the paper's F = i/N reaches 1; the full fit uses i/(N + 1) and stays finite."""
+    assert la.compute("twonn", swiss_roll, discard_fraction=0.0) == pytest.approx(2, abs=0.1)
+    assert la.compute("twonn", subspace5, discard_fraction=0.0) == pytest.approx(5, abs=0.2)
+    # known answer on a line: points 0, 1, 3, 7, 15 have (r₁, r₂) = (1, 3), (1, 2), (2, 3), (4, 6), (8, 12),
+    # so sorted μ = (1.5, 1.5, 1.5, 2, 3), fitted against y = −ln(1 − i/6), i = 1…5
+    X = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])
+    log_mu = np.log([1.5, 1.5, 1.5, 2.0, 3.0])
+    y = -np.log(1 - np.arange(1, 6) / 6)
+    assert la.compute("twonn", X, discard_fraction=0.0) == pytest.approx((log_mu @ y) / (log_mu @ log_mu), rel=1e-12)
+
+
 def test_gride_profile_is_flat_on_a_clean_manifold(subspace5: np.ndarray) -> None:
     profile = gride_profile(subspace5, max_n1=8)
     assert list(profile) == [1, 2, 4, 8]

@@ -48,7 +48,7 @@ def test_registered_names_and_defaults() -> None:
     for name in names:
         spec = la.get(name)
         assert spec.stochastic
-        assert {"M": 4, "nbits": 8, "train_size": 10_000, "train_iters": 10}.items() <= spec.defaults.items()
+        assert {"M": 4, "nbits": 8, "train_size": None, "train_iters": 25}.items() <= spec.defaults.items()
         assert spec.required_points() == 256 and spec.required_points({"nbits": 4}) == 16
         assert "=" in (spec.func.__doc__ or "")  # docstring states the formula
     assert la.get("pq_pc_kl").defaults["reference"] == "exact"
@@ -213,10 +213,27 @@ def test_nine_measures_share_one_training(kind: str, cloud_x: np.ndarray, monkey
         la.compute(f"{kind}_{stat}", cloud, **SMALL)
     assert len(calls) == 1
     keys = [key for key in cloud._memo if isinstance(key, tuple) and key[0] == "quantizer"]
-    assert keys == [("quantizer", kind, 2, 4, 0, 1000, 10)]
+    assert keys == [("quantizer", kind, 2, 4, 0, 1000, 25)]
     assert q.fit_quantizer(cloud, kind, **SMALL) is cloud._memo[keys[0]]
     la.compute(f"{kind}_pp", cloud, M=2, nbits=3)  # other parameters: a second training
     assert len(calls) == 2
+
+
+def test_default_training_is_the_published_one() -> None:
+    """25 iterations on every point (the old default trained 10 iterations on a 10,000-point subsample).
+
+    PQ only (fast); the 25 iterations of both kinds are also in the shared-training key test above.
+    """
+    X = (np.random.default_rng(5).standard_normal((12_000, 8)) * np.linspace(0.5, 2.0, 8)).astype(np.float32)
+    cloud = PointCloud(X)
+    default = q.fit_quantizer(cloud, "pq", **SMALL)
+    assert ("quantizer", "pq", 2, 4, 0, 12_000, 25) in cloud._memo
+    published = q.fit_quantizer(PointCloud(X), "pq", train_size=12_000, train_iters=25, **SMALL)
+    np.testing.assert_array_equal(default.codes, published.codes)
+    assert la.compute("pq_pp", cloud, **SMALL) == la.compute("pq_pp", cloud, train_size=None, **SMALL)
+    # an explicit cap still subsamples
+    capped = q.fit_quantizer(cloud, "pq", train_size=10_000, train_iters=10, **SMALL)
+    assert not np.array_equal(default.codes, capped.codes)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -60,6 +60,37 @@ def test_cca_measures_invariant_to_invertible_maps(spaces: dict[str, np.ndarray]
     assert similarity("cka", spaces["X"], spaces["linear"]) < 0.95  # CKA is not
 
 
+def _orthonormal_centered(n: int, k: int, seed: int) -> np.ndarray:
+    """k orthonormal, centered vectors of length n (columns)."""
+    A = np.random.default_rng(seed).standard_normal((n, k))
+    Q, _ = np.linalg.qr(A - A.mean(0))
+    return Q
+
+
+def test_pwcca_weights_by_the_narrower_side() -> None:
+    """Known answer: X = [e₁, 3e₂], Y = [e₁, 0.6e₂ + 0.8e₃, e₄] with orthonormal centered eᵢ.
+
+    ρ = (1, 0.6). X (2 neurons) weighs: variates e₁, e₂ get α = (1, 3), so PWCCA = (1 + 1.8)/4 = 0.7.
+    Y's variates (e₁, 0.6e₂ + 0.8e₃) would give α = (1, 1) and 0.8, the old value of pwcca(Y, X).
+    """
+    e = _orthonormal_centered(200, 4, seed=3)
+    X = np.column_stack([e[:, 0], 3 * e[:, 1]])
+    Y = np.column_stack([e[:, 0], 0.6 * e[:, 1] + 0.8 * e[:, 2], e[:, 3]])
+    assert similarity("pwcca", X, Y) == pytest.approx(0.7, abs=1e-6)  # clouds are held in float32
+    assert similarity("pwcca", Y, X) == pytest.approx(0.7, abs=1e-6)
+
+
+def test_pwcca_symmetric_for_different_widths() -> None:
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((800, 6)) * np.linspace(0.3, 3, 6)
+    Y = np.column_stack([X @ rng.standard_normal((6, 4)), rng.standard_normal((800, 6))]) + 0.5 * rng.standard_normal(
+        (800, 10)
+    )
+    forward, backward = similarity("pwcca", X, Y), similarity("pwcca", Y, X)
+    assert 0.2 < forward < 0.95
+    assert backward == pytest.approx(forward, rel=1e-9)
+
+
 def test_procrustes_distance(spaces: dict[str, np.ndarray]) -> None:
     assert similarity("procrustes", spaces["X"], spaces["rotated"]) == pytest.approx(0.0, abs=1e-9)
     assert similarity("procrustes", spaces["X"], spaces["independent"]) > 1.0

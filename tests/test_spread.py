@@ -359,10 +359,14 @@ def test_koleo_against_brute_force(aniso: np.ndarray) -> None:
     rho = _brute_nn(X, 1)[:, 0] * s
     log_vd = d / 2 * math.log(math.pi) - math.lgamma(d / 2 + 1)
     h = d * np.log(rho).mean() + log_vd + np.euler_gamma + math.log(n - 1)
-    assert la.compute("koleo", X, max_points=None) == pytest.approx(h / (d / 2 * math.log(2 * math.pi * math.e)), rel=1e-6)
-    # the published code's one-dimensional form against a sampled reference
+    analytic = la.compute("koleo", X, max_points=None, reference="analytic")
+    assert analytic == pytest.approx(h / (d / 2 * math.log(2 * math.pi * math.e)), rel=1e-6)
+    # the default divides by the same estimator on the seeded reference sample
     G = sp._gaussian_reference(n, d, seed=0).X.astype(np.float64)
     rho_g = _brute_nn(G, 1)[:, 0]
+    h_g = d * np.log(rho_g).mean() + log_vd + np.euler_gamma + math.log(n - 1)
+    assert la.compute("koleo", X, max_points=None) == pytest.approx(h / h_g, rel=1e-5)
+    # the published code's one-dimensional form against the same sampled reference
 
     def pub(r: np.ndarray) -> float:
         return float(np.log(n * r + 1e-16).mean() + math.log(2) + np.euler_gamma)
@@ -388,7 +392,22 @@ def test_koleo_sampled_reference_cancels_estimator_bias() -> None:
     X = np.random.default_rng(11).standard_normal((2000, 60))  # the 1-NN estimator is biased at d = 60
     assert la.compute("koleo", X, reference="sampled") == pytest.approx(1.0, abs=0.01)
     assert la.compute("koleo", X, reference="published") == pytest.approx(1.0, abs=0.01)
-    assert la.compute("koleo", X) > 1.02
+    assert la.compute("koleo", X, reference="analytic") > 1.02
+
+
+def test_koleo_default_does_not_depend_on_width() -> None:
+    """Isotropic Gaussians of width 16 and 128 both score ≈ 1 by default; the analytic ratio grows with d."""
+    values, analytic = {}, {}
+    for d in (16, 128):
+        X = np.random.default_rng(d).standard_normal((2000, d))
+        values[d] = la.compute("koleo", X)
+        analytic[d] = la.compute("koleo", X, reference="analytic")
+        assert values[d] == pytest.approx(1.0, abs=0.01), d
+    assert abs(values[128] - values[16]) < 0.01
+    # the textbook ratio keeps its estimator bias, which grows with the width (≈ 1.02 at 16, 1.13 at 128)
+    assert analytic[16] == pytest.approx(1.019, abs=0.01)
+    assert analytic[128] == pytest.approx(1.129, abs=0.01)
+    assert analytic[128] - analytic[16] > 0.1
 
 
 def test_knn_measures_share_one_subsample_and_graph(aniso: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -405,7 +424,9 @@ def test_knn_measures_share_one_subsample_and_graph(aniso: np.ndarray, monkeypat
     in_registry_order = [n for n in registry.names("spread") if n in KNN]
     assert in_registry_order[0] == "knn_overlap"
     la.run_battery(aniso, in_registry_order, params={m: {"max_points": 1000} for m in KNN})
-    assert calls == [(1000, 60)]  # k-NN overlap's graph (k = 5d) serves the 1-NN of the others
+    # k-NN overlap's graph (k = 5d) serves the 1-NN of the others; the one other search is the 1-NN graph
+    # of KoLeo's sampled Gaussian reference (fetched with the minimum k of 32)
+    assert calls == [(1000, 60), (1000, 32)]
 
 
 # -- invariances ----------------------------------------------------------------------------------------

@@ -48,6 +48,42 @@ def test_logme_is_the_maximum_evidence(rng: np.random.Generator, n: int, d: int,
         assert direct_log_evidence(F, y, a * np.exp(da), b * np.exp(db)) <= res.score + 1e-12
 
 
+def _evidence_by_formula(F: np.ndarray, y: np.ndarray, alpha: float, beta: float, *, drop_null_term: bool) -> float:
+    """L(α, β)/n by the dense formula; ``drop_null_term`` sums log|A| over the non-zero σ only (the
+    reference package's fixed-point code), leaving out (d − k)·log α."""
+    n, d = F.shape
+    A = alpha * np.eye(d) + beta * F.T @ F
+    m = beta * np.linalg.solve(A, F.T @ y)
+    sigma = np.linalg.svd(F, compute_uv=False) ** 2
+    sigma = sigma[sigma > 1e-10 * sigma.max()]
+    logdet = np.log(alpha + beta * sigma).sum() if drop_null_term else np.linalg.slogdet(A)[1]
+    L = (0.5 * n * np.log(beta) + 0.5 * d * np.log(alpha) - 0.5 * n * np.log(2 * np.pi)
+         - 0.5 * beta * np.sum((F @ m - y) ** 2) - 0.5 * alpha * m @ m - 0.5 * logdet)
+    return float(L / n)
+
+
+def test_logme_keeps_the_null_space_term_when_n_at_most_d(rng: np.random.Generator) -> None:
+    """n ≤ d: ours is the full evidence, including the (d − k)·log α of A's d − k eigenvalues equal to α."""
+    n, d = 6, 15
+    F, y = _regression_data(rng, n, d, 0.5)
+    res = logme_details(F, y, regression=True)
+    a, b = res.alpha[0], res.beta[0]
+    full = _evidence_by_formula(F, y, a, b, drop_null_term=False)
+    assert res.score == pytest.approx(full, abs=1e-9)
+    assert res.score == pytest.approx(direct_log_evidence(F, y, a, b), abs=1e-9)
+    # the reference package's value at the same (α, β): ours + (d − k)/(2n)·log α, k = n here
+    dropped = _evidence_by_formula(F, y, a, b, drop_null_term=True)
+    assert dropped - res.score == pytest.approx((d - n) / (2 * n) * np.log(a), abs=1e-9)
+    assert abs(dropped - res.score) > 0.1
+    # ours does not depend on the feature scale; the dropped-term value moves by (d − k)/n·log c
+    c = 10.0
+    scaled = logme_details(c * F, y, regression=True)
+    assert scaled.score == pytest.approx(res.score, abs=1e-9)
+    assert scaled.alpha[0] == pytest.approx(a * c**2, rel=1e-6)
+    dropped_scaled = _evidence_by_formula(c * F, y, scaled.alpha[0], scaled.beta[0], drop_null_term=True)
+    assert dropped_scaled - dropped == pytest.approx((d - n) / n * np.log(c), abs=1e-6)
+
+
 def test_logme_interior_optimum_matches_search(rng: np.random.Generator) -> None:
     F, y = _regression_data(rng, 40, 5, 0.5)
     res = logme_details(F, y, regression=True)

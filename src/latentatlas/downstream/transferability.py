@@ -189,6 +189,18 @@ def logme(F: Any, y: Any, *, regression: bool = False) -> float:
     (σᵢ: eigenvalues of FᵀF, from one decomposition of F, see :func:`_spectrum`). LogME = mean over
     targets of max L / n. Features are used as given (no centring, no bias), as in the paper. Higher is
     better; only differences between models on the same task are meaningful.
+
+    **Differs from the reference package when n ≤ d.** log|A| sums log(α + βσᵢ) over all d eigenvalues
+    of FᵀF, including the d − k zero ones (k = rank F ≤ min(n, d)), which contribute (d − k)·log α.
+    The reference fixed-point code (thuml/LogME, ``LogME._fit_fixed_point``) sums over the k non-zero
+    singular values only and so drops that term: its value is ours + (d − k)/(2n)·log α. Both share
+    the maximiser (α = γ/‖m‖² is the stationary point of the full evidence), so only the reported
+    number differs, and only when k < d: always for n ≤ d (few examples, wide features), and for
+    rank-deficient features. Ours is the evidence as defined (it equals the Gaussian density of y
+    under N(0, β⁻¹I + α⁻¹FFᵀ)) and, like it, does not change when the features are rescaled; the
+    reference value moves by (d − k)/n·log c when F becomes cF (α scales by 1/c²). The reference
+    also stops after at most 11 iterations and adds 1e-5 to ‖m‖² and ‖Fm − y‖², which makes
+    small differences for n > d too.
     """
     return logme_details(F, y, regression=regression).score
 

@@ -52,11 +52,16 @@ def _ratios(cloud: PointCloud, n1: int, n2: int) -> np.ndarray:
 def twonn(X: np.ndarray | PointCloud, *, discard_fraction: float = 0.1, method: str = "linear") -> float:
     """TwoNN intrinsic dimension from the ratio μ = r₂/r₁ of second to first neighbour distances.
 
-    μ is Pareto distributed, F(μ) = 1 − μ^{−d}. ``method="linear"`` (Facco et al.): sort μ, drop the
-    largest ``discard_fraction``, and fit −ln(1 − F_emp(μ₍ᵢ₎)) = d·ln μ₍ᵢ₎ through the origin, with
-    F_emp(μ₍ᵢ₎) = i/N. ``method="mle"``: the unbiased maximum-likelihood estimate with the discarded
-    ratios treated as censored, d = (k − 1)/(Σ_{i≤k} ln μ₍ᵢ₎ + (N − k)·ln μ₍ₖ₎), k = ⌊N(1 − f)⌋ (with f = 0
-    this is (N − 1)/Σ ln μ). Duplicate points are removed first.
+    μ is Pareto distributed, F(μ) = 1 − μ^{−d}. ``method="linear"`` (Facco et al.): sort μ, keep the
+    k = ⌊N(1 − f)⌋ smallest (f = ``discard_fraction``), and fit −ln(1 − F_emp(μ₍ᵢ₎)) = d·ln μ₍ᵢ₎ through
+    the origin, with F_emp(μ₍ᵢ₎) = i/N as in the paper, scikit-dimension and DADApy. With f = 0 that
+    puts F_emp = 1 at the largest ratio (−ln 0 = ∞, so d̂ = ∞); the full fit (k = N) therefore uses the
+    unbiased plotting position F_emp(μ₍ᵢ₎) = i/(N + 1) = E[F(μ₍ᵢ₎)] instead. Only there: using it for
+    every f would move the default (f = 0.1) by ≈ −2.4/N relative (−0.06 % on a 4,000-point swiss roll,
+    −0.08 % on 3,000 points of a 5-d subspace), well inside the sampling spread but no longer the
+    reference value. ``method="mle"``: the unbiased maximum-likelihood estimate with the discarded
+    ratios treated as censored, d = (k − 1)/(Σ_{i≤k} ln μ₍ᵢ₎ + (N − k)·ln μ₍ₖ₎) (with f = 0 this is
+    (N − 1)/Σ ln μ). Duplicate points are removed first.
     """
     if not 0 <= discard_fraction < 1:
         raise BadInputError(f"twonn discard_fraction must be in [0, 1), got {discard_fraction}.")
@@ -67,7 +72,8 @@ def twonn(X: np.ndarray | PointCloud, *, discard_fraction: float = 0.1, method: 
         raise BadInputError(f"twonn needs at least 2 usable ratios after discarding, got {k}.")
     log_mu = np.log(mu[:k])
     if method == "linear":
-        y = -np.log(1 - np.arange(1, k + 1) / N)
+        # i/N (the paper's) reaches 1 only when nothing is discarded; then i/(N + 1) keeps −ln(1 − F) finite
+        y = -np.log(1 - np.arange(1, k + 1) / (N + 1 if k == N else N))
         return float((log_mu @ y) / (log_mu @ log_mu))
     if method == "mle":
         return float((k - 1) / (log_mu.sum() + (N - k) * log_mu[-1]))

@@ -17,19 +17,34 @@ spread the points inside a cell are (``pd_eee``) and how well the quantizer reco
 training-set size, training iterations) through :meth:`PointCloud.cached`; all nine measures of a kind
 read the same :class:`QuantizerFit` (codes, codewords and per-point reconstruction errors).
 
-**Training.** faiss trains on a seeded subsample of at most ``train_size`` points (default 10,000, just
-above faiss's own guideline of 39 training points per k-means centroid for k = 256, i.e. 9,984), for
-``train_iters`` iterations (default 10; faiss's default and the published setting are 25). Every point
-is then encoded, in chunks of 16,384 rows, so memory stays O(n·M) for the codes plus one chunk. The
-published code trained on all points (~10⁵ for BERT-base); LSQ training is linear in the number of
-training points and iterations and was the slowest part of the battery. Use ``train_size`` ≥ n and
-``train_iters=25`` to train exactly as published. Fewer iterations cost no accuracy here: on 20,000
-points of the clustered cloud below (trained on 10,000), LSQ reached RE 0.188 with 10 iterations and
-0.208 with 25, PQ 0.314 and 0.313.
+**Training.** As published, faiss trains on every point of the cloud for ``train_iters`` = 25
+iterations (faiss's default and the published setting); ``train_size`` caps the training set at a
+seeded subsample (default ``None``: no cap). faiss's k-means inside the PQ still subsamples to 256
+points per centroid (65,536 for k = 256), as it did in the published code. Every point is then
+encoded, in chunks of 16,384 rows, so memory stays O(n·M) for the codes plus one chunk.
 
-**Cost.** The whole family (18 measures, defaults) on a 150,000 × 384 synthetic clustered cloud (2,000
-anisotropic Gaussian clusters of Zipf-distributed sizes), on 2 cores shared with other jobs (load
-average about 4.5): 37 s with faiss on one OpenMP thread (LSQ training on 10,000 points plus encoding
+The defaults were 10 iterations on at most 10,000 points until measured on a real cloud: MiniLM
+layer 6 on 5,000 bundled sentences (138,417 tokens × 384), seeds 0, 1, 2, mean ± seed SD
+(``nice -n 10 python bench/bench_quantizer_training.py --n-sentences 5000 --seeds 0 1 2``)::
+
+    training                       pq_pp          pq_re             aq_pp          aq_re
+    10 iterations, 10,000 points   4.565 ± 0.245  0.7018 ± 0.0004   3.823 ± 0.060  0.5777 ± 0.0012
+    25 iterations, 10,000 points   4.645 ± 0.267  0.7001 ± 0.0007   4.281 ± 0.118  0.5722 ± 0.0005
+    25 iterations, every point     3.154 ± 0.048  0.6574 ± 0.0003   2.039 ± 0.022  0.4604 ± 0.0005
+
+The reduced training moved PP by 5.8 (PQ) and 30 (AQ) seed SDs (``pp_published`` likewise:
+1.222 → 1.134 and 1.176 → 1.065), mostly through the training-set size: a quantizer fitted to a
+10,000-point subsample fills its cells more unevenly on the whole cloud. So the default is the
+published setting. Its training work is n·25 point-iterations, (n/10,000)·2.5 times the old
+default's for n > 10,000 (≈ 35 times on this cloud; LSQ training dominates); a cap (``train_size``)
+buys speed at the price of a higher, n-dependent PP. Clouds of at most 10,000 points (e.g. a
+study's ``max_points`` sample) only see the iteration change, which matters for AQ alone: on the
+8,140 tokens of 300 sentences (same layer, trained on all, seeds 0 and 1; ``--n-sentences 300 --seeds
+0 1``) aq_pp went from 3.56 to 4.56 (seed SD 0.05) and pq_pp from 3.79 to 3.88 (seed SD 0.41).
+
+**Cost.** With the earlier training defaults (10 iterations on 10,000 points), the whole family (18
+measures) on a 150,000 × 384 synthetic clustered cloud (2,000 anisotropic Gaussian clusters of
+Zipf-distributed sizes), on 2 cores shared with other jobs (load average about 4.5): 37 s with faiss on one OpenMP thread (LSQ training on 10,000 points plus encoding
 of all 150,000: 21 s; PQ: 1 s; ``pd_eee``: 8 s + 7 s for the 2 × 1,024 per-cell spectra; the other 14
 measures: < 0.1 s together), 69 s with faiss's default two threads (LSQ 50 s; see Threads). The values
 were identical in both runs.
@@ -95,8 +110,8 @@ _REFERENCE = (
 )
 DEFAULT_M = 4
 DEFAULT_NBITS = 8
-DEFAULT_TRAIN_SIZE = 10_000
-DEFAULT_TRAIN_ITERS = 10
+DEFAULT_TRAIN_SIZE: int | None = None  # every point, as published (see Training)
+DEFAULT_TRAIN_ITERS = 25  # faiss's default and the published setting (see Training)
 
 # independent numpy streams derived from one user seed
 _STREAM_TRAIN = 1
@@ -137,7 +152,9 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), stream])
 
 
-def _check_params(kind: str, d: int, M: int, nbits: int, seed: int, train_size: int, train_iters: int) -> None:
+def _check_params(
+    kind: str, d: int, M: int, nbits: int, seed: int, train_size: int | None, train_iters: int
+) -> None:
     if kind not in _KINDS:
         raise BadInputError(f"quantizer kind {kind!r} must be one of {', '.join(map(repr, _KINDS))}.")
     for name, value, lowest in (("M", M, 1), ("nbits", nbits, 1), ("train_iters", train_iters, 1)):
@@ -149,9 +166,11 @@ def _check_params(kind: str, d: int, M: int, nbits: int, seed: int, train_size: 
         )
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**31:
         raise BadInputError(f"seed must be an integer in [0, 2^31), got {seed!r} (faiss seeds are C ints).")
-    if not isinstance(train_size, (int, np.integer)) or train_size < (1 << nbits):
+    if train_size is not None and (
+        not isinstance(train_size, (int, np.integer)) or isinstance(train_size, bool) or train_size < (1 << nbits)
+    ):
         raise BadInputError(
-            f"train_size={train_size!r} must be an integer ≥ 2^nbits = {1 << nbits}: "
+            f"train_size={train_size!r} must be an integer ≥ 2^nbits = {1 << nbits} (or None for every point): "
             "faiss needs at least one training point per codeword."
         )
     if kind == "pq" and d % M:
@@ -268,24 +287,24 @@ def fit_quantizer(
     M: int = DEFAULT_M,
     nbits: int = DEFAULT_NBITS,
     seed: int = 0,
-    train_size: int = DEFAULT_TRAIN_SIZE,
+    train_size: int | None = DEFAULT_TRAIN_SIZE,
     train_iters: int = DEFAULT_TRAIN_ITERS,
 ) -> QuantizerFit:
     """Train a ``"pq"`` or ``"aq"`` quantizer on the cloud and encode every point, once per cloud.
 
     The result is memoised on the :class:`PointCloud` under
-    ``("quantizer", kind, M, nbits, seed, min(train_size, n), train_iters)``, so every measure of the
-    family on the same cloud and parameters shares one training run.
+    ``("quantizer", kind, M, nbits, seed, min(train_size, n), train_iters)`` (``train_size=None``: all n
+    points), so every measure of the family on the same cloud and parameters shares one training run.
     """
     cloud = as_cloud(X)
     _check_params(kind, cloud.d, M, nbits, seed, train_size, train_iters)
     cloud.require(f"a {kind} quantizer with 2^{nbits} codewords per codebook", 1 << nbits)
-    n_train = min(int(train_size), cloud.n)
+    n_train = cloud.n if train_size is None else min(int(train_size), cloud.n)
     key = ("quantizer", kind, int(M), int(nbits), int(seed), n_train, int(train_iters))
 
     def fit() -> QuantizerFit:
         t0 = time.perf_counter()
-        result = FITTERS[kind](cloud, int(M), int(nbits), int(seed), int(train_size), int(train_iters))
+        result = FITTERS[kind](cloud, int(M), int(nbits), int(seed), n_train, int(train_iters))
         log.debug(
             "%s quantizer M=%d nbits=%d trained on %d of %d points (%d iterations) and applied in %.2fs",
             kind, M, nbits, n_train, cloud.n, train_iters, time.perf_counter() - t0,
@@ -500,17 +519,18 @@ class QuantizerMeasure:
         self.__doc__ = (
             f"{inspect.getdoc(self.statistic)}\n\n"
             f"Quantizer ({kind}): {_KIND_TEXT[kind]}; M codebooks of k = 2^nbits codewords (default 4 × 256), "
-            f"trained for ``train_iters`` iterations on a seeded subsample of at most ``train_size`` points, "
-            f"then applied to every point. Shared with the other {kind}_* measures of the same cloud."
+            f"trained for ``train_iters`` iterations (default 25) on every point, or on a seeded subsample of "
+            f"at most ``train_size`` points, then applied to every point. Shared with the other {kind}_* "
+            f"measures of the same cloud."
         )
 
-    def fit(self, X: Any, seed: int, M: int, nbits: int, train_size: int, train_iters: int) -> tuple[QuantizerFit, PointCloud]:
+    def fit(self, X: Any, seed: int, M: int, nbits: int, train_size: int | None, train_iters: int) -> tuple[QuantizerFit, PointCloud]:
         cloud = as_cloud(X)
         return fit_quantizer(cloud, self.kind, M=M, nbits=nbits, seed=seed, train_size=train_size,
                              train_iters=train_iters), cloud
 
     def __call__(self, X: Any, *, seed: int = 0, M: int = DEFAULT_M, nbits: int = DEFAULT_NBITS,
-                 train_size: int = DEFAULT_TRAIN_SIZE, train_iters: int = DEFAULT_TRAIN_ITERS) -> float:
+                 train_size: int | None = DEFAULT_TRAIN_SIZE, train_iters: int = DEFAULT_TRAIN_ITERS) -> float:
         return self.statistic(*self.fit(X, seed, M, nbits, train_size, train_iters))
 
 
@@ -518,13 +538,14 @@ class QuantizerMeasureWithReference(QuantizerMeasure):
     """A quantizer measure whose statistic compares with a uniform ``reference`` (``pc_kl``)."""
 
     def __call__(self, X: Any, *, seed: int = 0, M: int = DEFAULT_M, nbits: int = DEFAULT_NBITS,  # type: ignore[override]
-                 train_size: int = DEFAULT_TRAIN_SIZE, train_iters: int = DEFAULT_TRAIN_ITERS,
+                 train_size: int | None = DEFAULT_TRAIN_SIZE, train_iters: int = DEFAULT_TRAIN_ITERS,
                  reference: str = "exact") -> float:
         return self.statistic(*self.fit(X, seed, M, nbits, train_size, train_iters), seed=seed, reference=reference)
 
 
 #: Constraints of the quantizer parameters (``nbits`` ≤ 12: LSQ keeps M²·k² terms in memory).
-QUANTIZER_PARAMS = {"M": Int(1), "nbits": Int(1, _MAX_NBITS), "train_size": Int(2), "train_iters": Int(1)}
+QUANTIZER_PARAMS = {"M": Int(1), "nbits": Int(1, _MAX_NBITS), "train_size": Int(2, none_ok=True),
+                    "train_iters": Int(1)}
 
 for _kind in _KINDS:
     for _suffix, (_, _direction) in STATISTICS.items():

@@ -116,14 +116,34 @@ def svcca(X: Any, Y: Any, *, keep: float = 0.99) -> float:
     return float(rho.mean())
 
 
+def _pwcca_side(a: PointCloud, b: PointCloud) -> tuple[PointCloud, PointCloud]:
+    """(weighting side, other side): the cloud with fewer neurons (columns), the first on a tie.
+
+    The rule of the reference code (google/svcca ``pwcca.compute_pwcca``: X's variates when X has at
+    most as many kept neurons as Y, else Y's), which makes the value independent of argument order
+    whenever the widths differ.
+    """
+    return (b, a) if b.d < a.d else (a, b)
+
+
 @_similarity("pwcca", "Morcos, Raghu & Bengio 2018 (projection-weighted CCA)")
 def pwcca(X: Any, Y: Any) -> float:
-    """Projection-weighted CCA: Σᵢ αᵢρᵢ with αᵢ ∝ Σⱼ |⟨hᵢ, xⱼ⟩|, hᵢ the i-th canonical variate of X and xⱼ
-    X's (centered) columns; weights normalised to sum to 1."""
-    a, b = _pair(X, Y)
-    Xc = _centered(a)
-    rho, H, _ = _cca(Xc, _centered(b), None)
-    alpha = np.abs(H.T @ Xc).sum(axis=1)
+    """Projection-weighted CCA: Σᵢ αᵢρᵢ with αᵢ ∝ Σⱼ |⟨hᵢ, zⱼ⟩|, weights normalised to sum to 1.
+
+    ρᵢ are the canonical correlations, hᵢ the i-th (unit-norm) canonical variate of the weighting side Z
+    and zⱼ Z's centered columns (neurons). Z is the cloud with fewer neurons, as in the reference code
+    (Morcos et al.'s ``pwcca.py``), so pwcca(X, Y) = pwcca(Y, X) when the widths differ; with equal
+    widths the first argument weighs (the reference's tie rule) and the order can matter. (Before this
+    rule the first argument always weighed: a d = 384 layer against a d = 768 one gave a different
+    value from the reverse.) The canonical variates are those of the paper, Z·Σ_ZZ^{−1/2}·uᵢ, on
+    centered data; the reference code's projection uses uᵢᵀ(Z − μ) + μ without the Σ_ZZ^{−1/2}
+    whitening and projects uncentered activations (on three random 6- vs 10-neuron pairs with 800
+    rows, its weighting gave 0.789 / 0.664 / 0.722 where this one gives 0.776 / 0.726 / 0.777).
+    """
+    a, b = _pwcca_side(*_pair(X, Y))
+    Zc = _centered(a)
+    rho, H, _ = _cca(Zc, _centered(b), None)
+    alpha = np.abs(H.T @ Zc).sum(axis=1)
     return float(alpha @ rho / alpha.sum()) if alpha.sum() > 0 else 0.0
 
 
