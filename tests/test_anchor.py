@@ -15,11 +15,13 @@ from latentatlas.anchor import (
     anchorless_lm,
     bulk_log_partition,
     collect,
+    collect_contexts,
     cosine,
     fit_anchor,
     heldout_scores,
     load_lm,
     split_contexts,
+    split_groups,
 )
 from latentatlas.cli import main
 from latentatlas.errors import BadInputError
@@ -76,6 +78,20 @@ def test_split_is_seeded_and_disjoint() -> None:
     assert len(a[1]) == 30 and not set(a[0]) & set(a[1])
     with pytest.raises(BadInputError, match="too few"):
         split_contexts(3, test_fraction=0.3, seed=0)
+
+
+def test_split_by_group_keeps_each_sentence_on_one_side() -> None:
+    groups = np.repeat(np.arange(40), np.arange(40) % 5 + 1)  # 40 sentences of 1..5 contexts
+    train, test = split_groups(groups, test_fraction=0.3, seed=3)
+    assert not set(groups[train]) & set(groups[test])
+    assert np.unique(groups[test]).size == 12 and train.size + test.size == groups.size
+    np.testing.assert_array_equal(test, np.sort(test))
+    # one context per sentence: the same split as by context
+    for got, ref in zip(split_groups(np.arange(50), test_fraction=0.3, seed=1),
+                        split_contexts(50, test_fraction=0.3, seed=1), strict=True):
+        np.testing.assert_array_equal(got, ref)
+    with pytest.raises(BadInputError, match="sentences are too few"):
+        split_groups(np.repeat([0, 1, 2], 50), test_fraction=0.3, seed=0)
 
 
 def test_planted_anchor_is_recovered() -> None:
@@ -177,6 +193,22 @@ def test_causal_contexts_are_every_position(gpt2_dir: Path, sentences: list[str]
     assert F_cap.shape[0] == 20
 
 
+def test_causal_contexts_of_one_sentence_stay_on_one_side(gpt2_dir: Path, sentences: list[str]) -> None:
+    lm = load_lm(str(gpt2_dir))
+    F, sentence = collect_contexts(lm, sentences, seed=0)
+    lengths = [len(lm.tokenizer(s)["input_ids"]) for s in sentences]
+    np.testing.assert_array_equal(sentence, np.repeat(np.arange(len(sentences)), lengths))
+    rows = anchor_table(F, np.zeros((F.shape[0], 1)) + F[:, :1], [0], seed=0, groups=sentence)
+    train, test = split_groups(sentence, test_fraction=0.3, seed=0)
+    assert not set(sentence[train]) & set(sentence[test])
+    assert rows[0]["n_test"] == test.size == sum(lengths[s] for s in np.unique(sentence[test]))
+    # a capped sample keeps each row's sentence id
+    F_cap, s_cap = collect_contexts(lm, sentences, seed=0, max_contexts=20)
+    assert F_cap.shape[0] == s_cap.size == 20
+    for f, s in zip(F_cap, s_cap, strict=True):
+        assert np.any(np.all(F[sentence == s] == f, axis=1))
+
+
 def test_model_without_lm_head_is_bad_input(tiny_bert_dir: Path) -> None:
     with pytest.raises(BadInputError, match="latentatlas pretrain"):
         load_lm(str(tiny_bert_dir))
@@ -202,6 +234,12 @@ def test_cli_anchor_writes_table_json_html(mlm_dir: Path, gpt2_dir: Path, tmp_pa
     table = pd.read_csv(out / "anchor.csv")
     assert set(table["model"]) == {str(mlm_dir), str(gpt2_dir), "synthetic: anchor", "synthetic: no anchor"}
     assert len(table) == 4 * 3 * 2
+    # the causal model's held-out contexts are the positions of whole held-out sentences
+    from latentatlas.corpus import bundled_corpus
+
+    _, sentence = collect_contexts(load_lm(str(gpt2_dir)), bundled_corpus(60, seed=0).sentences, seed=0)
+    causal = table[table["model"] == str(gpt2_dir)]
+    assert (causal["n_test"] == split_groups(sentence, test_fraction=0.3, seed=0)[1].size).all()
     planted = table[(table["model"] == "synthetic: anchor") & table["intercept"]]
     assert (planted["r2"] > 0.95).all() and (planted["cos_v0_planted"] > 0.95).all()
     payload = json.loads((out / "anchor.json").read_text())

@@ -2,7 +2,8 @@
 
 For each model with an LM head, contexts come from the bundled BBC corpus (seeded sample; see
 :mod:`.contexts` for the masked/causal choice), f(x) and log Z_bulk(x) are computed for every k, and the
-anchor is fitted on a seeded training split with and without intercept (:func:`.fit.anchor_table`).
+anchor is fitted on a seeded training split of the *sentences* (all contexts of one sentence on one
+side) with and without intercept (:func:`.fit.anchor_table`).
 Two synthetic log-linear models (:mod:`.synthetic`) run through the same fit as a calibration: the
 anchored one must give R² ≈ 1, the anchorless one R² ≈ 0.
 """
@@ -22,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
-from .contexts import collect
-from .fit import DEFAULT_RIDGE, anchor_table, bulk_log_partition, cosine, fit_anchor
+from .contexts import collect_contexts
+from .fit import DEFAULT_RIDGE, anchor_table, bulk_log_partition, cosine, fit_anchor, head_log_partition
 from .heads import load_lm
 from .synthetic import anchored_lm, anchorless_lm
 
@@ -97,10 +98,12 @@ def run_anchor(settings: AnchorSettings) -> AnchorResult:
         ks = [k for k in settings.ks if k < vocab]
         if len(ks) < len(settings.ks):
             log.warning("%s: k values >= vocabulary size %d skipped", lm.name, vocab)
-        F, Y = collect(lm, corpus.sentences, ks, seed=settings.seed, max_contexts=settings.max_contexts)
-        log.info("%s: %d contexts, d=%d, vocabulary %d", lm.name, F.shape[0], d, vocab)
+        F, sentence = collect_contexts(lm, corpus.sentences, seed=settings.seed, max_contexts=settings.max_contexts)
+        Y = head_log_partition(F, lm.weight.double().numpy(), lm.bias.double().numpy(), ks)
+        log.info("%s: %d contexts from %d sentences, d=%d, vocabulary %d", lm.name, F.shape[0],
+                 np.unique(sentence).size, d, vocab)
         table = anchor_table(F, Y, ks, test_fraction=settings.test_fraction, seed=settings.seed,
-                             ridge=settings.ridge, out_embeddings=lm.weight.double().numpy())
+                             ridge=settings.ridge, out_embeddings=lm.weight.double().numpy(), groups=sentence)
         for r in table:
             r["model"], r["head"] = lm.name, lm.kind
         rows.extend(table)
@@ -150,7 +153,7 @@ def render_section(result: AnchorResult, png: bytes) -> str:
         "log Z<sub>bulk</sub> ≈ v0·f (+ c) on training contexts is scored on held-out contexts: "
         "R² = 1 − MSE / MSE of the constant partition function (training mean). "
         f"Contexts: {info.get('n_sentences')} sentences of the {html.escape(str(info.get('corpus')))} corpus "
-        "(masked LMs: one seeded masked token per sentence; causal LMs: every position), seed "
+        "(masked LMs: one seeded masked token per sentence; causal LMs: every position), split by sentence, seed "
         f"{s.seed}, held-out fraction {s.test_fraction}, ridge {s.ridge:g}·tr(FᵀF)/d. The synthetic rows are the "
         "calibration: a planted anchor (R² ≈ 1, cos_v0_planted ≈ 1) and a model without one (R² ≈ 0).</p>"
         f"<figure><img alt='held-out R2 against k per model' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
