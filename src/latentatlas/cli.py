@@ -374,6 +374,7 @@ def anchor_cmd(
     ks: Annotated[str, typer.Option(help="Comma-separated bulk sizes k (top-k words left out).")] = "0,10,100,1000",
     n_sentences: Annotated[int, typer.Option(help="Bundled sentences (seeded sample).")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the sentence sample, masked positions and split.")] = 0,
+    null_seeds: Annotated[int, typer.Option(help="Random null heads per kind (rotation, resample).")] = 3,
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-anchor"),
     report: Annotated[
         Path | None, typer.Option(help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
@@ -390,7 +391,7 @@ def anchor_cmd(
         k_list = tuple(int(k) for k in ks.split(",") if k.strip())
     except ValueError:
         raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
-    settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed)
+    settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed, null_seeds=null_seeds)
     result = run_anchor(settings)
     files = write_anchor(result, output, report_dir=report)
     if as_json:
@@ -398,7 +399,11 @@ def anchor_cmd(
         return
     for row in result.table.itertuples():
         c = "with c" if row.intercept else "no c  "
-        typer.echo(f"{row.model:<28.28} k={row.k:<5} {c} R2 {row.r2:9.4f}  cos(v0, mean f) {row.cos_v0_mean_f:7.3f}")
+        typer.echo(f"{row.model:<28.28} k={row.k:<5} {c} R2 {row.real_r2:9.4f}  rotation null "
+                   f"{row.null_rotation_r2:9.4f}  resample null {row.null_resample_r2:9.4f}  "
+                   f"entropy {row.mean_entropy_nats:5.2f} nats")
+    for name, verdict in result.info["verdicts"].items():
+        typer.echo(f"{name}: {verdict['verdict']}")
     for name, path in files.items():
         typer.echo(f"  {name:<16} {path}")
 
