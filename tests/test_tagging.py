@@ -15,6 +15,7 @@ from latentatlas.errors import BadInputError
 from latentatlas.tagging import (
     WordData,
     article_split,
+    datastore_rows,
     evaluate,
     fit_predict,
     softmax_regression,
@@ -49,6 +50,16 @@ def test_article_split_keeps_articles_whole_and_is_seeded() -> None:
     assert not np.array_equal(article_split(doc_ids, 0), article_split(doc_ids, 1))
     with pytest.raises(BadInputError, match="at least 2"):
         article_split(np.zeros(10, dtype=int), 0)
+
+
+def test_datastore_rows_are_the_training_sentences_tokens() -> None:
+    token_sentence = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3])
+    doc_ids = np.array([10, 10, 11, 12])  # article of each sentence
+    val = article_split(doc_ids, seed=0, fraction=0.3)
+    rows = datastore_rows(token_sentence, ~val)
+    assert set(token_sentence[rows]) == set(np.flatnonzero(~val))
+    assert not set(token_sentence[rows]) & set(np.flatnonzero(val))
+    assert datastore_rows(token_sentence, np.array([True, False, True, False])).tolist() == [0, 1, 2, 5, 6, 7, 8]
 
 
 def test_standardise_uses_training_statistics_and_imputes_nan() -> None:
@@ -126,8 +137,12 @@ def test_topology_command_end_to_end(tmp_path: Path, tiny_bert_dir: Path, capsys
     )
     assert (out / "tagging.html").read_text().count("data:image/png;base64,") == 1
     assert (out / "tagging_summary.csv").is_file() and (out / "tagging.json").is_file()
-    # the features were cached: a second run reuses them and gives the same scores
-    assert len(list((tmp_path / "cache" / "topology").glob("*.npz"))) == 1
+    # one datastore per seed: the training articles' tokens of that seed's split, fewer than all tokens
+    assert set(result["datastore_tokens"]) == {"0", "1"}
+    assert all(0 < v < result["n_tokens"] for v in result["datastore_tokens"].values())
+    assert result["datastore_tokens"]["0"] != result["datastore_tokens"]["1"]
+    # the features were cached (one file per split): a second run reuses them and gives the same scores
+    assert len(list((tmp_path / "cache" / "topology").glob("*.npz"))) == 2
     assert main(["-q", "topology", "--model", str(tiny_bert_dir), "--layer", "2", "--k", "8", "--seeds", "0,1",
                  "--n-sentences", "60", "--cache", str(tmp_path / "cache"), "--output", str(out), "--json"]) == 0
     strip = lambda rows: [{k: v for k, v in r.items() if k != "fit_s"} for r in rows]  # noqa: E731

@@ -12,15 +12,19 @@ Pipeline:
 2. word-level labels from spaCy (``ent_bio``); each word is represented by the store row of its first
    subword token (fast-tokenizer offsets aligned with :func:`latentatlas.annotate.align_to_tokens`);
    words with no token (cut by truncation) are left out of both gold and predicted sequences;
-3. local topology features of every store row (:func:`latentatlas.measures.topology.store_topology_features`,
-   cached), computed on the whole layer: they use no labels;
-4. for each seed: split sentences by ARTICLE (seeded; no article on both sides), standardise features
+3. for each seed: split sentences by ARTICLE (seeded; no article on both sides);
+4. local topology features of every store row with the training articles' tokens as the datastore
+   (:func:`latentatlas.measures.topology.store_topology_features`, cached per split): as in Ruppik et al.,
+   the datastore is the training data, so a validation token's neighbourhood holds training tokens only
+   and no validation token is anyone's neighbour; the persistence-image ranges are fitted on training
+   tokens only. The features use no labels;
+5. standardise features
    with the training rows' mean and standard deviation (undefined feature values become the training
    mean), fit a multinomial logistic regression (:func:`softmax_regression`, sklearn's objective, L-BFGS
    in torch) on the LM vector alone and on the LM vector
    concatenated with the topology block, and score both with CoNLL span-level micro F1 on the
    validation sentences;
-5. a table (per seed and mean ± std), JSON and an HTML page with a figure, written atomically at the end.
+6. a table (per seed and mean ± std), JSON and an HTML page with a figure, written atomically at the end.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import html
 import io
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +156,14 @@ def article_split(doc_ids: np.ndarray, seed: int, fraction: float = VALIDATION_F
     return np.isin(doc_ids, order[:n_val])
 
 
+def datastore_rows(token_sentence: np.ndarray, train_sentence: np.ndarray) -> np.ndarray:
+    """Store rows (tokens) whose sentence is a training sentence: the k-NN datastore of the topology
+    features. ``token_sentence``: sentence id of every store row; ``train_sentence``: boolean per
+    sentence."""
+    train_sentence = np.asarray(train_sentence, dtype=bool)
+    return np.flatnonzero(train_sentence[np.asarray(token_sentence)])
+
+
 def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """(x − mean_train)/std_train per column (std 0 → 1); NaN (an undefined feature) becomes 0, the
     training mean."""
@@ -212,7 +224,7 @@ def _sequences(tags: Sequence[str], sentence: np.ndarray) -> list[list[str]]:
 
 def evaluate(
     lm: np.ndarray,
-    topo: np.ndarray,
+    topo: np.ndarray | Mapping[int, np.ndarray],
     words: WordData,
     seeds: Sequence[int],
     *,
@@ -221,8 +233,9 @@ def evaluate(
 ) -> pd.DataFrame:
     """Span F1 of the tagger with and without the topology block, one row per (condition, seed).
 
-    ``lm`` and ``topo`` hold one row per word (``words``); ``words.doc_ids`` the article of every
-    sentence.
+    ``lm`` holds one row per word (``words``), ``topo`` too, or a mapping seed → such an array when the
+    topology features depend on the seed's split (a datastore of that seed's training tokens);
+    ``words.doc_ids`` the article of every sentence.
     """
     from .downstream.metrics import span_f1
 
@@ -240,8 +253,9 @@ def evaluate(
         if len(set(labels[train])) < 2:
             raise BadInputError("the training articles hold a single tag; use more sentences (--n-sentences).")
         gold = _sequences(labels[val], words.sentence[val])
+        topo_s = topo[seed] if isinstance(topo, Mapping) else topo
         for condition in CONDITIONS:
-            feats = lm if condition == "lm" else np.concatenate([lm, topo], axis=1)
+            feats = lm if condition == "lm" else np.concatenate([lm, topo_s], axis=1)
             Xtr, Xva = standardise(feats[train], feats[val])
             t0 = time.perf_counter()
             pred = fit_predict(Xtr, labels[train], Xva, C=C, max_iter=max_iter)
@@ -304,14 +318,24 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     t_prep = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    topo, names, topo_spec = store_topology_features(
-        store, layer, cache_dir=cache, k=settings.k, seed=settings.corpus_seed, n_jobs=settings.n_jobs
-    )
+    token_sentence = store.tokens["sentence_id"].to_numpy()
+    topo: dict[int, np.ndarray] = {}
+    datastore_tokens: dict[int, int] = {}
+    specs = {}
+    for seed in settings.seeds:
+        train_rows = datastore_rows(token_sentence, ~article_split(words.doc_ids, seed))
+        feats, names, specs[seed] = store_topology_features(
+            store, layer, cache_dir=cache, k=settings.k, seed=settings.corpus_seed, n_jobs=settings.n_jobs,
+            datastore=train_rows,
+        )
+        topo[seed] = feats[words.rows]
+        datastore_tokens[seed] = int(train_rows.size)
+    topo_spec = specs[settings.seeds[0]]
     t_topo = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     H = np.asarray(store.layer(layer)[words.rows], dtype=np.float32)
-    scores = evaluate(H, topo[words.rows], words, settings.seeds, C=settings.C, max_iter=settings.max_iter)
+    scores = evaluate(H, topo, words, settings.seeds, C=settings.C, max_iter=settings.max_iter)
     t_fit = time.perf_counter() - t0
     labels = pd.Series(words.labels)
     info = {
@@ -325,6 +349,9 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
         "tags": sorted(labels.unique().tolist()),
         "topology_features": names,
         "topology_spec": topo_spec.to_json(),
+        "topology_datastore": "training articles' tokens of each seed's split",
+        "datastore_tokens": {str(k): v for k, v in datastore_tokens.items()},
+        "topology_image_by_seed": {str(k): v.image.to_json() for k, v in specs.items()},
         "timings_s": {"prepare": round(t_prep, 2), "topology": round(t_topo, 2), "taggers": round(t_fit, 2)},
     }
     return TaggingResult(settings, scores, summarise(scores), info)
@@ -369,7 +396,9 @@ def render_html(result: TaggingResult) -> str:
         f"<p>{html.escape(str(info.get('model')))}, layer {info.get('layer')}, {info.get('n_sentences')} bundled "
         f"BBC sentences ({info.get('n_words')} words, {info.get('n_entity_spans')} entity spans, labels from "
         f"spaCy), split by article; multinomial logistic regression per word (first subword vector); "
-        f"local topology with k={s.k} ({len(info.get('topology_features', []))} features).</p>"
+        f"local topology with k={s.k} ({len(info.get('topology_features', []))} features), neighbours drawn from "
+        "a datastore of the training articles' tokens only (per seed), persistence-image ranges fitted on "
+        "them.</p>"
         f"<figure><img alt='span F1 per condition' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
         "<figcaption>CoNLL span F1, mean ± std over seeds; dots are seeds.</figcaption></figure>"
         f"<h2>Summary</h2>{table}<h2>Per seed</h2>{per_seed}"
@@ -404,6 +433,7 @@ __all__ = [
     "TaggingSettings",
     "WordData",
     "article_split",
+    "datastore_rows",
     "evaluate",
     "f1_figure",
     "render_html",
