@@ -343,19 +343,19 @@ def topology_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec.")] = "minilm",
     layer: Annotated[int, typer.Option(help="Layer (0 = embeddings, -1 = last).")] = -1,
     k: Annotated[int, typer.Option(help="Neighbours per local neighbourhood.")] = 32,
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article split and report).")] = "0,1,2",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article splits; paired test over them).")] = "0,1,2,3,4",
     n_sentences: Annotated[int, typer.Option(help="Bundled sentences (seeded sample).")] = 1000,
     cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-topology"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds)."""
-    from .tagging import TaggingSettings, run_tagging, write_tagging
+    from .tagging import TaggingSettings, paired_sentence, run_tagging, write_tagging
 
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:
-        raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2.") from None
+        raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2,3,4.") from None
     settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences)
     result = run_tagging(settings, cache_dir=cache, progress=_state["progress"])
     files = write_tagging(result, output)
@@ -364,6 +364,7 @@ def topology_cmd(
         return
     for row in result.summary.itertuples():
         typer.echo(f"{row.condition:<12} span F1 {row.f1_mean:.4f} ± {row.f1_std:.4f} ({row.n_seeds} seeds)")
+    typer.echo(paired_sentence(result.paired))
     for name, path in files.items():
         typer.echo(f"  {name:<20} {path}")
 

@@ -57,7 +57,7 @@ class TaggingSettings:
     model: str = "minilm"
     layer: int = -1
     k: int = 32
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     n_sentences: int = 1000
     corpus_seed: int = 0
     max_iter: int = 100
@@ -66,7 +66,7 @@ class TaggingSettings:
 
     def check(self) -> None:
         if not self.seeds:
-            raise BadInputError("give at least one seed, e.g. --seeds 0,1,2.")
+            raise BadInputError("give at least one seed, e.g. --seeds 0,1,2,3,4.")
         if len(set(self.seeds)) != len(self.seeds):
             raise BadInputError(f"seeds must be distinct, got {list(self.seeds)}.")
         if self.k < 2:
@@ -93,13 +93,19 @@ class TaggingResult:
 
     settings: TaggingSettings
     scores: pd.DataFrame  # condition, seed, precision, recall, f1, n_train_words, n_val_words, ...
-    summary: pd.DataFrame  # condition, f1_mean, f1_std, precision_mean, recall_mean, n_seeds
+    summary: pd.DataFrame  # condition, f1_mean, f1_std, precision_mean, recall_mean, n_seeds, paired columns
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def paired(self) -> dict[str, float]:
+        """The paired comparison lm+topology − lm over seeds (:func:`paired_difference`)."""
+        return paired_difference(self.scores)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "settings": {**self.settings.__dict__, "seeds": list(self.settings.seeds)},
-            "summary": self.summary.to_dict(orient="records"),
+            "summary": _records(self.summary),
+            "paired_test": {k: _finite_or_none(v) for k, v in self.paired.items()},
             "scores": self.scores.to_dict(orient="records"),
             **self.info,
         }
@@ -271,8 +277,94 @@ def evaluate(
     return pd.DataFrame.from_records(records)
 
 
+def paired_difference(
+    scores: pd.DataFrame,
+    *,
+    treatment: str = "lm+topology",
+    control: str = "lm",
+    metric: str = "f1",
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """Paired comparison over seeds of ``metric`` between two conditions: dₛ = treatment − control.
+
+    Every seed is one article split on which both taggers were fitted and scored, so the per-seed
+    differences are paired. Returned (NaN where undefined, e.g. one seed):
+
+    * ``diff_mean`` = d̄, ``diff_sd`` = s (ddof 1), ``n_seeds`` = n;
+    * paired t: ``ci_low``/``ci_high`` = d̄ ∓ t_{(1+confidence)/2, n−1}·s/√n, ``p_t`` (two-sided);
+    * ``p_sign_flip``: exact two-sided sign-flip permutation p, the share of the 2ⁿ sign patterns ε with
+      |mean(ε·d)| ≥ |d̄| (the observed pattern included). Its smallest possible value is 2/2ⁿ, so 5
+      seeds cannot go below 0.0625 and 6 are needed for 0.05;
+    * Nadeau & Bengio's (2003) corrected resampled t: ``ci_low_corrected``/``ci_high_corrected`` and
+      ``p_corrected`` with s² (1/n + n_val/n_train) in place of s²/n. The seeds' validation sets are
+      random article splits of one corpus and overlap, so the plain paired t treats dependent
+      differences as independent and is too narrow; the correction (n_val/n_train from the mean word
+      counts of the scores, about 0.25 here) widens it.
+    """
+    pivot = scores.pivot_table(index="seed", columns="condition", values=metric, aggfunc="first")
+    missing = [c for c in (treatment, control) if c not in pivot]
+    if missing:
+        raise BadInputError(
+            f"the scores have no condition {missing}; a paired test needs both {treatment!r} and {control!r}."
+        )
+    pivot = pivot.dropna(subset=[treatment, control])
+    d = (pivot[treatment] - pivot[control]).to_numpy(dtype=np.float64)
+    n = d.size
+    nan = float("nan")
+    mean = float(d.mean()) if n else nan
+    sd = float(d.std(ddof=1)) if n > 1 else nan
+    rows = scores.loc[scores["condition"] == treatment]
+    ratio = nan
+    if {"n_val_words", "n_train_words"} <= set(rows):
+        ratio = float(rows["n_val_words"].mean() / rows["n_train_words"].mean())
+    out: dict[str, float] = {"n_seeds": n, "diff_mean": mean, "diff_sd": sd, "confidence": confidence}
+    se = sd / np.sqrt(n) if n > 1 else nan
+    se_corrected = sd * np.sqrt(1 / n + ratio) if n > 1 else nan
+    out["ci_low"], out["ci_high"], out["p_t"] = _t_interval(mean, se, n - 1, confidence)
+    out["p_sign_flip"] = sign_flip_p(d) if n else nan
+    out["val_train_ratio"] = ratio
+    out["ci_low_corrected"], out["ci_high_corrected"], out["p_corrected"] = _t_interval(
+        mean, se_corrected, n - 1, confidence
+    )
+    return out
+
+
+def _t_interval(mean: float, se: float, dof: int, confidence: float) -> tuple[float, float, float]:
+    """(low, high, two-sided p of mean = 0) of a t statistic mean/se with ``dof`` degrees of freedom."""
+    from scipy import stats
+
+    if dof < 1 or not np.isfinite(se):
+        return float("nan"), float("nan"), float("nan")
+    if se == 0:  # every seed gave the same difference
+        return mean, mean, (1.0 if mean == 0 else 0.0)
+    half = float(stats.t.ppf((1 + confidence) / 2, dof)) * se
+    return mean - half, mean + half, float(2 * stats.t.sf(abs(mean) / se, dof))
+
+
+def sign_flip_p(d: np.ndarray, *, exact_up_to: int = 16, n_draws: int = 100_000, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p of mean(d) = 0: share of sign patterns ε with
+    |mean(ε·d)| ≥ |mean(d)| (relative tolerance 1e-12). Exact over all 2ⁿ patterns for n ≤
+    ``exact_up_to``; otherwise ``n_draws`` seeded random patterns plus the observed one."""
+    d = np.asarray(d, dtype=np.float64)
+    n = d.size
+    if n == 0:
+        return float("nan")
+    if n <= exact_up_to:
+        eps = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    else:
+        eps = np.vstack([np.ones(n), np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_draws, n))])
+    null = np.abs(eps @ d) / n
+    obs = abs(d.mean())
+    return float(np.mean(null >= obs * (1 - 1e-12)))
+
+
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample standard deviation (ddof=1; 0 for a single seed) of the scores per condition."""
+    """Mean and sample standard deviation (ddof=1; 0 for a single seed) of the scores per condition.
+
+    When both conditions are present the ``lm+topology`` row also carries the paired comparison with
+    ``lm`` (:func:`paired_difference`): f1_diff, diff_ci_low, diff_ci_high, p_paired_t, p_sign_flip and
+    the Nadeau–Bengio corrected diff_ci_low_nb, diff_ci_high_nb, p_nb.
+    """
     g = scores.groupby("condition", sort=False)
     out = pd.DataFrame({
         "f1_mean": g["f1"].mean(),
@@ -281,7 +373,34 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
         "recall_mean": g["recall"].mean(),
         "n_seeds": g["seed"].count(),
     }).reset_index()
+    if set(CONDITIONS) <= set(out["condition"]):
+        p = paired_difference(scores)
+        cols = {"f1_diff": p["diff_mean"], "diff_ci_low": p["ci_low"], "diff_ci_high": p["ci_high"],
+                "p_paired_t": p["p_t"], "p_sign_flip": p["p_sign_flip"], "diff_ci_low_nb": p["ci_low_corrected"],
+                "diff_ci_high_nb": p["ci_high_corrected"], "p_nb": p["p_corrected"]}
+        for name, value in cols.items():
+            out[name] = np.where(out["condition"] == CONDITIONS[1], value, np.nan)
     return out
+
+
+def paired_sentence(p: dict[str, float]) -> str:
+    """The paired comparison in one sentence (page and CLI)."""
+    pct = round(100 * p.get("confidence", 0.95))
+    return (
+        f"lm+topology − lm: span F1 {p['diff_mean']:+.4f} over {int(p['n_seeds'])} seeds "
+        f"({pct}% CI [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], paired t p = {p['p_t']:.3g}; "
+        f"sign-flip p = {p['p_sign_flip']:.3g}; overlap-corrected (Nadeau–Bengio) CI "
+        f"[{p['ci_low_corrected']:+.4f}, {p['ci_high_corrected']:+.4f}], p = {p['p_corrected']:.3g})"
+    )
+
+
+def _finite_or_none(v: Any) -> Any:
+    return None if isinstance(v, float) and not np.isfinite(v) else v
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with NaN as None (standard JSON)."""
+    return [{k: _finite_or_none(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
 # -- the whole experiment --------------------------------------------------------------------------
@@ -387,7 +506,7 @@ def f1_figure(scores: pd.DataFrame, *, title: str) -> bytes:
 def render_html(result: TaggingResult) -> str:
     s, info = result.settings, result.info
     png = f1_figure(result.scores, title=f"{info.get('model', s.model)}, layer {info.get('layer', s.layer)}, k={s.k}")
-    table = result.summary.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
+    table = result.summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="")
     per_seed = result.scores.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
     from .report.sections import standalone_page
 
@@ -401,6 +520,10 @@ def render_html(result: TaggingResult) -> str:
         "them.</p>"
         f"<figure><img alt='span F1 per condition' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
         "<figcaption>CoNLL span F1, mean ± std over seeds; dots are seeds.</figcaption></figure>"
+        f"<h2>With vs without topology (paired over seeds)</h2><p>{html.escape(paired_sentence(result.paired))}. "
+        "Each seed is one article split on which both taggers are fitted; the sign-flip test is exact over "
+        "all sign patterns (its smallest p is 2/2<sup>n</sup>); the corrected interval accounts for the overlap "
+        "of the seeds' validation sets (Nadeau &amp; Bengio 2003).</p>"
         f"<h2>Summary</h2>{table}<h2>Per seed</h2>{per_seed}"
     )
     return standalone_page("latentatlas topology tagging", body,
@@ -436,8 +559,11 @@ __all__ = [
     "datastore_rows",
     "evaluate",
     "f1_figure",
+    "paired_difference",
+    "paired_sentence",
     "render_html",
     "run_tagging",
+    "sign_flip_p",
     "standardise",
     "summarise",
     "word_rows",
