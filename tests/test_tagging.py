@@ -216,6 +216,21 @@ def test_topology_command_end_to_end(tmp_path: Path, tiny_bert_dir: Path, capsys
     assert strip(json.loads(capsys.readouterr().out)["scores"]) == strip(result["scores"])
 
 
+def test_topology_without_the_tda_extra_fails_at_once(
+    tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ripser", None)  # `import ripser` now raises ImportError
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    code = main(["-q", "topology", "--model", str(tiny_bert_dir), "--n-sentences", "20", "--cache", str(cache),
+                 "--output", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pip install 'latentatlas[tda]'" in err and "ripser" in err and err.count("\n") == 1
+    assert not out.exists() and not cache.exists()  # nothing extracted, nothing written
+
+
 @pytest.fixture(scope="module")
 def zero_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     """A BERT whose weights are all zero: every embedding-layer vector is the same (LayerNorm bias 0)."""

@@ -349,9 +349,13 @@ def topology_cmd(
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-topology"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds)."""
+    """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds).
+
+    Needs the [tda] extra (ripser, persim): pip install 'latentatlas[tda]'."""
+    from .measures.topology import require_tda
     from .tagging import TaggingSettings, paired_sentence, run_tagging, write_tagging
 
+    require_tda()  # one line naming the extra, exit 2, before any work
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:

@@ -412,10 +412,11 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     from .corpus import bundled_corpus
     from .extract import ActivationStore, ExtractionOptions
     from .layers import resolve_layers
-    from .measures.topology import store_topology_features
+    from .measures.topology import require_tda, store_topology_features
     from .models import ModelSpec, load_model
 
     settings.check()
+    require_tda()  # before the model, the corpus and the extraction
     cache = Path(cache_dir)
     t0 = time.perf_counter()
     spec = ModelSpec.parse(settings.model)

@@ -369,10 +369,15 @@ def _ph_chunk(condensed: np.ndarray, m: int, maxdim: int) -> list[list[np.ndarra
     return out
 
 
-def _require_ripser() -> None:
+def require_tda() -> None:
+    """Fail at once, with the install line of the ``[tda]`` extra, when ripser (the persistent homology
+    backend) is missing; callers run it before any heavy work."""
     from ..errors import require
 
     require("ripser", "tda")
+
+
+_require_ripser = require_tda
 
 
 # -- neighbours in a datastore -----------------------------------------------------------------------
@@ -617,6 +622,7 @@ __all__ = [
     "local_topology_features",
     "local_twonn",
     "neighbourhood_distances",
+    "require_tda",
     "rips_diagrams",
     "store_topology_features",
     "wasserstein_norm",
