@@ -217,6 +217,7 @@ def test_with_nulls_and_verdict_by_hand() -> None:
     v = anchor_verdict(t.reset_index())
     assert v["verdict"] == "anchor supported at k = 0 only" and not v["supported"]
     assert "0.900 vs rotation null 0.600 ± 0.100 (max 0.700)" in v["text"]
+    assert "entropy 3.00 nats, rotation null 2.00" in v["text"] and v["null_rotation_entropy_nats"] == 2.0
     # below min_r2 no gap is enough
     low = with_nulls(real.assign(r2=real["r2"] - 0.45), nulls.assign(r2=nulls["r2"] - 0.9), 3.0)
     assert not low["beats_null"].any()
