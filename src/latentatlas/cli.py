@@ -343,7 +343,7 @@ def topology_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec.")] = "minilm",
     layer: Annotated[int, typer.Option(help="Layer (0 = embeddings, -1 = last).")] = -1,
     k: Annotated[int, typer.Option(help="Neighbours per local neighbourhood.")] = 32,
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article splits; paired test over them).")] = "0,1,2,3,4",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article splits, paired test).")] = "0,1,2,3,4",
     n_sentences: Annotated[int, typer.Option(help="Bundled sentences (seeded sample).")] = 1000,
     cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-topology"),

@@ -182,7 +182,9 @@ def with_nulls(
     return out
 
 
-def anchor_verdict(table: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, min_r2: float = DEFAULT_MIN_R2) -> dict[str, Any]:
+def anchor_verdict(
+    table: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, min_r2: float = DEFAULT_MIN_R2
+) -> dict[str, Any]:
     """The verdict of one model from its rows with intercept (output of :func:`with_nulls`).
 
     ``anchor supported`` when every k beats the null, ``anchor supported at k = … only`` when some do,
