@@ -13,10 +13,10 @@ from latentatlas.annotate import Annotation
 from latentatlas.cli import main
 from latentatlas.errors import BadInputError
 from latentatlas.tagging import (
+    TaggingSettings,
     WordData,
     article_split,
     datastore_rows,
-    TaggingSettings,
     evaluate,
     fit_predict,
     paired_difference,
