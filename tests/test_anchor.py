@@ -15,12 +15,21 @@ from latentatlas.anchor import (
     anchorless_lm,
     bulk_log_partition,
     collect,
+    collect_contexts,
     cosine,
     fit_anchor,
     heldout_scores,
     load_lm,
+    null_scores,
+    prediction_entropy,
+    random_lm,
+    resampled_head,
+    rotated_head,
     split_contexts,
+    split_groups,
+    with_nulls,
 )
+from latentatlas.anchor.null import anchor_verdict, haar_orthogonal, head_targets
 from latentatlas.cli import main
 from latentatlas.errors import BadInputError
 
@@ -78,6 +87,20 @@ def test_split_is_seeded_and_disjoint() -> None:
         split_contexts(3, test_fraction=0.3, seed=0)
 
 
+def test_split_by_group_keeps_each_sentence_on_one_side() -> None:
+    groups = np.repeat(np.arange(40), np.arange(40) % 5 + 1)  # 40 sentences of 1..5 contexts
+    train, test = split_groups(groups, test_fraction=0.3, seed=3)
+    assert not set(groups[train]) & set(groups[test])
+    assert np.unique(groups[test]).size == 12 and train.size + test.size == groups.size
+    np.testing.assert_array_equal(test, np.sort(test))
+    # one context per sentence: the same split as by context
+    for got, ref in zip(split_groups(np.arange(50), test_fraction=0.3, seed=1),
+                        split_contexts(50, test_fraction=0.3, seed=1), strict=True):
+        np.testing.assert_array_equal(got, ref)
+    with pytest.raises(BadInputError, match="sentences are too few"):
+        split_groups(np.repeat([0, 1, 2], 50), test_fraction=0.3, seed=0)
+
+
 def test_planted_anchor_is_recovered() -> None:
     lm = anchored_lm(seed=1, leak=0.0)
     ks = [0, 10, 100]
@@ -105,6 +128,99 @@ def test_no_anchor_gives_zero_r2() -> None:
             assert abs(row["r2"]) < 0.05
         else:  # through the origin it cannot even reach the mean log Z
             assert row["r2"] < -10
+
+
+# -- matched nulls ---------------------------------------------------------------------------------
+
+
+def _with_nulls(lm, ks: list[int], seed: int = 0):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    Y, H = head_targets(lm.features, lm.weight, lm.bias, ks)
+    real = pd.DataFrame(anchor_table(lm.features, Y, ks, seed=seed))
+    return with_nulls(real, null_scores(lm.features, lm.weight, lm.bias, ks, seed=seed), float(H.mean()))
+
+
+def test_null_heads_keep_the_vocabulary_geometry(rng: np.random.Generator) -> None:
+    W = rng.normal(size=(60, 7))
+    b = W[:, 0] * 10  # a bias tied to each row, to see that it travels with its row
+    Q = haar_orthogonal(7, seed=5)
+    np.testing.assert_allclose(Q @ Q.T, np.eye(7), atol=1e-12)
+    Wr, br = rotated_head(W, b, seed=5)
+    np.testing.assert_allclose(Wr, W @ Q)
+    np.testing.assert_allclose(Wr @ Wr.T, W @ W.T, atol=1e-10)  # row norms and word-word inner products
+    np.testing.assert_array_equal(br, b)
+    assert np.abs(Wr - W).max() > 0.1 and not np.allclose(rotated_head(W, b, seed=6)[0], Wr)
+    Ws, bs = resampled_head(W, b, seed=5)
+    np.testing.assert_array_equal(bs, Ws[:, 0] * 10)
+    assert {tuple(r) for r in Ws} <= {tuple(r) for r in W} and np.unique(Ws, axis=0).shape[0] < 60
+    np.testing.assert_array_equal(resampled_head(W, b, seed=5)[0], Ws)
+    # Haar: the mean of Q over many seeds vanishes (a sign-biased QR would not give 0 on the diagonal)
+    mean_q = np.mean([haar_orthogonal(3, s) for s in range(4000)], axis=0)
+    assert np.abs(mean_q).max() < 0.03
+
+
+def test_prediction_entropy_known_answers() -> None:
+    p = np.exp([1.0, 2.0, 3.0, 4.0]) / np.exp([1.0, 2.0, 3.0, 4.0]).sum()
+    np.testing.assert_allclose(prediction_entropy(np.zeros((1, 8))), [np.log(8)], rtol=1e-12)
+    np.testing.assert_allclose(prediction_entropy(np.array([[1.0, 2.0, 3.0, 4.0]])), [-(p * np.log(p)).sum()], rtol=1e-12)
+    peaked = np.array([[1000.0, 0.0, 0.0, 0.0], [0.0, 0.0, -np.inf, -np.inf]])  # words of probability 0 add 0
+    np.testing.assert_allclose(prediction_entropy(peaked), [0.0, np.log(2)], atol=1e-12)
+
+
+def test_planted_anchor_beats_its_rotation_null() -> None:
+    table = _with_nulls(anchored_lm(seed=0, leak=0.05), [0, 10, 100])
+    fits = table[table["intercept"]]
+    assert (fits["real_r2"] > 0.999).all()
+    assert (fits["null_rotation_r2_max"] < 0.55).all() and (fits["null_rotation_r2_sd"] > 0).all()
+    assert (fits["r2_gap"] > 0.45).all() and fits["beats_null"].all()
+    # the resample null keeps every row, and with them the shared anchor: it cannot decide (see null.py)
+    assert (fits["null_resample_r2"] > 0.999).all()
+    verdict = anchor_verdict(table)
+    assert verdict["verdict"] == "anchor supported" and verdict["supported_ks"] == [0, 10, 100]
+    assert verdict["mean_entropy_nats"] == pytest.approx(0.88, abs=0.01)
+
+
+def test_random_head_at_high_entropy_has_high_r2_but_no_anchor() -> None:
+    # nothing planted: log Z is nearly linear in f by smoothness, so R² is high, and so is the null's
+    table = _with_nulls(random_lm(seed=0, spread=0.1), [0, 10, 100])
+    fits = table[table["intercept"]].set_index("k")
+    assert fits.loc[10, "real_r2"] > 0.85 and (fits["real_r2"] > 0.65).all()
+    assert (fits["mean_entropy_nats"] > 6.85).all()  # log 1000 = 6.91: nearly uniform predictions
+    np.testing.assert_allclose(fits["real_r2"], fits["null_rotation_r2"], atol=0.04)
+    assert fits["null_rotation_entropy_nats"].to_numpy() == pytest.approx(fits["mean_entropy_nats"].to_numpy(), abs=0.01)
+    assert not fits["beats_null"].any()
+    assert anchor_verdict(table)["verdict"] == "no anchor beyond the null"
+    # without the null the old report read this as an anchor: R² above 0.65 at every k
+
+
+def test_with_nulls_and_verdict_by_hand() -> None:
+    import pandas as pd
+
+    real = pd.DataFrame({"k": [0, 10, 0, 10], "intercept": [True, True, False, False], "r2": [0.9, 0.6, 0.3, 0.2]})
+    nulls = pd.DataFrame({
+        "null": ["rotation"] * 6 + ["resample"] * 2,
+        "null_seed": [0, 1, 2, 0, 1, 2, 0, 0],
+        "k": [0, 0, 0, 10, 10, 10, 0, 10],
+        "intercept": [True] * 8,
+        "r2": [0.5, 0.7, 0.6, 0.4, 0.55, 0.45, 0.95, 0.5],
+        "mean_entropy_nats": [2.0] * 8,
+    })
+    t = with_nulls(real, nulls, 3.0, margin=0.1, min_r2=0.5).set_index(["k", "intercept"])
+    assert t.loc[(0, True), "null_rotation_r2"] == pytest.approx(0.6)
+    assert t.loc[(0, True), "null_rotation_r2_sd"] == pytest.approx(0.1)
+    assert t.loc[(0, True), "null_rotation_r2_max"] == pytest.approx(0.7)
+    assert t.loc[(0, True), "r2_gap"] == pytest.approx(0.2)  # the resample null does not enter the gap
+    assert t.loc[(0, True), "beats_null"] and not t.loc[(10, True), "beats_null"]  # 0.6 − 0.55 < 0.1
+    assert np.isnan(t.loc[(0, False), "null_rotation_r2"]) and not t.loc[(0, False), "beats_null"]
+    assert (t["mean_entropy_nats"] == 3.0).all() and t.loc[(0, True), "null_rotation_entropy_nats"] == 2.0
+    v = anchor_verdict(t.reset_index())
+    assert v["verdict"] == "anchor supported at k = 0 only" and not v["supported"]
+    assert "0.900 vs rotation null 0.600 ± 0.100 (max 0.700)" in v["text"]
+    assert "entropy 3.00 nats, rotation null 2.00" in v["text"] and v["null_rotation_entropy_nats"] == 2.0
+    # below min_r2 no gap is enough
+    low = with_nulls(real.assign(r2=real["r2"] - 0.45), nulls.assign(r2=nulls["r2"] - 0.9), 3.0)
+    assert not low["beats_null"].any()
 
 
 # -- real LM heads ---------------------------------------------------------------------------------
@@ -177,6 +293,22 @@ def test_causal_contexts_are_every_position(gpt2_dir: Path, sentences: list[str]
     assert F_cap.shape[0] == 20
 
 
+def test_causal_contexts_of_one_sentence_stay_on_one_side(gpt2_dir: Path, sentences: list[str]) -> None:
+    lm = load_lm(str(gpt2_dir))
+    F, sentence = collect_contexts(lm, sentences, seed=0)
+    lengths = [len(lm.tokenizer(s)["input_ids"]) for s in sentences]
+    np.testing.assert_array_equal(sentence, np.repeat(np.arange(len(sentences)), lengths))
+    rows = anchor_table(F, np.zeros((F.shape[0], 1)) + F[:, :1], [0], seed=0, groups=sentence)
+    train, test = split_groups(sentence, test_fraction=0.3, seed=0)
+    assert not set(sentence[train]) & set(sentence[test])
+    assert rows[0]["n_test"] == test.size == sum(lengths[s] for s in np.unique(sentence[test]))
+    # a capped sample keeps each row's sentence id
+    F_cap, s_cap = collect_contexts(lm, sentences, seed=0, max_contexts=20)
+    assert F_cap.shape[0] == s_cap.size == 20
+    for f, s in zip(F_cap, s_cap, strict=True):
+        assert np.any(np.all(F[sentence == s] == f, axis=1))
+
+
 def test_model_without_lm_head_is_bad_input(tiny_bert_dir: Path) -> None:
     with pytest.raises(BadInputError, match="latentatlas pretrain"):
         load_lm(str(tiny_bert_dir))
@@ -200,14 +332,28 @@ def test_cli_anchor_writes_table_json_html(mlm_dir: Path, gpt2_dir: Path, tmp_pa
     import pandas as pd
 
     table = pd.read_csv(out / "anchor.csv")
-    assert set(table["model"]) == {str(mlm_dir), str(gpt2_dir), "synthetic: anchor", "synthetic: no anchor"}
-    assert len(table) == 4 * 3 * 2
+    synthetic = {"synthetic: anchor", "synthetic: no anchor", "synthetic: random head"}
+    assert set(table["model"]) == {str(mlm_dir), str(gpt2_dir), *synthetic}
+    assert len(table) == 5 * 3 * 2
+    assert table[["real_r2", "null_rotation_r2", "null_resample_r2", "mean_entropy_nats"]].notna()[table["intercept"]].all().all()
+    # the causal model's held-out contexts are the positions of whole held-out sentences
+    from latentatlas.corpus import bundled_corpus
+
+    _, sentence = collect_contexts(load_lm(str(gpt2_dir)), bundled_corpus(60, seed=0).sentences, seed=0)
+    causal = table[table["model"] == str(gpt2_dir)]
+    assert (causal["n_test"] == split_groups(sentence, test_fraction=0.3, seed=0)[1].size).all()
     planted = table[(table["model"] == "synthetic: anchor") & table["intercept"]]
-    assert (planted["r2"] > 0.95).all() and (planted["cos_v0_planted"] > 0.95).all()
+    assert (planted["real_r2"] > 0.95).all() and (planted["cos_v0_planted"] > 0.95).all()
     payload = json.loads((out / "anchor.json").read_text())
     assert len(payload["rows"]) == len(table)
+    verdicts = payload["verdicts"]
+    assert set(verdicts) == set(table["model"]) and "rotation" in payload["verdict_rule"]
+    assert verdicts["synthetic: anchor"]["verdict"] == "anchor supported"
+    assert verdicts["synthetic: random head"]["verdict"] == "no anchor beyond the null"
+    # random heads of tiny untrained models: no anchor beyond the null
+    assert not verdicts[str(mlm_dir)]["supported"] and not verdicts[str(gpt2_dir)]["supported"]
     page = (out / "anchor.html").read_text()
-    assert "<img" in page and "Anchor vector" in page
+    assert "<img" in page and "Anchor vector" in page and verdicts["synthetic: random head"]["text"] in page
     assert (out / "anchor_r2.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -13,10 +13,14 @@ from latentatlas.annotate import Annotation
 from latentatlas.cli import main
 from latentatlas.errors import BadInputError
 from latentatlas.tagging import (
+    TaggingSettings,
     WordData,
     article_split,
+    datastore_rows,
     evaluate,
     fit_predict,
+    paired_difference,
+    sign_flip_p,
     softmax_regression,
     standardise,
     summarise,
@@ -49,6 +53,16 @@ def test_article_split_keeps_articles_whole_and_is_seeded() -> None:
     assert not np.array_equal(article_split(doc_ids, 0), article_split(doc_ids, 1))
     with pytest.raises(BadInputError, match="at least 2"):
         article_split(np.zeros(10, dtype=int), 0)
+
+
+def test_datastore_rows_are_the_training_sentences_tokens() -> None:
+    token_sentence = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3])
+    doc_ids = np.array([10, 10, 11, 12])  # article of each sentence
+    val = article_split(doc_ids, seed=0, fraction=0.3)
+    rows = datastore_rows(token_sentence, ~val)
+    assert set(token_sentence[rows]) == set(np.flatnonzero(~val))
+    assert not set(token_sentence[rows]) & set(np.flatnonzero(val))
+    assert datastore_rows(token_sentence, np.array([True, False, True, False])).tolist() == [0, 1, 2, 5, 6, 7, 8]
 
 
 def test_standardise_uses_training_statistics_and_imputes_nan() -> None:
@@ -102,6 +116,63 @@ def test_evaluate_scores_and_topology_block(rng: np.random.Generator) -> None:
     assert row["f1_mean"] == pytest.approx(0.75) and row["f1_std"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
 
 
+def _per_seed(lm_f1: list[float], topo_f1: list[float]) -> pd.DataFrame:
+    n = len(lm_f1)
+    return pd.DataFrame({
+        "condition": ["lm"] * n + ["lm+topology"] * n, "seed": list(range(n)) * 2, "f1": lm_f1 + topo_f1,
+        "precision": 0.5, "recall": 0.5, "n_train_words": 800, "n_val_words": 200,
+    })
+
+
+def test_paired_difference_over_seeds_by_hand() -> None:
+    from scipy import stats
+
+    lm = [0.60, 0.62, 0.58, 0.61, 0.59]
+    topo = [a + d for a, d in zip(lm, [0.02, 0.03, 0.01, 0.04, 0.05], strict=True)]
+    p = paired_difference(_per_seed(lm, topo))
+    sd = np.std([0.02, 0.03, 0.01, 0.04, 0.05], ddof=1)
+    half = stats.t.ppf(0.975, 4) * sd / np.sqrt(5)
+    assert p["n_seeds"] == 5 and p["diff_mean"] == pytest.approx(0.03) and p["diff_sd"] == pytest.approx(sd)
+    assert (p["ci_low"], p["ci_high"]) == pytest.approx((0.03 - half, 0.03 + half))
+    assert p["ci_low"] == pytest.approx(0.010368, abs=1e-6)
+    assert p["p_t"] == pytest.approx(stats.ttest_rel(topo, lm).pvalue, rel=1e-9)
+    assert p["p_sign_flip"] == pytest.approx(2 / 32)  # every difference positive: the exact floor for 5 seeds
+    # overlap-corrected: s·√(1/5 + 200/800)
+    half_c = stats.t.ppf(0.975, 4) * sd * np.sqrt(0.2 + 0.25)
+    assert p["val_train_ratio"] == pytest.approx(0.25)
+    assert (p["ci_low_corrected"], p["ci_high_corrected"]) == pytest.approx((0.03 - half_c, 0.03 + half_c))
+    assert p["p_corrected"] > p["p_t"]
+    # no difference at all: p = 1 everywhere, interval [0, 0]
+    same = paired_difference(_per_seed(lm, lm))
+    assert same["diff_mean"] == 0 and same["p_t"] == 1.0 and same["p_sign_flip"] == 1.0 and same["ci_high"] == 0
+    # one seed: nothing to test, NaN rather than a made-up interval
+    one = paired_difference(_per_seed(lm[:1], topo[:1]))
+    assert np.isnan(one["ci_low"]) and np.isnan(one["p_t"]) and one["p_sign_flip"] == 1.0
+
+
+def test_sign_flip_p_matches_enumeration(rng: np.random.Generator) -> None:
+    import itertools
+
+    d = rng.normal(0.01, 0.02, size=7)
+    obs = abs(d.mean())
+    ref = np.mean([abs(np.dot(e, d)) / 7 >= obs * (1 - 1e-12) for e in itertools.product([1, -1], repeat=7)])
+    assert sign_flip_p(d) == pytest.approx(ref)
+    big = rng.normal(0.0, 1.0, size=30)  # Monte Carlo beyond 16 seeds, seeded
+    assert sign_flip_p(big) == sign_flip_p(big) and 0 < sign_flip_p(big) <= 1
+
+
+def test_summary_carries_the_paired_test_and_seeds_default_to_five() -> None:
+    scores = _per_seed([0.6, 0.7, 0.65, 0.62, 0.66], [0.61, 0.69, 0.67, 0.66, 0.66])
+    summary = summarise(scores).set_index("condition")
+    p = paired_difference(scores)
+    assert summary.loc["lm+topology", "f1_diff"] == pytest.approx(p["diff_mean"])
+    assert summary.loc["lm+topology", "diff_ci_low"] == pytest.approx(p["ci_low"])
+    assert summary.loc["lm+topology", "p_sign_flip"] == pytest.approx(p["p_sign_flip"])
+    assert summary.loc["lm+topology", "p_nb"] == pytest.approx(p["p_corrected"])
+    assert np.isnan(summary.loc["lm", "f1_diff"])
+    assert len(TaggingSettings().seeds) >= 5
+
+
 def test_evaluate_refuses_a_task_without_entities(rng: np.random.Generator) -> None:
     words, code = _words(12, rng)
     words.labels = ["O"] * len(words.labels)
@@ -126,12 +197,38 @@ def test_topology_command_end_to_end(tmp_path: Path, tiny_bert_dir: Path, capsys
     )
     assert (out / "tagging.html").read_text().count("data:image/png;base64,") == 1
     assert (out / "tagging_summary.csv").is_file() and (out / "tagging.json").is_file()
-    # the features were cached: a second run reuses them and gives the same scores
-    assert len(list((tmp_path / "cache" / "topology").glob("*.npz"))) == 1
+    # the paired comparison over the seeds is in the JSON, the summary and the page
+    paired = result["paired_test"]
+    assert paired["n_seeds"] == 2 and {"diff_mean", "ci_low", "ci_high", "p_t", "p_sign_flip"} <= set(paired)
+    f1 = {(r["condition"], r["seed"]): r["f1"] for r in result["scores"]}
+    assert paired["diff_mean"] == pytest.approx(np.mean([f1[("lm+topology", s)] - f1[("lm", s)] for s in (0, 1)]))
+    assert summary["lm+topology"]["f1_diff"] == pytest.approx(paired["diff_mean"])
+    assert "paired over seeds" in (out / "tagging.html").read_text()
+    # one datastore per seed: the training articles' tokens of that seed's split, fewer than all tokens
+    assert set(result["datastore_tokens"]) == {"0", "1"}
+    assert all(0 < v < result["n_tokens"] for v in result["datastore_tokens"].values())
+    assert result["datastore_tokens"]["0"] != result["datastore_tokens"]["1"]
+    # the features were cached (one file per split): a second run reuses them and gives the same scores
+    assert len(list((tmp_path / "cache" / "topology").glob("*.npz"))) == 2
     assert main(["-q", "topology", "--model", str(tiny_bert_dir), "--layer", "2", "--k", "8", "--seeds", "0,1",
                  "--n-sentences", "60", "--cache", str(tmp_path / "cache"), "--output", str(out), "--json"]) == 0
     strip = lambda rows: [{k: v for k, v in r.items() if k != "fit_s"} for r in rows]  # noqa: E731
     assert strip(json.loads(capsys.readouterr().out)["scores"]) == strip(result["scores"])
+
+
+def test_topology_without_the_tda_extra_fails_at_once(
+    tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ripser", None)  # `import ripser` now raises ImportError
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    code = main(["-q", "topology", "--model", str(tiny_bert_dir), "--n-sentences", "20", "--cache", str(cache),
+                 "--output", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pip install 'latentatlas[tda]'" in err and "ripser" in err and err.count("\n") == 1
+    assert not out.exists() and not cache.exists()  # nothing extracted, nothing written
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from latentatlas.measures import topology as topo
 from latentatlas.measures.topology import (
     ImageGrid,
     ImageSpec,
+    datastore_knn,
     local_pca_dim,
     local_topology_features,
     local_twonn,
@@ -195,6 +196,43 @@ def test_bad_input(X: np.ndarray, kw: dict, message: str) -> None:
         local_topology_features(X, n_jobs=1, **kw)
 
 
+def test_datastore_neighbours_are_training_rows_only(rng: np.random.Generator) -> None:
+    X = rng.standard_normal((120, 5)).astype(np.float32)
+    X[7] = X[3]  # a twin inside the datastore: the row still does not count itself
+    train = np.flatnonzero(rng.random(120) < 0.6)
+    train = np.union1d(train, [3, 7])
+    D, I = datastore_knn(X, train, 6)
+    assert np.isin(I, train).all()
+    is_train = np.isin(np.arange(120), train)
+    assert not (I == np.arange(120)[:, None]).any()  # no row is its own neighbour
+    Dfull = cdist(X.astype(np.float64), X.astype(np.float64))
+    for i in range(120):
+        cand = train[train != i]
+        np.testing.assert_allclose(D[i], np.sort(Dfull[i, cand])[:6], rtol=1e-6, atol=1e-6)
+    assert D[3, 0] == 0.0 and I[3, 0] == 7 and I[7, 0] == 3
+    assert (~is_train).sum() > 20  # validation rows queried the training rows from outside
+    with pytest.raises(BadInputError, match="datastore points"):
+        datastore_knn(X, train[:5], 6)
+
+
+def test_validation_rows_do_not_shape_training_features_or_ranges(rng: np.random.Generator) -> None:
+    X = rng.standard_normal((400, 6)).astype(np.float32)
+    train = np.arange(400) % 4 != 0  # a boolean datastore mask: 300 training rows
+    F, names, spec = local_topology_features(X, k=10, n_jobs=1, seed=2, datastore=train)
+    # validation tokens moved anywhere (here: much wider spread): ranges and training rows unchanged
+    Y = X.copy()
+    Y[~train] = 5 * rng.standard_normal((int((~train).sum()), 6))
+    G, _, spec_y = local_topology_features(Y, k=10, n_jobs=1, seed=2, datastore=train)
+    assert spec_y.image == spec.image
+    np.testing.assert_array_equal(F[train], G[train])
+    assert not np.allclose(F[~train], G[~train])
+    # a validation row's codensity is its k-th distance to the training rows
+    Dfull = cdist(Y.astype(np.float64), Y[train].astype(np.float64))
+    np.testing.assert_allclose(_col(G, names, "codensity")[~train], np.sort(Dfull[~train], axis=1)[:, 9], rtol=1e-5)
+    # the whole-cloud features (no datastore) do depend on the validation rows
+    assert local_topology_features(Y, k=10, n_jobs=1, seed=2)[2].image != spec.image
+
+
 class _FakeStore:
     def __init__(self, X: np.ndarray) -> None:
         self.X = X
@@ -222,6 +260,10 @@ def test_store_features_are_cached(tmp_path: Path, rng: np.random.Generator, mon
     # another k is another entry; a corrupt entry is recomputed
     store_topology_features(store, 2, cache_dir=tmp_path, k=7, n_jobs=1)
     assert len(list((tmp_path / "topology").glob("*.npz"))) == 2
+    # a datastore is part of the key, and its features are those of local_topology_features
+    Fd, _, _ = store_topology_features(store, 2, cache_dir=tmp_path, k=6, n_jobs=1, datastore=np.arange(100))
+    assert len(list((tmp_path / "topology").glob("*.npz"))) == 3
+    np.testing.assert_array_equal(Fd, local_topology_features(store.X, k=6, n_jobs=1, datastore=np.arange(100))[0])
     files[0].write_bytes(b"garbage")
     F3, _, _ = store_topology_features(store, 2, cache_dir=tmp_path, k=6, n_jobs=1)
     np.testing.assert_array_equal(F, F3)

@@ -385,7 +385,7 @@ def topology_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec.")] = "minilm",
     layer: Annotated[int, typer.Option(help="Layer (0 = embeddings, -1 = last).")] = -1,
     k: Annotated[int, typer.Option(help="Neighbours per local neighbourhood.")] = 32,
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article split and report).")] = "0,1,2",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article splits, paired test).")] = "0,1,2,3,4",
     n_sentences: Annotated[int, typer.Option(help="Sentences (seeded sample).")] = 1000,
     corpus: Annotated[str, typer.Option(help=_CORPUS_HELP + " A line (paragraph) is an article of the split.")] = "bundled",
     text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
@@ -394,13 +394,17 @@ def topology_cmd(
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-topology"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds)."""
-    from .tagging import TaggingSettings, run_tagging, write_tagging
+    """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds).
 
+    Needs the [tda] extra (ripser, persim): pip install 'latentatlas[tda]'."""
+    from .measures.topology import require_tda
+    from .tagging import TaggingSettings, paired_sentence, run_tagging, write_tagging
+
+    require_tda()  # one line naming the extra, exit 2, before any work
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:
-        raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2.") from None
+        raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2,3,4.") from None
     settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences,
                                corpus=_corpus_spec(corpus, n_sentences, 0, text_column, split_sentences))
     result = run_tagging(settings, cache_dir=cache, progress=_state["progress"])
@@ -410,6 +414,7 @@ def topology_cmd(
         return
     for row in result.summary.itertuples():
         typer.echo(f"{row.condition:<12} span F1 {row.f1_mean:.4f} ± {row.f1_std:.4f} ({row.n_seeds} seeds)")
+    typer.echo(paired_sentence(result.paired))
     for name, path in files.items():
         typer.echo(f"  {name:<20} {path}")
 
@@ -423,6 +428,7 @@ def anchor_cmd(
     text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     seed: Annotated[int, typer.Option(help="Seed of the sentence sample, masked positions and split.")] = 0,
+    null_seeds: Annotated[int, typer.Option(help="Random null heads per kind (rotation, resample).")] = 3,
     output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-anchor"),
     report: Annotated[
         Path | None, typer.Option(help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
@@ -439,7 +445,7 @@ def anchor_cmd(
         k_list = tuple(int(k) for k in ks.split(",") if k.strip())
     except ValueError:
         raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
-    settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed,
+    settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed, null_seeds=null_seeds,
                               corpus=_corpus_spec(corpus, n_sentences, seed, text_column, split_sentences))
     result = run_anchor(settings)
     files = write_anchor(result, output, report_dir=report)
@@ -448,7 +454,11 @@ def anchor_cmd(
         return
     for row in result.table.itertuples():
         c = "with c" if row.intercept else "no c  "
-        typer.echo(f"{row.model:<28.28} k={row.k:<5} {c} R2 {row.r2:9.4f}  cos(v0, mean f) {row.cos_v0_mean_f:7.3f}")
+        typer.echo(f"{row.model:<28.28} k={row.k:<5} {c} R2 {row.real_r2:9.4f}  rotation null "
+                   f"{row.null_rotation_r2:9.4f}  resample null {row.null_resample_r2:9.4f}  "
+                   f"entropy {row.mean_entropy_nats:5.2f} nats")
+    for name, verdict in result.info["verdicts"].items():
+        typer.echo(f"{name}: {verdict['verdict']}")
     for name, path in files.items():
         typer.echo(f"  {name:<16} {path}")
 

@@ -13,15 +13,19 @@ Pipeline:
 2. word-level labels from spaCy (``ent_bio``); each word is represented by the store row of its first
    subword token (fast-tokenizer offsets aligned with :func:`latentatlas.annotate.align_to_tokens`);
    words with no token (cut by truncation) are left out of both gold and predicted sequences;
-3. local topology features of every store row (:func:`latentatlas.measures.topology.store_topology_features`,
-   cached), computed on the whole layer: they use no labels;
-4. for each seed: split sentences by ARTICLE (seeded; no article on both sides), standardise features
+3. for each seed: split sentences by ARTICLE (seeded; no article on both sides);
+4. local topology features of every store row with the training articles' tokens as the datastore
+   (:func:`latentatlas.measures.topology.store_topology_features`, cached per split): as in Ruppik et al.,
+   the datastore is the training data, so a validation token's neighbourhood holds training tokens only
+   and no validation token is anyone's neighbour; the persistence-image ranges are fitted on training
+   tokens only. The features use no labels;
+5. standardise features
    with the training rows' mean and standard deviation (undefined feature values become the training
    mean), fit a multinomial logistic regression (:func:`softmax_regression`, sklearn's objective, L-BFGS
    in torch) on the LM vector alone and on the LM vector
    concatenated with the topology block, and score both with CoNLL span-level micro F1 on the
    validation sentences;
-5. a table (per seed and mean ± std), JSON and an HTML page with a figure, written atomically at the end.
+6. a table (per seed and mean ± std), JSON and an HTML page with a figure, written atomically at the end.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import base64
 import html
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +59,7 @@ class TaggingSettings:
     model: str = "minilm"
     layer: int = -1
     k: int = 32
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     n_sentences: int = 1000
     corpus_seed: int = 0
     max_iter: int = 100
@@ -65,7 +69,7 @@ class TaggingSettings:
 
     def check(self) -> None:
         if not self.seeds:
-            raise BadInputError("give at least one seed, e.g. --seeds 0,1,2.")
+            raise BadInputError("give at least one seed, e.g. --seeds 0,1,2,3,4.")
         if len(set(self.seeds)) != len(self.seeds):
             raise BadInputError(f"seeds must be distinct, got {list(self.seeds)}.")
         if self.k < 2:
@@ -92,14 +96,20 @@ class TaggingResult:
 
     settings: TaggingSettings
     scores: pd.DataFrame  # condition, seed, precision, recall, f1, n_train_words, n_val_words, ...
-    summary: pd.DataFrame  # condition, f1_mean, f1_std, precision_mean, recall_mean, n_seeds
+    summary: pd.DataFrame  # condition, f1_mean, f1_std, precision_mean, recall_mean, n_seeds, paired columns
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def paired(self) -> dict[str, float]:
+        """The paired comparison lm+topology − lm over seeds (:func:`paired_difference`)."""
+        return paired_difference(self.scores)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "settings": {**self.settings.__dict__, "seeds": list(self.settings.seeds),
                          "corpus": None if self.settings.corpus is None else self.settings.corpus.model_dump(mode="json")},
-            "summary": self.summary.to_dict(orient="records"),
+            "summary": _records(self.summary),
+            "paired_test": {k: _finite_or_none(v) for k, v in self.paired.items()},
             "scores": self.scores.to_dict(orient="records"),
             **self.info,
         }
@@ -154,6 +164,14 @@ def article_split(doc_ids: np.ndarray, seed: int, fraction: float = VALIDATION_F
     n_val = int(np.searchsorted(np.cumsum(sizes), fraction * doc_ids.size)) + 1
     n_val = min(max(n_val, 1), docs.size - 1)
     return np.isin(doc_ids, order[:n_val])
+
+
+def datastore_rows(token_sentence: np.ndarray, train_sentence: np.ndarray) -> np.ndarray:
+    """Store rows (tokens) whose sentence is a training sentence: the k-NN datastore of the topology
+    features. ``token_sentence``: sentence id of every store row; ``train_sentence``: boolean per
+    sentence."""
+    train_sentence = np.asarray(train_sentence, dtype=bool)
+    return np.flatnonzero(train_sentence[np.asarray(token_sentence)])
 
 
 def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -216,7 +234,7 @@ def _sequences(tags: Sequence[str], sentence: np.ndarray) -> list[list[str]]:
 
 def evaluate(
     lm: np.ndarray,
-    topo: np.ndarray,
+    topo: np.ndarray | Mapping[int, np.ndarray],
     words: WordData,
     seeds: Sequence[int],
     *,
@@ -225,8 +243,9 @@ def evaluate(
 ) -> pd.DataFrame:
     """Span F1 of the tagger with and without the topology block, one row per (condition, seed).
 
-    ``lm`` and ``topo`` hold one row per word (``words``); ``words.doc_ids`` the article of every
-    sentence.
+    ``lm`` holds one row per word (``words``), ``topo`` too, or a mapping seed → such an array when the
+    topology features depend on the seed's split (a datastore of that seed's training tokens);
+    ``words.doc_ids`` the article of every sentence.
     """
     from .downstream.metrics import span_f1
 
@@ -244,8 +263,9 @@ def evaluate(
         if len(set(labels[train])) < 2:
             raise BadInputError("the training articles hold a single tag; use more sentences (--n-sentences).")
         gold = _sequences(labels[val], words.sentence[val])
+        topo_s = topo[seed] if isinstance(topo, Mapping) else topo
         for condition in CONDITIONS:
-            feats = lm if condition == "lm" else np.concatenate([lm, topo], axis=1)
+            feats = lm if condition == "lm" else np.concatenate([lm, topo_s], axis=1)
             Xtr, Xva = standardise(feats[train], feats[val])
             t0 = time.perf_counter()
             pred = fit_predict(Xtr, labels[train], Xva, C=C, max_iter=max_iter)
@@ -261,8 +281,94 @@ def evaluate(
     return pd.DataFrame.from_records(records)
 
 
+def paired_difference(
+    scores: pd.DataFrame,
+    *,
+    treatment: str = "lm+topology",
+    control: str = "lm",
+    metric: str = "f1",
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """Paired comparison over seeds of ``metric`` between two conditions: dₛ = treatment − control.
+
+    Every seed is one article split on which both taggers were fitted and scored, so the per-seed
+    differences are paired. Returned (NaN where undefined, e.g. one seed):
+
+    * ``diff_mean`` = d̄, ``diff_sd`` = s (ddof 1), ``n_seeds`` = n;
+    * paired t: ``ci_low``/``ci_high`` = d̄ ∓ t_{(1+confidence)/2, n−1}·s/√n, ``p_t`` (two-sided);
+    * ``p_sign_flip``: exact two-sided sign-flip permutation p, the share of the 2ⁿ sign patterns ε with
+      |mean(ε·d)| ≥ |d̄| (the observed pattern included). Its smallest possible value is 2/2ⁿ, so 5
+      seeds cannot go below 0.0625 and 6 are needed for 0.05;
+    * Nadeau & Bengio's (2003) corrected resampled t: ``ci_low_corrected``/``ci_high_corrected`` and
+      ``p_corrected`` with s² (1/n + n_val/n_train) in place of s²/n. The seeds' validation sets are
+      random article splits of one corpus and overlap, so the plain paired t treats dependent
+      differences as independent and is too narrow; the correction (n_val/n_train from the mean word
+      counts of the scores, about 0.25 here) widens it.
+    """
+    pivot = scores.pivot_table(index="seed", columns="condition", values=metric, aggfunc="first")
+    missing = [c for c in (treatment, control) if c not in pivot]
+    if missing:
+        raise BadInputError(
+            f"the scores have no condition {missing}; a paired test needs both {treatment!r} and {control!r}."
+        )
+    pivot = pivot.dropna(subset=[treatment, control])
+    d = (pivot[treatment] - pivot[control]).to_numpy(dtype=np.float64)
+    n = d.size
+    nan = float("nan")
+    mean = float(d.mean()) if n else nan
+    sd = float(d.std(ddof=1)) if n > 1 else nan
+    rows = scores.loc[scores["condition"] == treatment]
+    ratio = nan
+    if {"n_val_words", "n_train_words"} <= set(rows):
+        ratio = float(rows["n_val_words"].mean() / rows["n_train_words"].mean())
+    out: dict[str, float] = {"n_seeds": n, "diff_mean": mean, "diff_sd": sd, "confidence": confidence}
+    se = sd / np.sqrt(n) if n > 1 else nan
+    se_corrected = sd * np.sqrt(1 / n + ratio) if n > 1 else nan
+    out["ci_low"], out["ci_high"], out["p_t"] = _t_interval(mean, se, n - 1, confidence)
+    out["p_sign_flip"] = sign_flip_p(d) if n else nan
+    out["val_train_ratio"] = ratio
+    out["ci_low_corrected"], out["ci_high_corrected"], out["p_corrected"] = _t_interval(
+        mean, se_corrected, n - 1, confidence
+    )
+    return out
+
+
+def _t_interval(mean: float, se: float, dof: int, confidence: float) -> tuple[float, float, float]:
+    """(low, high, two-sided p of mean = 0) of a t statistic mean/se with ``dof`` degrees of freedom."""
+    from scipy import stats
+
+    if dof < 1 or not np.isfinite(se):
+        return float("nan"), float("nan"), float("nan")
+    if se == 0:  # every seed gave the same difference
+        return mean, mean, (1.0 if mean == 0 else 0.0)
+    half = float(stats.t.ppf((1 + confidence) / 2, dof)) * se
+    return mean - half, mean + half, float(2 * stats.t.sf(abs(mean) / se, dof))
+
+
+def sign_flip_p(d: np.ndarray, *, exact_up_to: int = 16, n_draws: int = 100_000, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p of mean(d) = 0: share of sign patterns ε with
+    |mean(ε·d)| ≥ |mean(d)| (relative tolerance 1e-12). Exact over all 2ⁿ patterns for n ≤
+    ``exact_up_to``; otherwise ``n_draws`` seeded random patterns plus the observed one."""
+    d = np.asarray(d, dtype=np.float64)
+    n = d.size
+    if n == 0:
+        return float("nan")
+    if n <= exact_up_to:
+        eps = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    else:
+        eps = np.vstack([np.ones(n), np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_draws, n))])
+    null = np.abs(eps @ d) / n
+    obs = abs(d.mean())
+    return float(np.mean(null >= obs * (1 - 1e-12)))
+
+
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample standard deviation (ddof=1; 0 for a single seed) of the scores per condition."""
+    """Mean and sample standard deviation (ddof=1; 0 for a single seed) of the scores per condition.
+
+    When both conditions are present the ``lm+topology`` row also carries the paired comparison with
+    ``lm`` (:func:`paired_difference`): f1_diff, diff_ci_low, diff_ci_high, p_paired_t, p_sign_flip and
+    the Nadeau–Bengio corrected diff_ci_low_nb, diff_ci_high_nb, p_nb.
+    """
     g = scores.groupby("condition", sort=False)
     out = pd.DataFrame({
         "f1_mean": g["f1"].mean(),
@@ -271,7 +377,34 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
         "recall_mean": g["recall"].mean(),
         "n_seeds": g["seed"].count(),
     }).reset_index()
+    if set(CONDITIONS) <= set(out["condition"]):
+        p = paired_difference(scores)
+        cols = {"f1_diff": p["diff_mean"], "diff_ci_low": p["ci_low"], "diff_ci_high": p["ci_high"],
+                "p_paired_t": p["p_t"], "p_sign_flip": p["p_sign_flip"], "diff_ci_low_nb": p["ci_low_corrected"],
+                "diff_ci_high_nb": p["ci_high_corrected"], "p_nb": p["p_corrected"]}
+        for name, value in cols.items():
+            out[name] = np.where(out["condition"] == CONDITIONS[1], value, np.nan)
     return out
+
+
+def paired_sentence(p: dict[str, float]) -> str:
+    """The paired comparison in one sentence (page and CLI)."""
+    pct = round(100 * p.get("confidence", 0.95))
+    return (
+        f"lm+topology − lm: span F1 {p['diff_mean']:+.4f} over {int(p['n_seeds'])} seeds "
+        f"({pct}% CI [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], paired t p = {p['p_t']:.3g}; "
+        f"sign-flip p = {p['p_sign_flip']:.3g}; overlap-corrected (Nadeau–Bengio) CI "
+        f"[{p['ci_low_corrected']:+.4f}, {p['ci_high_corrected']:+.4f}], p = {p['p_corrected']:.3g})"
+    )
+
+
+def _finite_or_none(v: Any) -> Any:
+    return None if isinstance(v, float) and not np.isfinite(v) else v
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with NaN as None (standard JSON)."""
+    return [{k: _finite_or_none(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
 # -- the whole experiment --------------------------------------------------------------------------
@@ -284,10 +417,11 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     from .settings import ExtractionSettings
     from .store import open_store
     from .layers import resolve_layers
-    from .measures.topology import store_topology_features
+    from .measures.topology import require_tda, store_topology_features
     from .models import ModelSpec, load_model
 
     settings.check()
+    require_tda()  # before the model, the corpus and the extraction
     cache = Path(cache_dir)
     t0 = time.perf_counter()
     spec = ModelSpec.parse(settings.model)
@@ -309,14 +443,24 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     t_prep = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    topo, names, topo_spec = store_topology_features(
-        store, layer, cache_dir=cache, k=settings.k, seed=settings.corpus_seed, n_jobs=settings.n_jobs
-    )
+    token_sentence = store.tokens["sentence_id"].to_numpy()
+    topo: dict[int, np.ndarray] = {}
+    datastore_tokens: dict[int, int] = {}
+    specs = {}
+    for seed in settings.seeds:
+        train_rows = datastore_rows(token_sentence, ~article_split(words.doc_ids, seed))
+        feats, names, specs[seed] = store_topology_features(
+            store, layer, cache_dir=cache, k=settings.k, seed=settings.corpus_seed, n_jobs=settings.n_jobs,
+            datastore=train_rows,
+        )
+        topo[seed] = feats[words.rows]
+        datastore_tokens[seed] = int(train_rows.size)
+    topo_spec = specs[settings.seeds[0]]
     t_topo = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     H = np.asarray(store.layer(layer)[words.rows], dtype=np.float32)
-    scores = evaluate(H, topo[words.rows], words, settings.seeds, C=settings.C, max_iter=settings.max_iter)
+    scores = evaluate(H, topo, words, settings.seeds, C=settings.C, max_iter=settings.max_iter)
     t_fit = time.perf_counter() - t0
     labels = pd.Series(words.labels)
     info = {
@@ -331,6 +475,9 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
         "tags": sorted(labels.unique().tolist()),
         "topology_features": names,
         "topology_spec": topo_spec.to_json(),
+        "topology_datastore": "training articles' tokens of each seed's split",
+        "datastore_tokens": {str(k): v for k, v in datastore_tokens.items()},
+        "topology_image_by_seed": {str(k): v.image.to_json() for k, v in specs.items()},
         "timings_s": {"prepare": round(t_prep, 2), "topology": round(t_topo, 2), "taggers": round(t_fit, 2)},
     }
     return TaggingResult(settings, scores, summarise(scores), info)
@@ -363,7 +510,7 @@ def f1_figure(scores: pd.DataFrame, *, title: str) -> bytes:
 def render_html(result: TaggingResult) -> str:
     s, info = result.settings, result.info
     png = f1_figure(result.scores, title=f"{info.get('model', s.model)}, layer {info.get('layer', s.layer)}, k={s.k}")
-    table = result.summary.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
+    table = result.summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="")
     per_seed = result.scores.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
     from .report.sections import standalone_page
 
@@ -372,9 +519,15 @@ def render_html(result: TaggingResult) -> str:
         f"<p>{html.escape(str(info.get('model')))}, layer {info.get('layer')}, {info.get('n_sentences')} "
         f"sentences of {html.escape(str(info.get('corpus', 'bundled BBC News')))} ({info.get('n_words')} words, {info.get('n_entity_spans')} entity spans, labels from "
         f"spaCy), split by article; multinomial logistic regression per word (first subword vector); "
-        f"local topology with k={s.k} ({len(info.get('topology_features', []))} features).</p>"
+        f"local topology with k={s.k} ({len(info.get('topology_features', []))} features), neighbours drawn from "
+        "a datastore of the training articles' tokens only (per seed), persistence-image ranges fitted on "
+        "them.</p>"
         f"<figure><img alt='span F1 per condition' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
         "<figcaption>CoNLL span F1, mean ± std over seeds; dots are seeds.</figcaption></figure>"
+        f"<h2>With vs without topology (paired over seeds)</h2><p>{html.escape(paired_sentence(result.paired))}. "
+        "Each seed is one article split on which both taggers are fitted; the sign-flip test is exact over "
+        "all sign patterns (its smallest p is 2/2<sup>n</sup>); the corrected interval accounts for the overlap "
+        "of the seeds' validation sets (Nadeau &amp; Bengio 2003).</p>"
         f"<h2>Summary</h2>{table}<h2>Per seed</h2>{per_seed}"
     )
     return standalone_page("latentatlas topology tagging", body,
@@ -407,10 +560,14 @@ __all__ = [
     "TaggingSettings",
     "WordData",
     "article_split",
+    "datastore_rows",
     "evaluate",
     "f1_figure",
+    "paired_difference",
+    "paired_sentence",
     "render_html",
     "run_tagging",
+    "sign_flip_p",
     "standardise",
     "summarise",
     "word_rows",

@@ -9,8 +9,12 @@ Registry :data:`CONTEXT_BUILDERS`, keyed by head kind:
 * ``causal``: every position of every sentence is a context (the prefix up to it), as in Wu et al.'s
   GPT-2 experiment; when more than ``max_contexts`` arise, a seeded subsample is kept.
 
-Each builder yields batches of (f, logits) rows; :func:`collect` turns them into F (n × d) and
-Y (n × len(ks)) with Y = bulk log partition computed in float64 from W f + b.
+Each builder yields batches of (f rows, sentence index of each row); :func:`collect_contexts` turns
+them into F (n × d) and the sentence id of every context, and :func:`collect` adds
+Y (n × len(ks)) with Y = bulk log partition computed in float64 from W f + b. The sentence ids let the
+train / held-out split keep all contexts of one sentence on one side (a causal sentence gives one
+context per prefix, and neighbouring prefixes share almost all their tokens, so a split by context
+would score the fit on near-copies of its training rows).
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError
-from .fit import bulk_log_partition
+from .fit import head_log_partition
 from .heads import LMWithHead
 
 MAX_LENGTH = 128
-Rows = Iterator[torch.Tensor]
+Rows = Iterator[tuple[torch.Tensor, np.ndarray]]
 
 
 def _max_length(lm: LMWithHead) -> int:
@@ -33,9 +37,10 @@ def _max_length(lm: LMWithHead) -> int:
     return min(MAX_LENGTH, int(getattr(lm.model.config, "max_position_embeddings", MAX_LENGTH) or MAX_LENGTH))
 
 
-def _batches(sentences: Sequence[str], size: int) -> Iterator[list[str]]:
+def _batches(sentences: Sequence[str], size: int) -> Iterator[tuple[int, list[str]]]:
+    """(index of the batch's first sentence, the batch's sentences)."""
     for i in range(0, len(sentences), size):
-        yield list(sentences[i : i + size])
+        yield i, list(sentences[i : i + size])
 
 
 def masked_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_size: int) -> Rows:
@@ -44,7 +49,7 @@ def masked_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_si
     if tok.mask_token_id is None:
         raise BadInputError(f"model {lm.name!r}: its tokenizer has no mask token, so a masked-LM head cannot be queried.")
     rng = np.random.default_rng(seed)
-    for batch in _batches(sentences, batch_size):
+    for start, batch in _batches(sentences, batch_size):
         enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=_max_length(lm),
                   return_special_tokens_mask=True)
         special = enc.pop("special_tokens_mask").bool() | ~enc["attention_mask"].bool()
@@ -60,22 +65,47 @@ def masked_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_si
         ids[rows, cols] = tok.mask_token_id
         enc["input_ids"] = ids
         f, _ = lm.features(**enc)
-        yield f[rows, cols]
+        yield f[rows, cols], start + np.asarray(rows, dtype=np.int64)
 
 
 def causal_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_size: int) -> Rows:
-    """f at every real (non-padding) position of every sentence."""
+    """f at every real (non-padding) position of every sentence, with the sentence of each position."""
     tok = lm.tokenizer
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token or tok.unk_token
-    for batch in _batches(sentences, batch_size):
+    for start, batch in _batches(sentences, batch_size):
         enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=_max_length(lm))
         enc.pop("token_type_ids", None)
         f, _ = lm.features(**enc)
-        yield f[enc["attention_mask"].bool()]
+        real = enc["attention_mask"].bool()
+        yield f[real], start + np.nonzero(real.numpy())[0].astype(np.int64)
 
 
 CONTEXT_BUILDERS: dict[str, Callable[..., Rows]] = {"masked": masked_rows, "causal": causal_rows}
+
+
+def collect_contexts(
+    lm: LMWithHead,
+    sentences: Sequence[str],
+    *,
+    seed: int = 0,
+    batch_size: int = 32,
+    max_contexts: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """F (n × d, float64) of decoder inputs and the sentence index (n,) each context comes from.
+
+    With more than ``max_contexts`` contexts a seeded subsample (``default_rng(seed)``) is kept, rows and
+    sentence ids together.
+    """
+    parts = list(CONTEXT_BUILDERS[lm.kind](lm, sentences, seed=seed, batch_size=batch_size))
+    if not parts:
+        raise BadInputError("the sentences gave no context (no ordinary token); use more or longer sentences.")
+    feats = torch.cat([f for f, _ in parts])
+    groups = np.concatenate([g for _, g in parts])
+    if max_contexts is not None and feats.shape[0] > max_contexts:
+        keep = np.sort(np.random.default_rng(seed).choice(feats.shape[0], max_contexts, replace=False))
+        feats, groups = feats[torch.as_tensor(keep)], groups[keep]
+    return feats.to(torch.float64).numpy(), groups
 
 
 def collect(
@@ -89,11 +119,5 @@ def collect(
     chunk: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
     """F (n × d, float64) of decoder inputs and Y (n × len(ks)) of bulk log partition functions."""
-    feats = torch.cat(list(CONTEXT_BUILDERS[lm.kind](lm, sentences, seed=seed, batch_size=batch_size)))
-    if max_contexts is not None and feats.shape[0] > max_contexts:
-        keep = np.sort(np.random.default_rng(seed).choice(feats.shape[0], max_contexts, replace=False))
-        feats = feats[torch.as_tensor(keep)]
-    F = feats.to(torch.float64)
-    W, b = lm.weight.to(torch.float64), lm.bias.to(torch.float64)
-    Y = np.concatenate([bulk_log_partition(F[i : i + chunk] @ W.T + b, ks) for i in range(0, F.shape[0], chunk)])
-    return F.numpy(), Y
+    F, _ = collect_contexts(lm, sentences, seed=seed, batch_size=batch_size, max_contexts=max_contexts)
+    return F, head_log_partition(F, lm.weight, lm.bias, ks, chunk=chunk)

@@ -49,6 +49,17 @@ def bulk_log_partition(logits: torch.Tensor | np.ndarray, ks: Sequence[int]) -> 
     return out
 
 
+def head_log_partition(
+    features: np.ndarray, weight: np.ndarray, bias: np.ndarray, ks: Sequence[int], *, chunk: int = 256
+) -> np.ndarray:
+    """:func:`bulk_log_partition` of the logits W f + b of every context (row of ``features``), in float64
+    chunks of ``chunk`` contexts (memory: chunk × vocabulary)."""
+    F = torch.as_tensor(features, dtype=torch.float64)
+    W = torch.as_tensor(weight, dtype=torch.float64)
+    b = torch.as_tensor(bias, dtype=torch.float64)
+    return np.concatenate([bulk_log_partition(F[i : i + chunk] @ W.T + b, ks) for i in range(0, F.shape[0], chunk)])
+
+
 @dataclass(frozen=True)
 class AnchorFit:
     """A fitted anchor: y ≈ F v0 + c (c = 0 without intercept)."""
@@ -119,6 +130,28 @@ def split_contexts(n: int, *, test_fraction: float, seed: int) -> tuple[np.ndarr
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
+def split_groups(groups: np.ndarray, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of contexts by group (sentence): sorted train and held-out index arrays.
+
+    The distinct group ids are split with :func:`split_contexts` (``test_fraction`` of the groups go to
+    held-out), and every context follows its group, so no group has contexts on both sides. With one
+    context per group this is exactly ``split_contexts(n)``.
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1:
+        raise BadInputError(f"groups must be a 1-D array of group ids, got shape {g.shape}.")
+    ids, inverse = np.unique(g, return_inverse=True)
+    try:
+        _, test_ids = split_contexts(ids.size, test_fraction=test_fraction, seed=seed)
+    except BadInputError:
+        raise BadInputError(
+            f"{ids.size} sentences are too few to split into training and held-out sentences (fraction "
+            f"{test_fraction}); use more sentences (--n-sentences)."
+        ) from None
+    held = np.isin(inverse, test_ids)
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
 def anchor_table(
     features: np.ndarray,
     y: np.ndarray,
@@ -128,16 +161,23 @@ def anchor_table(
     seed: int = 0,
     ridge: float = DEFAULT_RIDGE,
     out_embeddings: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Fit and score the anchor for every k (columns of ``y``) with and without intercept.
 
     Rows hold k, intercept, n_train, n_test, mse, mse_const, r2, cos(v0, mean f) (mean over training
     contexts), ‖v0‖, and ‖v0‖ relative to the median output-embedding norm when ``out_embeddings`` (W)
-    is given.
+    is given. With ``groups`` (the sentence of every context) the split is by group
+    (:func:`split_groups`), otherwise by context (:func:`split_contexts`).
     """
     F = np.asarray(features, dtype=np.float64)
     Y = np.asarray(y, dtype=np.float64).reshape(F.shape[0], len(ks))
-    train, test = split_contexts(F.shape[0], test_fraction=test_fraction, seed=seed)
+    if groups is None:
+        train, test = split_contexts(F.shape[0], test_fraction=test_fraction, seed=seed)
+    else:
+        if len(groups) != F.shape[0]:
+            raise BadInputError(f"groups has {len(groups)} entries for {F.shape[0]} contexts; give one per context.")
+        train, test = split_groups(groups, test_fraction=test_fraction, seed=seed)
     mean_f = F[train].mean(axis=0)
     w_norm = float(np.median(np.linalg.norm(out_embeddings, axis=1))) if out_embeddings is not None else np.nan
     rows = []

@@ -35,6 +35,12 @@ stays O(n·k); no n × n matrix is ever formed):
     −½·J·D²·J (classical MDS; they equal the covariance eigenvalues up to the factor k). 0 for a
     neighbourhood of identical points.
 
+With a *datastore* (``datastore=`` row indices, Ruppik et al.'s setting: the datastore is the training
+data) the neighbours of every row are taken among the datastore rows only: a datastore row excludes
+itself, any other row (e.g. a validation token) queries the datastore as an outside point, so no
+feature of any row depends on the non-datastore rows but its own vector. The persistence-image ranges
+are then fitted on the diagrams of datastore rows only.
+
 Pairwise distances of each neighbourhood are computed once, in float64, in the main process, chunk by
 chunk as the workers need them; the persistent homology runs over chunks of neighbourhoods in parallel
 (joblib, ``n_jobs`` processes). Memory is O(n·k) (the k-NN graph, the diagrams and the features) plus a
@@ -363,10 +369,66 @@ def _ph_chunk(condensed: np.ndarray, m: int, maxdim: int) -> list[list[np.ndarra
     return out
 
 
-def _require_ripser() -> None:
+def require_tda() -> None:
+    """Fail at once, with the install line of the ``[tda]`` extra, when ripser (the persistent homology
+    backend) is missing; callers run it before any heavy work."""
     from ..errors import require
 
     require("ripser", "tda")
+
+
+_require_ripser = require_tda
+
+
+# -- neighbours in a datastore -----------------------------------------------------------------------
+
+
+def as_datastore(datastore: np.ndarray | Sequence[int], n: int) -> np.ndarray:
+    """Sorted unique row indices of a datastore given as indices or a boolean mask over n rows."""
+    ds = np.asarray(datastore)
+    if ds.dtype == bool:
+        if ds.shape != (n,):
+            raise BadInputError(f"a boolean datastore mask must have one entry per row ({n}), got shape {ds.shape}.")
+        return np.flatnonzero(ds)
+    if ds.ndim != 1 or (ds.size and (not np.issubdtype(ds.dtype, np.integer) or ds.min() < 0 or ds.max() >= n)):
+        raise BadInputError(f"datastore must be row indices in [0, {n}) or a boolean mask, got {ds.dtype} {ds.shape}.")
+    return np.unique(ds.astype(np.int64))
+
+
+def datastore_knn(X: np.ndarray, datastore: np.ndarray | Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Euclidean k nearest neighbours of every row of X among the datastore rows of X.
+
+    Returns ``(distances, indices)``, each (n, k), distances ascending (float64, recomputed exactly),
+    indices into the rows of X (all of them datastore rows). A datastore row does not count itself (its
+    own column is removed even when a twin ties with it); any other row is a query from outside.
+    """
+    import faiss
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n, d = X.shape
+    ds = as_datastore(datastore, n)
+    if k < 1 or k > ds.size - 1:
+        raise BadInputError(
+            f"k={k} neighbours in the datastore need at least {k + 1} datastore points, got {ds.size}; "
+            "lower --k or use more sentences."
+        )
+    index = faiss.IndexFlatL2(d)
+    index.add(X[ds])
+    _, J = index.search(X, k + 1)
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[ds] = np.arange(ds.size)
+    own = J == pos[:, None]
+    col = np.where(own.any(axis=1), np.argmax(own, axis=1), k)  # own column, else the (k+1)-th neighbour
+    keep = np.ones_like(J, dtype=bool)
+    keep[np.arange(n), col] = False
+    I = ds[J[keep].reshape(n, k)]
+    D = np.empty((n, k), dtype=np.float64)
+    step = max(1, 65536 // max(1, k * max(1, d // 64)))
+    for s in range(0, n, step):
+        diff = X[I[s : s + step]].astype(np.float64) - X[s : s + step, None, :].astype(np.float64)
+        D[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    order = np.argsort(D, axis=1, kind="stable")
+    return np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
 
 
 # -- the feature computation -----------------------------------------------------------------------
@@ -401,6 +463,7 @@ def local_topology_features(
     resolution: int = 5,
     lpca_fraction: float = 0.9,
     n_jobs: int | None = None,
+    datastore: np.ndarray | Sequence[int] | None = None,
 ) -> tuple[np.ndarray, list[str], TopologySpec]:
     """Local topology features of every row of ``X`` (see the module docstring for the formulas).
 
@@ -413,6 +476,8 @@ def local_topology_features(
         resolution: pixels per axis when fitting the grids.
         lpca_fraction: variance fraction of the local PCA dimension.
         n_jobs: worker processes for the persistent homology (None: all cores; 1: in this process).
+        datastore: row indices (or a boolean mask) of the rows that neighbours are drawn from, e.g. the
+            training tokens; image ranges are then fitted on those rows only. None: every row.
 
     Returns:
         ``(features, names, spec)``: features (n, f) float32 in the order of ``names``; ``spec`` holds
@@ -425,7 +490,12 @@ def local_topology_features(
     if image is not None:
         for d in dims:
             image.grid(d)
-    Dk, I = cloud.knn(k)
+    if datastore is None:
+        Dk, I = cloud.knn(k)
+        fit_rows = np.arange(cloud.n)
+    else:
+        fit_rows = as_datastore(datastore, cloud.n)
+        Dk, I = datastore_knn(cloud.X, fit_rows, k)
     n, m, maxdim = cloud.n, k + 1, max(dims)
     iu = np.triu_indices(m, 1)
     codensity = Dk[:, k - 1]
@@ -457,7 +527,7 @@ def local_topology_features(
     diagrams = {d: [dg[d] for part in parts for dg in part] for d in dims}
     del parts
     if image is None:
-        image = ImageSpec.fit(diagrams, resolution=resolution, seed=seed)
+        image = ImageSpec.fit({d: [diagrams[d][i] for i in fit_rows] for d in dims}, resolution=resolution, seed=seed)
 
     columns: list[np.ndarray] = [codensity[:, None]]
     names = ["codensity"]
@@ -495,19 +565,25 @@ def store_topology_features(
     resolution: int = 5,
     lpca_fraction: float = 0.9,
     n_jobs: int | None = None,
+    datastore: np.ndarray | Sequence[int] | None = None,
 ) -> tuple[np.ndarray, list[str], TopologySpec]:
     """:func:`local_topology_features` of every token of one layer of an
     :class:`~latentatlas.store.ActivationStore`, cached under ``<cache_dir>/topology/``.
 
+    ``datastore``: the store rows neighbours come from (e.g. the training articles' tokens); None: all.
     The cache file is keyed by the store key, the layer and every parameter (including the image
-    grids when given), written atomically and sealed with its sha256 (``<name>.npz.sha256``); a damaged
-    or unreadable file is logged and recomputed. In a read-only cache folder new files are not kept.
+    grids when given and a digest of the datastore rows), written atomically and sealed with its sha256
+    (``<name>.npz.sha256``); a damaged or unreadable file is logged and recomputed. In a read-only cache
+    folder new files are not kept.
     """
+    ds = None if datastore is None else as_datastore(datastore, int(store.n_tokens))
     params = {
         "k": int(k), "seed": int(seed), "dims": [int(d) for d in dims], "resolution": int(resolution),
         "lpca_fraction": float(lpca_fraction), "image": image.to_json() if image else None,
         "version": FEATURE_VERSION,
     }
+    if ds is not None:  # only when given, so the keys of existing whole-layer caches stay valid
+        params["datastore"] = content_key(ds.tolist())
     path = Path(cache_dir) / "topology" / f"{_cache_key(store.key, int(layer), params)}.npz"
     if entry_intact(path, "topology cache entry"):
         try:
@@ -523,7 +599,7 @@ def store_topology_features(
     X = np.asarray(store.layer(layer), dtype=np.float32)
     features, names, spec = local_topology_features(
         PointCloud(X, name=f"layer {layer} of store {store.key[:8]}"), k=k, seed=seed, dims=dims, image=image,
-        resolution=resolution, lpca_fraction=lpca_fraction, n_jobs=n_jobs,
+        resolution=resolution, lpca_fraction=lpca_fraction, n_jobs=n_jobs, datastore=ds,
     )
 
     def write(p: Path) -> None:
@@ -538,10 +614,13 @@ __all__ = [
     "ImageGrid",
     "ImageSpec",
     "TopologySpec",
+    "as_datastore",
+    "datastore_knn",
     "local_pca_dim",
     "local_topology_features",
     "local_twonn",
     "neighbourhood_distances",
+    "require_tda",
     "rips_diagrams",
     "store_topology_features",
     "wasserstein_norm",
