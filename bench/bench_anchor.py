@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from latentatlas.anchor import AnchorSettings, run_anchor, write_anchor
+from latentatlas.analyses.anchor import run_anchor, write_anchor
+from latentatlas.settings import AnchorSettings
 
 
 def main() -> None:

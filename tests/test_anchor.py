@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentatlas.anchor import (
+from latentatlas.analyses.anchor import (
     anchor_table,
     anchored_lm,
     anchorless_lm,
@@ -29,7 +29,7 @@ from latentatlas.anchor import (
     split_groups,
     with_nulls,
 )
-from latentatlas.anchor.null import anchor_verdict, haar_orthogonal, head_targets
+from latentatlas.analyses.anchor.null import anchor_verdict, haar_orthogonal, head_targets
 from latentatlas.cli import main
 from latentatlas.errors import BadInputError
 
@@ -68,7 +68,7 @@ def test_fit_anchor_matches_normal_equations(rng: np.random.Generator) -> None:
 
 
 def test_heldout_scores_by_hand() -> None:
-    from latentatlas.anchor import AnchorFit
+    from latentatlas.analyses.anchor import AnchorFit
 
     fit = AnchorFit(v0=np.array([1.0]), intercept=0.0)
     s = heldout_scores(fit, np.array([[1.0], [2.0]]), np.array([1.0, 3.0]), train_mean=1.0)

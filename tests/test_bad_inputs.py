@@ -108,7 +108,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("predict-too-few-rows", ["predict", "table.csv", "-t", "a", "-p", "b"], "needs at least 4 training rows"),
     # topology
     ("topology-seeds", ["topology", "--seeds", "a,b", "--output", "top"], "--seeds 'a,b' must be comma-separated integers"),
-    ("topology-k", ["topology", "--k", "0", "--output", "top"], "--k must be at least 2"),
+    ("topology-k", ["topology", "--k", "0", "--output", "top"], "invalid option --k: Input should be greater than or equal to 2"),
     # anchor
     ("anchor-ks", ["anchor", "-m", "{tiny}", "--ks", "x", "--output", "anc"], "--ks 'x' must be comma-separated integers"),
     ("anchor-model", ["anchor", "-m", "/no/such/dir", "--output", "anc"], "model directory '/no/such/dir' does not exist"),

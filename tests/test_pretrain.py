@@ -111,7 +111,7 @@ def test_resume_gives_the_same_weights(tmp_path: Path, blocks: torch.Tensor) -> 
 def test_training_lowers_loss_and_saves_a_usable_folder(tmp_path: Path, blocks: torch.Tensor) -> None:
     from transformers import AutoModel, BertModel
 
-    from latentatlas.anchor import load_lm
+    from latentatlas.analyses.anchor import load_lm
     from latentatlas.models import load_model
 
     out = tmp_path / "mlm"

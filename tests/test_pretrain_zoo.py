@@ -60,7 +60,7 @@ def test_built_once_then_loaded_and_distinct_per_objective(tmp_path: Path) -> No
 
 
 def test_zoo_model_keeps_its_lm_head_for_the_anchor_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from latentatlas.anchor import load_lm
+    from latentatlas.analyses.anchor import load_lm
 
     monkeypatch.chdir(tmp_path)  # without a cache folder, zoo models go to ./.latentatlas-cache/zoo
     lm = load_lm(f"zoo:first_char({ARGS})")

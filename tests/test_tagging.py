@@ -12,8 +12,8 @@ import pytest
 from latentatlas.annotate import Annotation
 from latentatlas.cli import main
 from latentatlas.errors import BadInputError
-from latentatlas.tagging import (
-    TaggingSettings,
+from latentatlas.settings import TaggingSettings
+from latentatlas.analyses.topology.run import (
     WordData,
     article_split,
     datastore_rows,
@@ -255,7 +255,7 @@ def zero_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) ->
         (["--k", "100000"], "lower --k"),
         (["--model", "no-such-model-here"], "no-such-model-here"),
         (["--seeds", "0,x"], "comma-separated integers"),
-        (["--k", "1"], "at least 2"),
+        (["--k", "1"], "--k: Input should be greater than or equal to 2"),
         (["--layer", "9"], "layer"),
         (["ZERO", "--layer", "0"], "identical"),
     ],

@@ -398,7 +398,8 @@ def topology_cmd(
 
     Needs the [tda] extra (ripser, persim): pip install 'latentatlas[tda]'."""
     from .measures.topology import require_tda
-    from .tagging import TaggingSettings, paired_sentence, run_tagging, write_tagging
+    from .analyses.topology import paired_sentence, run_tagging, write_tagging
+    from .settings import TaggingSettings
 
     require_tda()  # one line naming the extra, exit 2, before any work
     try:
@@ -436,7 +437,8 @@ def anchor_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Anchor vector (Wu, Lee & Ge 2023): how well v0·f(x) predicts the bulk log partition function."""
-    from .anchor import AnchorSettings, run_anchor, write_anchor
+    from .analyses.anchor import run_anchor, write_anchor
+    from .settings import AnchorSettings
     from .report.sections import report_page
 
     if report is not None:

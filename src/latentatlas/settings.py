@@ -368,6 +368,58 @@ class ConceptSettings(Settings):
         return v
 
 
+class AnchorSettings(Settings):
+    """``latentatlas anchor``: is log Z of the low-probability words linear in f(x)? (Wu, Lee & Ge 2023).
+
+    ``ks``: bulk sizes (top-k words left out); ``null_seeds`` random-rotation null heads decide the
+    verdict with ``null_margin`` and ``min_r2`` (see :mod:`latentatlas.analyses.anchor.null`).
+    ``corpus`` None: ``n_sentences`` of the bundled corpus sampled with ``seed``.
+    """
+
+    models: tuple[str, ...] = Field(min_length=1, description="model folders with a language-model head")
+    ks: tuple[int, ...] = Field(default=(0, 10, 100, 1000), min_length=1)
+    n_sentences: int = Field(default=3000, ge=10)
+    seed: int = 0
+    test_fraction: float = Field(default=0.3, gt=0, lt=1)
+    ridge: float = Field(default=1e-6, ge=0)
+    max_contexts: int = Field(default=20000, ge=10)
+    synthetic: bool = True
+    corpus: CorpusSpec | None = None
+    null_seeds: int = Field(default=3, ge=1, description="null heads per model (their spread)")
+    null_margin: float = Field(default=0.1, ge=0)
+    min_r2: float = Field(default=0.5, ge=0, le=1)
+
+    @field_validator("ks")
+    @classmethod
+    def _ks_non_negative(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(k < 0 for k in v):
+            raise ValueError(f"bulk sizes must be non-negative integers, e.g. 0,10,100,1000; got {list(v)}")
+        return v
+
+
+class TaggingSettings(Settings):
+    """``latentatlas topology``: NER tagging on frozen LM vectors with and without local topology features
+    (Ruppik et al. 2024). ``corpus`` None: ``n_sentences`` of the bundled corpus sampled with ``corpus_seed``."""
+
+    model: str = "minilm"
+    layer: int = -1
+    k: int = Field(default=32, ge=2, description="neighbours (local TwoNN needs two)")
+    seeds: tuple[int, ...] = Field(default=(0, 1, 2, 3, 4), min_length=1)
+    n_sentences: int = Field(default=1000, ge=10, description="at least 10 to split by article")
+    corpus_seed: int = 0
+    max_iter: int = Field(default=100, ge=1)
+    C: float = Field(default=1.0, gt=0)
+    n_jobs: int | None = None
+    corpus: CorpusSpec | None = None
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct, got {list(v)}")
+        return v
+
+
 def read_study(path: str | Path | None = None, *, preset: str = "default") -> Study:
     """Parse a study YAML file (or the named built-in preset when ``path`` is None) into a :class:`Study`.
 
@@ -396,6 +448,7 @@ __all__ = [
     "RESIDUAL",
     "SITES",
     "AnalysisSpec",
+    "AnchorSettings",
     "CompareSettings",
     "ConceptSettings",
     "CorpusSpec",
@@ -407,6 +460,7 @@ __all__ = [
     "ProbeSettings",
     "Settings",
     "Study",
+    "TaggingSettings",
     "TaskEntry",
     "check_site",
     "describe",

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..errors import BadInputError
+from ...errors import BadInputError
 from .fit import head_log_partition
 from .heads import LMWithHead
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..errors import BadInputError, MissingAssetError
+from ...errors import BadInputError, MissingAssetError
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def load_lm(spec: str) -> LMWithHead:
     """
     from transformers import AutoTokenizer
 
-    from ..models import ModelSpec, base_path
+    from ...models import ModelSpec, base_path
 
     parsed = ModelSpec.parse(spec)
     if parsed.variant is not None:

@@ -17,23 +17,19 @@ import base64
 import html
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import BadInputError
-from ..report.figures import png
-from ..settings import CorpusSpec
+from ...report.figures import png
+from ...settings import AnchorSettings
 from .contexts import collect_contexts
-from .fit import DEFAULT_RIDGE, anchor_table, cosine, fit_anchor
+from .fit import anchor_table, cosine, fit_anchor
 from .heads import load_lm
 from .null import (
-    DEFAULT_MARGIN,
-    DEFAULT_MIN_R2,
-    DEFAULT_NULL_SEEDS,
     anchor_verdict,
     head_targets,
     null_scores,
@@ -44,37 +40,7 @@ from .synthetic import anchored_lm, anchorless_lm, random_lm
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KS = (0, 10, 100, 1000)
-
-
-@dataclass(frozen=True)
-class AnchorSettings:
-    """Options of one anchor run (all seeded)."""
-
-    models: tuple[str, ...]
-    ks: tuple[int, ...] = DEFAULT_KS
-    n_sentences: int = 3000
-    seed: int = 0
-    test_fraction: float = 0.3
-    ridge: float = DEFAULT_RIDGE
-    max_contexts: int = 20000
-    synthetic: bool = True
-    corpus: CorpusSpec | None = None  # None: n_sentences of the bundled corpus, sampled with seed
-    null_seeds: int = DEFAULT_NULL_SEEDS
-    null_margin: float = DEFAULT_MARGIN
-    min_r2: float = DEFAULT_MIN_R2
-
-    def check(self) -> None:
-        if not self.models:
-            raise BadInputError("no model given; pass --model FOLDER (a model with a language-model head).")
-        if not self.ks or any(k < 0 for k in self.ks):
-            raise BadInputError(f"--ks {self.ks} must be non-negative integers, e.g. 0,10,100,1000.")
-        if self.n_sentences < 10:
-            raise BadInputError(f"--n-sentences {self.n_sentences} is too small; use at least 10 (default 3000).")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise BadInputError(f"test_fraction={self.test_fraction} must lie strictly between 0 and 1.")
-        if self.null_seeds < 1:
-            raise BadInputError(f"--null-seeds {self.null_seeds} must be at least 1 (default 3: the null's spread).")
+DEFAULT_KS = AnchorSettings.model_fields["ks"].default
 
 
 @dataclass
@@ -86,8 +52,7 @@ class AnchorResult:
     def to_json(self) -> dict[str, Any]:
         """Settings, info, the verdict per model (``verdicts``, with ``verdict_rule``) and every table row."""
         rows = [{k: _json_safe(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]
-        corpus = self.settings.corpus
-        settings = {**asdict(self.settings), "corpus": None if corpus is None else corpus.model_dump(mode="json")}
+        settings = self.settings.model_dump(mode="json")
         top = ("verdicts", "verdict_rule")
         info = {k: v for k, v in self.info.items() if k not in top}
         return {"settings": settings, "info": info, "verdict_rule": self.info.get("verdict_rule"),
@@ -154,9 +119,8 @@ def synthetic_tables(settings: AnchorSettings) -> list[pd.DataFrame]:
 
 def run_anchor(settings: AnchorSettings) -> AnchorResult:
     """Run the analysis for every model (and the synthetic calibration); nothing is written."""
-    from ..corpus import bundled_corpus, load_corpus_spec
+    from ...corpus import bundled_corpus, load_corpus_spec
 
-    settings.check()
     lms = [load_lm(m) for m in settings.models]  # fail on a headless model before any heavy work
     if settings.corpus is None:
         corpus = bundled_corpus(settings.n_sentences, seed=settings.seed)
@@ -256,7 +220,7 @@ def render_section(result: AnchorResult, png: bytes) -> str:
 
 def _page(section: str) -> str:
     """``anchor.html``: a standalone page holding the :func:`render_section` fragment."""
-    from ..report.sections import standalone_page
+    from ...report.sections import standalone_page
 
     return standalone_page("latentatlas anchor vector", section,
                            "table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right}")
@@ -267,8 +231,8 @@ def write_anchor(
 ) -> dict[str, Path]:
     """Write ``anchor.csv``, ``anchor.json``, ``anchor_r2.png`` and ``anchor.html`` (all rendered first);
     with ``report_dir`` (a study output folder) also add the section to its report."""
-    from ..io import atomic_write, atomic_write_json, atomic_write_text
-    from ..report.sections import attach_section, report_page
+    from ...io import atomic_write, atomic_write_json, atomic_write_text
+    from ...report.sections import attach_section, report_page
 
     if report_dir is not None:
         report_page(report_dir)

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import BadInputError
+from ...errors import BadInputError
+from ...settings import AnchorSettings
 
 #: Ridge strength relative to tr(FᵀF)/d (see ../shared/reference/topology_anchor.md §2.3 step 4).
-DEFAULT_RIDGE = 1e-6
+DEFAULT_RIDGE = AnchorSettings.model_fields["ridge"].default
 
 
 def bulk_log_partition(logits: torch.Tensor | np.ndarray, ks: Sequence[int]) -> np.ndarray:

@@ -42,42 +42,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import BadInputError
-from .report.figures import png
-from .settings import CorpusSpec
+from ...errors import BadInputError
+from ...report.figures import png
+from ...settings import TaggingSettings
 
 log = logging.getLogger(__name__)
 
 CONDITIONS: tuple[str, ...] = ("lm", "lm+topology")
 VALIDATION_FRACTION = 0.2
-
-
-@dataclass(frozen=True)
-class TaggingSettings:
-    """Parameters of one tagging experiment."""
-
-    model: str = "minilm"
-    layer: int = -1
-    k: int = 32
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    n_sentences: int = 1000
-    corpus_seed: int = 0
-    max_iter: int = 100
-    C: float = 1.0
-    n_jobs: int | None = None
-    corpus: CorpusSpec | None = None  # None: n_sentences of the bundled corpus, sampled with corpus_seed
-
-    def check(self) -> None:
-        if not self.seeds:
-            raise BadInputError("give at least one seed, e.g. --seeds 0,1,2,3,4.")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise BadInputError(f"seeds must be distinct, got {list(self.seeds)}.")
-        if self.k < 2:
-            raise BadInputError(f"--k must be at least 2 (local TwoNN needs two neighbours), got {self.k}.")
-        if self.n_sentences < 10:
-            raise BadInputError(f"--n-sentences must be at least 10 to split by article, got {self.n_sentences}.")
-        if self.C <= 0 or self.max_iter < 1:
-            raise BadInputError(f"the tagger needs C > 0 and max_iter ≥ 1, got C={self.C}, max_iter={self.max_iter}.")
 
 
 @dataclass
@@ -106,8 +78,7 @@ class TaggingResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "settings": {**self.settings.__dict__, "seeds": list(self.settings.seeds),
-                         "corpus": None if self.settings.corpus is None else self.settings.corpus.model_dump(mode="json")},
+            "settings": self.settings.model_dump(mode="json"),
             "summary": _records(self.summary),
             "paired_test": {k: _finite_or_none(v) for k, v in self.paired.items()},
             "scores": self.scores.to_dict(orient="records"),
@@ -127,7 +98,7 @@ def word_rows(
     fast tokenizer's offset mapping of sentence ``s`` (same truncation as the store) and
     ``annotations[s]`` its :class:`~latentatlas.annotate.Annotation`.
     """
-    from .annotate import align_to_tokens
+    from ...annotate import align_to_tokens
 
     sid = tokens["sentence_id"].to_numpy()
     pos = tokens["position"].to_numpy()
@@ -247,7 +218,7 @@ def evaluate(
     topology features depend on the seed's split (a datastore of that seed's training tokens);
     ``words.doc_ids`` the article of every sentence.
     """
-    from .downstream.metrics import span_f1
+    from ...downstream.metrics import span_f1
 
     labels = np.asarray(words.labels)
     if not np.any(labels != "O"):
@@ -412,15 +383,14 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: bool = True) -> TaggingResult:
     """Run the experiment end to end on the bundled corpus (see the module docstring)."""
-    from .annotate import annotate
-    from .corpus import bundled_corpus, load_corpus_spec
-    from .settings import ExtractionSettings
-    from .store import open_store
-    from .layers import resolve_layers
-    from .measures.topology import require_tda, store_topology_features
-    from .models import ModelSpec, load_model
+    from ...annotate import annotate
+    from ...corpus import bundled_corpus, load_corpus_spec
+    from ...settings import ExtractionSettings
+    from ...store import open_store
+    from ...layers import resolve_layers
+    from ...measures.topology import require_tda, store_topology_features
+    from ...models import ModelSpec, load_model
 
-    settings.check()
     require_tda()  # before the model, the corpus and the extraction
     cache = Path(cache_dir)
     t0 = time.perf_counter()
@@ -512,7 +482,7 @@ def render_html(result: TaggingResult) -> str:
     png = f1_figure(result.scores, title=f"{info.get('model', s.model)}, layer {info.get('layer', s.layer)}, k={s.k}")
     table = result.summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="")
     per_seed = result.scores.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
-    from .report.sections import standalone_page
+    from ...report.sections import standalone_page
 
     body = (
         "<h1>Named-entity tagging with and without local topology features</h1>"
@@ -539,7 +509,7 @@ def write_tagging(result: TaggingResult, out_dir: Path) -> dict[str, Path]:
 
     Everything is rendered first, then written atomically file by file.
     """
-    from .io import atomic_write_json, atomic_write_text
+    from ...io import atomic_write_json, atomic_write_text
 
     page = render_html(result)
     per_seed = result.scores.to_csv(index=False)

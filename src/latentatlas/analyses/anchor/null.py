@@ -46,15 +46,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import BadInputError
+from ...errors import BadInputError
+from ...settings import AnchorSettings
 from .fit import DEFAULT_RIDGE, anchor_table, bulk_log_partition
 
 #: Seeds per null head (their spread is reported and their maximum enters the verdict).
-DEFAULT_NULL_SEEDS = 3
+DEFAULT_NULL_SEEDS = AnchorSettings.model_fields["null_seeds"].default
 #: How much the real held-out R² must exceed the largest rotation-null R².
-DEFAULT_MARGIN = 0.1
+DEFAULT_MARGIN = AnchorSettings.model_fields["null_margin"].default
 #: The smallest real held-out R² that counts as an anchor at all.
-DEFAULT_MIN_R2 = 0.5
+DEFAULT_MIN_R2 = AnchorSettings.model_fields["min_r2"].default
 #: Nulls that decide the verdict (see the module docstring for why ``resample`` does not).
 VERDICT_NULLS: tuple[str, ...] = ("rotation",)
 

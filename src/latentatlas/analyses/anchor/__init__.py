@@ -10,12 +10,12 @@ from .null import (
     rotated_head, with_nulls,
 )
 from .run import (
-    DEFAULT_KS, AnchorResult, AnchorSettings, head_table, r2_figure, run_anchor, synthetic_tables, write_anchor,
+    DEFAULT_KS, AnchorResult, head_table, r2_figure, run_anchor, synthetic_tables, write_anchor,
 )
 from .synthetic import SyntheticLM, anchored_lm, anchorless_lm, random_lm
 
 __all__ = [
-    "CONTEXT_BUILDERS", "DEFAULT_KS", "HEAD_KINDS", "NULL_HEADS", "AnchorFit", "AnchorResult", "AnchorSettings",
+    "CONTEXT_BUILDERS", "DEFAULT_KS", "HEAD_KINDS", "NULL_HEADS", "AnchorFit", "AnchorResult",
     "LMWithHead", "SyntheticLM", "anchor_table", "anchor_verdict", "anchored_lm", "anchorless_lm",
     "bulk_log_partition", "collect", "collect_contexts", "cosine", "fit_anchor", "haar_orthogonal", "head_kind",
     "head_table", "head_targets", "heldout_scores", "load_lm", "null_scores", "prediction_entropy", "r2_figure",
