@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import BadInputError, UnknownNameError
-from .io import read_text, read_yaml
+from .io import check_encoding, read_text, read_yaml
 
 PRESETS = ("default", "quick", "full")
 
@@ -142,7 +142,8 @@ class PretrainSettings(Settings):
 
 
 class CorpusSpec(Settings):
-    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path."""
+    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path, read
+    strictly in ``encoding`` (a file that does not decode is refused, never patched)."""
 
     source: str = "bundled"
     n_sentences: int | None = Field(default=1000, ge=1)
@@ -150,6 +151,12 @@ class CorpusSpec(Settings):
     text_column: str | None = None
     min_words: int = Field(default=4, ge=1)
     max_words: int = Field(default=49, ge=1)
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        return check_encoding(v)
 
 
 class MeasureEntry(Settings):

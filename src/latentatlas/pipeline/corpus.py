@@ -12,7 +12,7 @@ def study_corpus(spec: CorpusSpec) -> Corpus:
         return bundled_corpus(spec.n_sentences, seed=spec.seed, min_words=spec.min_words, max_words=spec.max_words)
     return load_corpus(
         spec.source, text_column=spec.text_column, n_sentences=spec.n_sentences, seed=spec.seed,
-        min_words=spec.min_words, max_words=spec.max_words,
+        min_words=spec.min_words, max_words=spec.max_words, encoding=spec.encoding,
     )
 
 
