@@ -250,18 +250,20 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     from .sample import occurrence_vectors, shared_occurrences, word_table
     from .triggers import HeadClassifier, ProbeClassifier, has_classification_head
 
+    from ..downstream.tasks import get_task
+
     settings.check()
     cache = Path(cache_dir)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    task = load_task(settings.task, seed=settings.seed, max_train=settings.max_train, max_eval=settings.max_eval,
-                     cache_dir=cache)
-    info = task.info
+    info = get_task(settings.task).info  # the kind is checked before loading writes any cache entry
     if info.kind != "classification" or info.pair:
         raise BadInputError(
             f"task {info.name!r} is a {'pair' if info.pair else info.kind} task; concepts need a single-sentence "
             "classification task such as bbc_topic."
         )
+    task = load_task(settings.task, seed=settings.seed, max_train=settings.max_train, max_eval=settings.max_eval,
+                     cache_dir=cache)
     lm_a = load_model(settings.model, cache_dir=cache)
     finetune_info: dict[str, Any] = {}
     if settings.tuned is None:
