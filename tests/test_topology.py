@@ -14,7 +14,6 @@ from latentatlas.errors import BadInputError
 from latentatlas.measures import topology as topo
 from latentatlas.measures.topology import (
     ImageGrid,
-    ImageSpec,
     datastore_knn,
     local_pca_dim,
     local_topology_features,

@@ -1,21 +1,26 @@
 """Command-line interface. Thin: parses options, calls the Python API, prints results.
 
-Every :class:`~latentatlas.errors.LatentAtlasError` becomes a one-line message on stderr and exit code 2.
+Every failure is one line on stderr: a :class:`~latentatlas.errors.LatentAtlasError` exits with its code
+(2 for bad input, 1 for a machine that cannot do the work), a file-system error (full disk, no permission,
+read-only folder) with 1 naming the path, anything else with 1 and a pointer to ``-v``, which prints the
+traceback. Folders the command will write (``--output``, ``--cache``) are checked before any work.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from .errors import EXIT_BAD_INPUT, BadInputError, LatentAtlasError
+from .errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, BadInputError, LatentAtlasError
 from .settings import describe
 
 app = typer.Typer(
@@ -27,7 +32,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_state = {"progress": True}
+_state = {"progress": True, "verbose": False}
 
 
 @app.callback()
@@ -40,6 +45,7 @@ def _global(
     for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "huggingface_hub", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _state["progress"] = not quiet
+    _state["verbose"] = verbose
     if quiet:
         from transformers.utils import logging as hf_logging
 
@@ -117,6 +123,7 @@ def concepts_cmd(
                             "from a corpus: drop one of the two.")
     spec = None if corpus == "task" else CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column,
                                                                       split_sentences))
+    _check_folders(output=output, cache=cache)
     settings = ConceptSettings(
         model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train, max_eval=max_eval,
         n_sentences=n_sentences, analysis_split=analysis_split, corpus=spec, k=k, k_sweep=sweep, layers=layers,
@@ -208,15 +215,19 @@ def measure_cloud(
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="MEASURE.PARAM=VALUE override; repeat.")
     ] = None,
+    max_points: Annotated[
+        int | None, typer.Option(help="Measure a seeded subsample (--seed) of this many points.")
+    ] = None,
+    max_memory: Annotated[
+        float | None, typer.Option(help="GB the measures that cannot stream may use (default: half the free memory).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object {measure: value}.")] = False,
 ) -> None:
-    """Compute measures on a point cloud saved as .npy (dict-valued measures flattened as name.key)."""
-    import numpy as np
-
-    from .io import load_npy
+    """Compute measures on a point cloud saved as .npy, memory-mapped: the measures that stream read it in
+    chunks; the others need it in memory (see --max-points)."""
     from .measures import registry as reg
+    from .measures.stream import measure_file
 
-    X = load_npy(cloud)
     params: dict[str, dict[str, Any]] = {}
     for p in param or []:
         name, key, value = _parse_param(p)
@@ -225,8 +236,9 @@ def measure_cloud(
     stray = sorted(set(params) - set(names))
     if stray:
         raise BadInputError(f"--param given for measure(s) {stray} that are not being run.")
-    results = reg.run_battery(
-        np.asarray(X), names, seed=seed, params=params, progress=_state["progress"] and not as_json
+    results = measure_file(
+        cloud, names, seed=seed, params=params, max_points=max_points,
+        max_memory=None if max_memory is None else max_memory * 1e9, progress=_state["progress"] and not as_json,
     )
     flat = reg.flatten(results)
     if as_json:
@@ -246,6 +258,7 @@ _SPLIT_HELP = ("The file's lines/rows are paragraphs: split them into sentences 
 _SITE_HELP = ("Where vectors are read: residual (default; the hidden states), attention or mlp (each block's "
               "sub-layer output before the residual add), or module:PATTERN (every module whose name matches "
               "the glob, e.g. module:encoder.layer.*.intermediate); repeat.")
+_ENCODING_HELP = "Text encoding of the corpus file (e.g. latin-1, cp1252, utf-16); it is decoded strictly."
 
 
 @contextlib.contextmanager
@@ -277,6 +290,7 @@ def extract(
     corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
     text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
+    encoding: Annotated[str, typer.Option(help=_ENCODING_HELP)] = "utf-8",
     n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size (default all).")] = 1000,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
@@ -300,11 +314,13 @@ def extract(
 
     check_device(device)
     study = _study_from_options(
-        cache, corpus, n_sentences, seed, text_column, layers, split_sentences=split_sentences, models=model,
+        cache, corpus, n_sentences, seed, text_column, layers, split_sentences=split_sentences, encoding=encoding,
+        models=model,
         sites=site or ["residual"],
         extraction={"batch_size": batch_size, "max_length": max_length, "keep_special_tokens": not drop_special,
                     "dtype": dtype, "device": device},
     )
+    _check_folders(cache=cache)
 
     with _engine(engine, address) as eng:
         stores = extract_study(study, progress=_state["progress"], engine=eng)
@@ -335,6 +351,11 @@ def run(
 
     check_device(device)
     study = _on_device(load_study(study_file, preset=preset), device)
+    from .io import check_writable_dir
+
+    check_writable_dir(output if output is not None else study.output,
+                       "--output folder" if output is not None else "output folder (the study's output:)")
+    check_writable_dir(study.cache, "cache folder (the study's cache:)", read_only_ok=True)
     with _engine(engine, address) as eng:
         result = run_study(study, output=output, progress=_state["progress"], engine=eng)
     typer.echo(
@@ -355,6 +376,7 @@ def compare_cmd(
     corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
     text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
+    encoding: Annotated[str, typer.Option(help=_ENCODING_HELP)] = "utf-8",
     n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size.")] = 500,
     layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
     max_points: Annotated[int | None, typer.Option(help="Seeded subsample of shared tokens.")] = 5000,
@@ -369,8 +391,9 @@ def compare_cmd(
 
     settings = CompareSettings.checked("invalid option", {
         "measures": measure or ["cka"], "layers": layers, "max_points": max_points, "seed": seed, "cache": str(cache),
-        "corpus": _corpus_options(corpus, n_sentences, seed, text_column, split_sentences),
+        "corpus": _corpus_options(corpus, n_sentences, seed, text_column, split_sentences, encoding),
     })
+    _check_folders(output=output, cache=cache)
     result = compare(a, b, settings, progress=_state["progress"])
     files = write_comparison(result, output)
     if as_json:
@@ -408,6 +431,7 @@ def topology_cmd(
         raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2,3,4.") from None
     settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences,
                                corpus=_corpus_spec(corpus, n_sentences, 0, text_column, split_sentences))
+    _check_folders(output=output, cache=cache)
     result = run_tagging(settings, cache_dir=cache, progress=_state["progress"])
     files = write_tagging(result, output)
     if as_json:
@@ -449,6 +473,7 @@ def anchor_cmd(
         raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
     settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed, null_seeds=null_seeds,
                               corpus=_corpus_spec(corpus, n_sentences, seed, text_column, split_sentences))
+    _check_folders(output=output)
     result = run_anchor(settings)
     files = write_anchor(result, output, report_dir=report)
     if as_json:
@@ -494,6 +519,7 @@ def pretrain_cmd(
         intermediate_size=intermediate_size, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
         **({"n_sentences": n_sentences} if spec is None else {"corpus": spec}),
     )
+    _check_folders(output=output)
     summary = pretrain(settings, output)
     typer.echo(
         f"{objective}: {summary['tokens']} tokens at {summary['tokens_per_second']:.0f} tokens/s, "
@@ -580,21 +606,22 @@ def predict_cmd(
 
 def _study_from_options(
     cache: Path, corpus: str, n_sentences: int | None, seed: int, text_column: str | None, layers: str,
-    split_sentences: bool = False, **extra: Any
+    split_sentences: bool = False, encoding: str = "utf-8", **extra: Any
 ) -> Any:
     """A Study built from command-line options, validated with the same messages as a study file."""
     from .settings import Study
 
-    corpus_spec = _corpus_options(corpus, n_sentences, seed, text_column, split_sentences)
+    corpus_spec = _corpus_options(corpus, n_sentences, seed, text_column, split_sentences, encoding)
     return Study.checked("invalid option", {"cache": str(cache), "corpus": corpus_spec, "layers": layers, **extra})
 
 
 def _corpus_options(
-    corpus: str, n_sentences: int | None, seed: int, text_column: str | None, split_sentences: bool
+    corpus: str, n_sentences: int | None, seed: int, text_column: str | None, split_sentences: bool,
+    encoding: str = "utf-8",
 ) -> dict[str, Any]:
     """The corpus options of a command as the fields of a :class:`~latentatlas.settings.CorpusSpec`."""
     return {"source": corpus, "n_sentences": n_sentences, "seed": seed, "text_column": text_column,
-            "split_sentences": split_sentences}
+            "split_sentences": split_sentences, "encoding": encoding}
 
 
 def _corpus_spec(
@@ -611,29 +638,70 @@ def _corpus_spec(
     return CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column, split_sentences))
 
 
+def _check_folders(*, output: Path | None = None, cache: Path | None = None) -> None:
+    """Before any work: ``--output`` must be a folder this process can write (or create); ``--cache`` a
+    folder (an existing one may be read-only: its complete entries are only read)."""
+    from .io import check_writable_dir
+
+    if output is not None:
+        check_writable_dir(output, "--output folder")
+    if cache is not None:
+        check_writable_dir(cache, "--cache folder", read_only_ok=True)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for a file-system error: what, where, and the fix."""
+    where = " at ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+    what = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space there or pass another folder (--output, --cache or the study's cache:)"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "pass a folder you can write to (--output, --cache or the study's cache:)"
+    else:
+        fix = "check that path and run again"
+    return f"file system error at {where or '(path not reported)'}: {what}; {fix}."
+
+
+def _unexpected_line(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return ("out of memory; use fewer points (--max-points, --n-sentences or the study's max_points) or a "
+                "machine with more memory. Run `latentatlas -v ...` for the traceback.")
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return (f"unexpected {type(exc).__name__}{': ' + text if text else ''} (run `latentatlas -v ...` for the "
+            "traceback, and please report it).")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``latentatlas`` console script; returns the exit code.
 
-    Usage errors are reported by Typer itself (exit code 2); a LatentAtlasError becomes one line on
-    stderr and exit code 2; a file-system failure (a full disk, a read-only or forbidden folder) one
-    line naming the path and exit code 1.
+    Usage errors are reported by Typer itself (exit code 2). Everything else is one line on stderr: a
+    LatentAtlasError with its exit code (2 bad input, 1 environment), a file-system error (no space,
+    permission, read-only) with exit code 1 and the path, any other exception with exit code 1. With
+    ``-v`` the traceback is printed above that line.
     """
+    _state["verbose"] = False
     try:
         app(args=argv, prog_name="latentatlas")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except LatentAtlasError as exc:
-        typer.echo(f"latentatlas: error: {exc}", err=True)
-        return EXIT_BAD_INPUT
+        return _fail(f"{exc}", exc.exit_code, exc)
     except ValidationError as exc:  # settings built from options: one line naming the field
-        typer.echo(f"latentatlas: error: invalid option {describe(exc, as_flags=True)}", err=True)
-        return EXIT_BAD_INPUT
-    except OSError as exc:  # the file system refused a write or read: not the user's input, exit 1
-        where = f": {exc.filename}" if exc.filename else ""
-        typer.echo(f"latentatlas: error: {exc.strerror or exc}{where}; check that folder (free space, "
-                   "permissions) and run again.", err=True)
-        return 1
+        return _fail(f"invalid option {describe(exc, as_flags=True)}", EXIT_BAD_INPUT, exc)
+    except OSError as exc:  # the file system refused: not the user's input, exit 1
+        return _fail(_os_error_line(exc), EXIT_ENVIRONMENT, exc)
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: one line, the traceback with -v
+        return _fail(_unexpected_line(exc), EXIT_ENVIRONMENT, exc)
     return 0
+
+
+def _fail(line: str, code: int, exc: BaseException) -> int:
+    """Print ``line`` (after the traceback of ``exc`` when -v was given) and return ``code``."""
+    if _state["verbose"] and not isinstance(exc, LatentAtlasError):
+        traceback.print_exception(exc, file=sys.stderr)
+    typer.echo(f"latentatlas: error: {line}", err=True)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -281,17 +281,84 @@ def bundled_corpus(
     )
 
 
-def _read_texts(path: Path, text_column: str | None) -> Iterable[str]:
+#: C0 control characters other than tab, line feed and carriage return: they do not occur in text.
+_CONTROL = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
+_CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
+#: A file with more control characters than this share of its characters is binary, not text.
+BINARY_CONTROL_SHARE = 0.30
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether ``encoding`` writes ASCII (and NUL) as the same single bytes, so bytes can be checked raw."""
+    return "ab\x00".encode(encoding).endswith(b"ab\x00")
+
+
+def _binary_at(text: str | bytes) -> tuple[int, str] | None:
+    """(position, reason) of the first sign that ``text`` is binary: a NUL, or more than
+    :data:`BINARY_CONTROL_SHARE` control characters (the first one's position); None for text."""
+    nul = text.find(b"\x00" if isinstance(text, bytes) else "\x00")
+    if nul >= 0:
+        return nul, "a NUL byte"
+    control = _CONTROL.encode() if isinstance(text, bytes) else _CONTROL
+    n_control = len(text) - len(text.translate(None, control) if isinstance(text, bytes)
+                                else text.translate(dict.fromkeys(map(ord, control))))
+    if text and n_control > BINARY_CONTROL_SHARE * len(text):
+        first = _CONTROL_RE.search(text.decode("latin-1") if isinstance(text, bytes) else text)
+        assert first is not None
+        return first.start(), f"{n_control / len(text):.0%} control characters, the first"
+    return None
+
+
+def read_corpus_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """The text of a corpus file decoded strictly with ``encoding``, refusing binary files.
+
+    Nothing is replaced or dropped silently: a byte that ``encoding`` cannot decode, a NUL byte, or a file
+    whose characters are more than :data:`BINARY_CONTROL_SHARE` control characters (other than tab and
+    line breaks) raises a one-line BadInputError naming the file, the byte offset and ``--encoding``.
+    A leading byte-order mark is dropped.
+    """
+    from .io import check_encoding
+
+    p = Path(path)
+    check_encoding(encoding)
+    data = p.read_bytes()
+    fix = ("pass a text file (.txt with one sentence per line, .jsonl or .csv), or its encoding with --encoding "
+           "(corpus.encoding in a study)")
+    raw = _ascii_compatible(encoding)
+    found = _binary_at(data) if raw else None
+    if found is not None:
+        raise BadInputError(f"corpus file {str(p)!r} is binary, not {encoding} text: {found[1]} at byte offset "
+                            f"{found[0]}; {fix}.")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"corpus file {str(p)!r} is not {encoding} text: byte {data[exc.start:exc.start + 1]!r} at byte offset "
+            f"{exc.start} cannot be decoded; pass the file's encoding with --encoding (corpus.encoding in a study), "
+            "e.g. --encoding latin-1 or cp1252."
+        ) from None
+    found = None if raw else _binary_at(text)
+    if found is not None:
+        offset = len(text[: found[0]].encode(encoding))
+        raise BadInputError(f"corpus file {str(p)!r} is binary, not {encoding} text: {found[1]} at byte offset "
+                            f"{offset}; {fix}.")
+    return text.removeprefix("\ufeff")
+
+
+def _read_texts(path: Path, text_column: str | None, encoding: str = "utf-8") -> Iterable[str]:
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        return [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+        return [line.strip() for line in read_corpus_text(path, encoding).splitlines()]
     if suffix in (".jsonl", ".csv"):
+        import io
+
         import pandas as pd
 
+        text = read_corpus_text(path, encoding)
         try:
-            df = pd.read_json(path, lines=True) if suffix == ".jsonl" else pd.read_csv(path)
+            df = pd.read_json(io.StringIO(text), lines=True) if suffix == ".jsonl" else pd.read_csv(io.StringIO(text))
         except ValueError as exc:
-            if "No columns" in str(exc) or path.stat().st_size == 0:
+            if "No columns" in str(exc) or not text.strip():
                 return []
             raise BadInputError(f"corpus file {str(path)!r} could not be parsed as {suffix}: {exc}") from None
         candidates = [text_column] if text_column else ["text", "sentence"]
@@ -318,16 +385,21 @@ def load_corpus(
     min_words: int = 4,
     max_words: int = 49,
     split_sentences: bool = False,
+    encoding: str = "utf-8",
 ) -> Corpus:
     """Read a user corpus: .txt (one sentence per line), .jsonl or .csv (``text_column``).
 
     ``split_sentences``: the lines (rows) are paragraphs, split into sentences by :func:`split_paragraphs`
-    before the filter and the seeded sample; each sentence's ``doc_id`` is its paragraph's index.
+    before the filter and the seeded sample; each sentence's ``doc_id`` is its paragraph's index. The file
+    is decoded strictly with ``encoding`` (default UTF-8); binary or undecodable files are refused
+    (:func:`read_corpus_text`).
     """
     p = Path(path)
+    if p.is_dir():
+        raise BadInputError(f"corpus file {str(p)!r} is a folder; pass a .txt, .jsonl or .csv file.")
     if not p.is_file():
         raise BadInputError(f"corpus file {str(p)!r} does not exist; pass a .txt, .jsonl or .csv file.")
-    texts = [t for t in _read_texts(p, text_column) if t]
+    texts = [t for t in _read_texts(p, text_column, encoding) if t]
     items, source, hint = _paragraph_items(texts, split_sentences, str(p))
     return _select(
         items,
@@ -363,4 +435,5 @@ def load_corpus_spec(spec: CorpusSpec) -> Corpus:
     return load_corpus(
         spec.source, text_column=spec.text_column, n_sentences=spec.n_sentences, seed=spec.seed,
         min_words=spec.min_words, max_words=spec.max_words, split_sentences=spec.split_sentences,
+        encoding=spec.encoding,
     )

@@ -1,7 +1,9 @@
 """Exceptions raised by latentatlas.
 
 Every error a user can cause derives from :class:`LatentAtlasError`. Its message names the offending
-input and the fix; the CLI prints it and exits with code 2 (see :data:`EXIT_BAD_INPUT`).
+input and the fix; the CLI prints it and exits with the error's ``exit_code``: 2 for bad input
+(:data:`EXIT_BAD_INPUT`), 1 for a machine that cannot do the work (:data:`EXIT_ENVIRONMENT`: a folder
+that cannot be written, too little memory).
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ import difflib
 from collections.abc import Iterable
 
 EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 1
 
 
 class LatentAtlasError(Exception):
     """Base class of every error caused by input, configuration or missing assets."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class BadInputError(LatentAtlasError, ValueError):
@@ -65,6 +70,13 @@ def close_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 class MissingAssetError(LatentAtlasError):
     """A model, corpus or optional dependency is not available on this machine."""
+
+
+class EnvironmentLimitError(LatentAtlasError):
+    """The input is fine but this machine cannot do the work as asked: a folder that cannot be written,
+    not enough memory. Exit code 1, like the file-system errors the CLI maps."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class CacheCorruptError(LatentAtlasError):

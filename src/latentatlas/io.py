@@ -81,6 +81,11 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     return path
 
 
+#: The first bytes of a .npy file and of a zip archive (an .npz file is a zip of .npy files).
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
 # -- modes and temporaries -------------------------------------------------------------------------
 
 _UMASK_LOCK = threading.Lock()
@@ -404,20 +409,88 @@ def write_sealed(path: str | Path, writer: Callable[[Path], None], what: str) ->
 
 
 def load_npy(path: str | Path) -> Any:
-    """Read a .npy array (memory-mapped, no pickles) or raise a BadInputError naming the file and fix."""
+    """Read a .npy array memory-mapped (no pickles), or raise a one-line BadInputError naming the file and fix.
+
+    Refused before any measure sees them: a folder, an empty (0-byte) file, an ``.npz`` archive renamed
+    ``.npy``, any other non-.npy file, complex numbers (a measure would drop the imaginary part), non-numeric
+    dtypes (strings, objects, records, booleans) and arrays with no rows or no columns. The shape (2-D) and
+    the values (finite) are checked by the measures' own validation.
+    """
     import numpy as np
 
     from .errors import BadInputError
 
     p = Path(path)
+    name = f"cloud file {str(p)!r}"
+    if p.is_dir():
+        raise BadInputError(f"{name} is a folder; pass a .npy file (an array saved with numpy.save).")
     if not p.is_file():
-        raise BadInputError(f"cloud file {str(p)!r} does not exist; pass a .npy file.")
-    try:
-        return np.load(p, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError) as exc:
+        raise BadInputError(f"{name} does not exist; pass a .npy file.")
+    with open(p, "rb") as fh:
+        head = fh.read(len(_NPY_MAGIC))
+    if not head:
+        raise BadInputError(f"{name} is empty (0 bytes); save the array with numpy.save.")
+    if head.startswith(_ZIP_MAGIC):
         raise BadInputError(
-            f"cloud file {str(p)!r} is not a readable .npy array ({exc}); save it with numpy.save."
+            f"{name} is an .npz archive (a zip of arrays), not a .npy array; save the one array to measure with "
+            f"numpy.save, e.g. numpy.save('cloud.npy', numpy.load('{p.name}')['NAME'])."
+        )
+    if head != _NPY_MAGIC:
+        raise BadInputError(f"{name} is not a readable .npy array (it lacks the .npy magic bytes); save it with numpy.save.")
+    try:
+        arr = np.load(p, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as exc:
+        raise BadInputError(
+            f"{name} is not a readable .npy array ({' '.join(str(exc).split()) or type(exc).__name__}); "
+            "save it with numpy.save."
         ) from None
+    if arr.dtype.kind == "c":
+        raise BadInputError(
+            f"{name} holds complex numbers (dtype {arr.dtype}); measures need real coordinates: save X.real, "
+            "or numpy.hstack([X.real, X.imag]) to keep both parts."
+        )
+    if arr.dtype.kind not in "fiu":
+        raise BadInputError(f"{name} must hold real numbers, got dtype {arr.dtype}; save a float array.")
+    if arr.size == 0:
+        raise BadInputError(
+            f"{name} holds an empty array of shape {arr.shape}; a cloud needs at least one row (point) and one "
+            "column (dimension)."
+        )
+    return arr
+
+
+def check_writable_dir(path: str | Path, what: str, *, read_only_ok: bool = False) -> Path:
+    """Check, before any work, that ``path`` is a folder this process can write in, or can be created.
+
+    ``what`` names the option in the message (e.g. ``"--output folder"``). A path that is (or lies under)
+    a file is bad input (:class:`~latentatlas.errors.BadInputError`, exit 2); a folder that cannot be
+    written (read-only mount, no permission, full disk) is :class:`~latentatlas.errors.EnvironmentLimitError`
+    (exit 1). The test creates an unnamed temporary file (``O_TMPFILE``; nothing appears in the folder) in
+    the folder, or in the nearest existing folder above it when it does not exist yet, so it also catches
+    what ``os.access`` misses (root on a read-only file system). ``read_only_ok``: an existing folder is
+    accepted unwritten (a cache that is only read).
+    """
+    import tempfile
+
+    from .errors import BadInputError, EnvironmentLimitError
+
+    p = Path(path)
+    existing = next((q for q in (p, *p.absolute().parents) if q.exists()), Path("/"))
+    if not existing.is_dir():
+        if existing == p:
+            raise BadInputError(f"{what} {str(p)!r} is a file, not a folder; pass a folder (it is created if missing).")
+        raise BadInputError(f"{what} {str(p)!r} cannot be made: {str(existing)!r} is a file; pass a folder path.")
+    if read_only_ok and existing == p:
+        return p
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        how = "cannot be written" if existing == p else f"cannot be created in {str(existing)!r}"
+        raise EnvironmentLimitError(
+            f"{what} {str(p)!r} {how}: {exc.strerror or exc}; pass a folder you can write to."
+        ) from None
+    return p
 
 
 def load_checkpoint(path: str | Path, map_location: Any = None) -> Any:
@@ -494,6 +567,21 @@ def read_text(path: str | Path, what: str, encoding: str = "utf-8") -> str:
         ) from None
     except IsADirectoryError:
         raise BadInputError(f"{what} {str(p)!r} is a folder; pass a file.") from None
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if Python knows the codec, else a one-line BadInputError listing common ones."""
+    import codecs
+
+    from .errors import BadInputError
+
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise BadInputError(
+            f"unknown text encoding {encoding!r}; pass a Python codec name such as utf-8, latin-1, cp1252 or utf-16."
+        ) from None
+    return encoding
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

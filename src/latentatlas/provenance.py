@@ -36,4 +36,17 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-__all__ = ["PACKAGES", "machine", "peak_rss_mb", "versions"]
+def available_memory_bytes() -> int:
+    """Memory the kernel could give this process now without swapping: ``MemAvailable`` of
+    /proc/meminfo on Linux, else free physical pages (``os.sysconf``)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+__all__ = ["PACKAGES", "available_memory_bytes", "machine", "peak_rss_mb", "versions"]

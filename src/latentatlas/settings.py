@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import BadInputError, UnknownNameError
-from .io import read_text, read_yaml
+from .io import check_encoding, read_text, read_yaml
 
 PRESETS = ("default", "quick", "full")
 
@@ -109,7 +109,8 @@ class FinetuneSettings(Settings):
 
 
 class CorpusSpec(Settings):
-    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path.
+    """Where the sentences come from. ``source`` is ``bundled`` (BBC News) or a .txt/.jsonl/.csv path, read
+    strictly in ``encoding`` (a file that does not decode is refused, never patched).
 
     ``split_sentences``: a user file holds paragraphs (one per line or per row), split into sentences
     before the word filter and the seeded sample (:func:`latentatlas.corpus.sentences_of`); the bundled
@@ -123,6 +124,12 @@ class CorpusSpec(Settings):
     min_words: int = Field(default=4, ge=1)
     max_words: int = Field(default=49, ge=1)
     split_sentences: bool = False
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        return check_encoding(v)
 
 
 # -- pre-training ------------------------------------------------------------------------------------

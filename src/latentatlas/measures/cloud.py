@@ -26,12 +26,17 @@ _MIN_K = 32
 def validate_cloud(X: Any, *, name: str = "point cloud", min_points: int = 2) -> np.ndarray:
     """Return ``X`` as a C-contiguous float32 2-D array, or raise a :class:`BadInputError`.
 
-    Checks: numeric, exactly 2-D, at least one dimension, at least ``min_points`` rows, all finite.
+    Checks: real numbers (complex values are refused, not cast), exactly 2-D, at least one dimension, at least ``min_points`` rows, all finite.
     """
     try:
         arr = np.asarray(X)
     except Exception as exc:  # pragma: no cover - exotic inputs
         raise BadInputError(f"{name} could not be read as an array: {exc}") from exc
+    if np.iscomplexobj(arr):
+        raise BadInputError(
+            f"{name} holds complex numbers (dtype {arr.dtype}); measures need real coordinates: pass X.real, "
+            "or np.hstack([X.real, X.imag]) to keep both parts."
+        )
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise BadInputError(f"{name} must hold numbers, got dtype {arr.dtype}; save a numeric array.")
     if arr.ndim != 2:

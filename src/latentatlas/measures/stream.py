@@ -148,8 +148,8 @@ class StreamedCloud(PointCloud):
         dtype = np.dtype(getattr(X, "dtype", np.float64))
         if len(shape) != 2:
             raise BadInputError(f"{name} must be 2-D (n_points, n_dims), got shape {shape}; reshape it.")
-        if not np.issubdtype(dtype, np.number):
-            raise BadInputError(f"{name} must hold numbers, got dtype {dtype}; save a numeric array.")
+        if dtype.kind not in "fiu":
+            raise BadInputError(f"{name} must hold real numbers, got dtype {dtype}; save a float array.")
         if shape[1] < 1:
             raise BadInputError(f"{name} has no dimensions (shape {shape}).")
         if shape[0] < min_points:
@@ -293,3 +293,101 @@ def subsample_interval(
     low, high = np.quantile(reps, [alpha, 1 - alpha])
     return SubsampleEstimate(measure, value, float(low), float(high), m, n, int(n_boot), float(level), int(seed),
                              tuple(float(r) for r in reps))
+
+
+# -- a cloud in a .npy file (the `latentatlas measure` command) ------------------------------------------
+
+#: Bytes per point and dimension that an in-memory (not streamable) measure may hold: the float32 copy of
+#: the cloud (4) plus float64 work arrays of the same shape (8).
+IN_MEMORY_BYTES_PER_VALUE = 4 + 8
+#: Bytes per point of the shared exact k-NN graph: 32 neighbours (the fewest the graph is built with),
+#: float32 search distances, int64 indices and float64 exact distances.
+KNN_BYTES_PER_POINT = 32 * (4 + 8 + 8)
+
+
+def in_memory_bytes(n: int, d: int) -> int:
+    """Rough peak memory of the measures that are not streamable on an n × d cloud:
+    n·d·:data:`IN_MEMORY_BYTES_PER_VALUE` + n·:data:`KNN_BYTES_PER_POINT` bytes."""
+    return int(n) * (int(d) * IN_MEMORY_BYTES_PER_VALUE + KNN_BYTES_PER_POINT)
+
+
+def _load_float32(X: Any, chunk_rows: int | None = None) -> np.ndarray:
+    """All rows of ``X`` as one float32 array, converted chunk by chunk (no second full-size copy)."""
+    out = np.empty(tuple(X.shape), dtype=np.float32)
+    step = int(chunk_rows or cloud_mod._CHUNK_ROWS)
+    for s in range(0, out.shape[0], step):
+        out[s : s + step] = X[s : s + step]
+    return out
+
+
+def _subsample_hint(n: int, d: int, limit: float) -> int:
+    """The largest round number of points (one or two significant digits) whose estimate fits ``limit``."""
+    fits = max(2, int(limit // (d * IN_MEMORY_BYTES_PER_VALUE + KNN_BYTES_PER_POINT)))
+    magnitude = 10 ** max(0, len(str(fits)) - 2)
+    return min(n, max(2, fits // magnitude * magnitude))
+
+
+def measure_file(
+    path: str | Path,
+    measures: Iterable[str] | None = None,
+    *,
+    seed: int = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    max_points: int | None = None,
+    max_memory: float | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Measures of the cloud in a ``.npy`` file, never loading more of it than a measure needs.
+
+    The file is memory-mapped and read in row chunks (:class:`RowReader`): validation (2-D, real,
+    finite) is one chunked pass and the :func:`streamable` measures stream, so memory stays
+    O(chunk·d + d²) whatever the number of points; their values equal the in-memory ones bit for bit.
+    The other measures (k-NN graphs, quantizers) need the cloud in memory as float32: their estimated
+    peak, :func:`in_memory_bytes`, must fit ``max_memory`` bytes (default: half the memory available
+    now), otherwise a one-line :class:`~latentatlas.errors.EnvironmentLimitError` says how much they need
+    and how to subsample. ``max_points``: measure everything on a seeded subsample of that many rows
+    (:func:`subsample_rows` with ``seed``), read from the file row by row.
+    """
+    from ..errors import EnvironmentLimitError
+    from ..io import load_npy
+    from ..provenance import available_memory_bytes
+
+    wanted = list(measures) if measures is not None else reg.names()
+    params = params or {}
+    specs = [reg.cloud_measure(m) for m in wanted]  # unknown names and bad parameters before any pass
+    for s in specs:
+        s.check_params(params.get(s.name))
+    if max_points is not None and max_points < 2:
+        raise BadInputError(f"--max-points {max_points}: a subsample needs at least 2 points.")
+    if max_memory is not None and max_memory <= 0:
+        raise BadInputError(f"max_memory={max_memory}: give a positive size (--max-memory, in GB).")
+    p = Path(path)
+    name = f"cloud {p.name}"
+    X = readable(load_npy(p))
+    if len(X.shape) == 2 and max_points is not None and X.shape[0] > max_points:
+        rows = subsample_rows(int(X.shape[0]), int(max_points), seed, 0)
+        log.info("%s: measuring a seeded subsample of %d of %d points (seed %d)", name, rows.size, X.shape[0], seed)
+        return reg.run_battery(np.asarray(X[rows], dtype=np.float32), wanted, seed=seed, params=params,
+                               progress=progress)
+    cloud = StreamedCloud(X, name=name)  # one chunked pass: 2-D, real, finite, at least 2 points
+    in_memory = [s.name for s in specs if not s.streamable]
+    out: dict[str, float] = {}
+    if in_memory:
+        n, d = cloud.n, cloud.d
+        need = in_memory_bytes(n, d)
+        limit = float(max_memory) if max_memory is not None else available_memory_bytes() / 2
+        if need > limit:
+            allowed = "--max-memory" if max_memory is not None else "half the memory available now"
+            raise EnvironmentLimitError(
+                f"measure(s) {', '.join(in_memory)} need the whole cloud in memory: about {need / 1e9:.2f} GB for "
+                f"{n:,} × {d} points, more than the {limit / 1e9:.2f} GB allowed ({allowed}); pass --max-points "
+                f"{_subsample_hint(n, d, limit)} to measure a seeded subsample, or measure only streamable "
+                f"ones ({', '.join(streamable())})."
+            )
+        whole = PointCloud(_load_float32(cloud.X), name=name, validate=False)  # validated by the pass above
+        out.update(reg.run_battery(whole, in_memory, seed=seed, params=params, progress=progress))
+        del whole
+    streamed = [s.name for s in specs if s.streamable]
+    if streamed:
+        out.update(reg.run_battery(cloud, streamed, seed=seed, params=params, progress=progress))
+    return {m: out[m] for m in wanted}

@@ -22,8 +22,9 @@ from typing import Any
 from torch import nn
 
 from ..bundled import bundled_model_dir
-from ..errors import CacheCorruptError, MissingAssetError
+from ..errors import BadInputError, CacheCorruptError, MissingAssetError
 from ..io import (
+    read_text,
     TEMP_SUFFIX,
     apply_umask,
     discard,
@@ -86,7 +87,145 @@ def _folder_identity(path: Path) -> dict[str, Any]:
         if p.suffix in _WEIGHT_SUFFIXES:
             st = p.stat()
             weights.append((p.name, st.st_size, file_sha256(p)))
-    return {"config": json.loads((path / "config.json").read_text()), "weights": weights}
+    return {"config": read_config(path), "weights": weights}
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """A model folder's config.json as a dict, or a one-line BadInputError naming the folder and the fix."""
+    path = Path(folder) / "config.json"
+    text = read_text(path, "model config")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(
+            f"model folder {str(folder)!r} has an invalid config.json ({exc.msg} at line {exc.lineno}, column "
+            f"{exc.colno}); restore the file (save_pretrained writes it) or copy the model folder again."
+        ) from None
+    if not isinstance(config, dict):
+        raise BadInputError(f"model folder {str(folder)!r}: config.json must hold a JSON object; restore the file.")
+    return config
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file is damaged (header unreadable, data shorter or longer than the header
+    says), or None when its size matches its header. Reads the header only."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, shorter than a header"
+        n = int.from_bytes(head, "little")
+        if n > size - 8:
+            return f"the header claims {n} bytes but the file has {size}"
+        try:
+            header = json.loads(fh.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return "the header is not valid JSON"
+    if not isinstance(header, dict):
+        return "the header is not a JSON object"
+    try:
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return "the header lists tensors without data offsets"
+    if 8 + n + end != size:
+        return f"the header needs {8 + n + end} bytes but the file has {size}"
+    return None
+
+
+def _pickle_problem(path: Path) -> str | None:
+    """Why a PyTorch .bin weights file is refused: pickled objects other than tensors (loaded with
+    ``weights_only=True``, memory-mapped when it is a zip archive), or damage; None when it loads."""
+    import pickle
+    import warnings
+    import zipfile
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
+            warnings.simplefilter("ignore")
+            torch.load(path, weights_only=True, map_location="cpu", mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError:
+        return ("it holds pickled objects other than tensors and was refused unread; convert it to "
+                "model.safetensors with a tool you trust, or get the model from its original source")
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"it is damaged ({first}); copy the model folder again"
+    return None
+
+
+@lru_cache(maxsize=64)
+def _check_folder_files(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> None:
+    del stamp  # cache key only: a changed file gets a new check
+    path = Path(folder)
+    config = read_config(path)
+    model_type = config.get("model_type")
+    from transformers import CONFIG_MAPPING
+
+    if model_type is not None and model_type not in CONFIG_MAPPING:
+        if "auto_map" in config:
+            raise BadInputError(
+                f"model folder {folder!r} needs its own Python code (config.json has auto_map and model_type "
+                f"{model_type!r}); latentatlas never runs code from model folders (no trust_remote_code): use a "
+                "model whose architecture transformers implements."
+            )
+        import transformers
+
+        raise BadInputError(
+            f"model folder {folder!r} has model_type {model_type!r}, which transformers {transformers.__version__} "
+            "does not know; fix config.json or use a model of a supported architecture."
+        )
+    weights = sorted(p for p in path.iterdir() if p.suffix == ".safetensors")
+    for w in weights:
+        problem = _safetensors_problem(w)
+        if problem is not None:
+            raise BadInputError(
+                f"weights file {w.name!r} of model folder {folder!r} is damaged or truncated ({problem}); copy the "
+                "model folder again."
+            )
+    if not weights:  # transformers falls back to PyTorch pickles only without safetensors
+        for w in sorted(path.glob("pytorch_model*.bin")):
+            problem = _pickle_problem(w)
+            if problem is not None:
+                raise BadInputError(f"weights file {w.name!r} of model folder {folder!r}: {problem}.")
+
+
+def check_model_folder(folder: str | Path) -> None:
+    """Check a local model folder before any work, without loading the model: config.json is a JSON
+    object of an architecture transformers implements (no remote code), every ``.safetensors`` file is
+    as long as its header says, and a ``pytorch_model*.bin`` used in their place holds tensors only.
+    Each problem is a one-line BadInputError naming the file and the fix. Memoised per file state."""
+    path = Path(folder)
+    stamp = tuple(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(path.iterdir()) if p.name == "config.json" or p.suffix in _WEIGHT_SUFFIXES
+    )
+    _check_folder_files(str(path), stamp)
+
+
+def hidden_size(spec: str | ModelSpec) -> int | None:
+    """The width of a model's hidden states, read from its config (a ``zoo:`` model's settings) without
+    loading or building it; None for a hub name or a config that does not say. Variants keep the width."""
+    from ..pretrain.zoo import zoo_settings
+
+    spec = ModelSpec.parse(spec)
+    kind = base_kind(spec.base)
+    if kind == "zoo":
+        return int(zoo_settings(spec.base).hidden_size)
+    if kind == "hub":
+        return None
+    config = read_config(base_path(spec.base))
+    width = next((config[k] for k in ("hidden_size", "d_model", "n_embd", "dim") if k in config), None)
+    return int(width) if isinstance(width, int) else None
+
+
+def check_spec_folders(spec: str | ModelSpec) -> None:
+    """:func:`check_model_folder` for every local folder a spec names (its base, a swap_emb source)."""
+    spec = ModelSpec.parse(spec)
+    if base_kind(spec.base) == "dir":
+        check_model_folder(base_path(spec.base))
+    if spec.variant == "swap_emb":
+        check_spec_folders(dict(spec.params)["source"])
 
 
 def fingerprint(spec: str | ModelSpec, cache_dir: Path | str | None = None) -> str:
@@ -128,6 +267,8 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 def _from_pretrained(where: str, is_hub: bool) -> tuple[nn.Module, Any]:
     from transformers import AutoModel, AutoTokenizer
 
+    if not is_hub:
+        check_model_folder(where)  # a damaged folder is one line naming the file, not a traceback
     # Offline, a hub name can still come from the local Hugging Face cache; never wait on retries.
     local_only = is_hub and (_offline() or not _hub_reachable())
     try:
@@ -145,8 +286,21 @@ def _from_pretrained(where: str, is_hub: bool) -> tuple[nn.Module, Any]:
                 f"model {where!r} could not be loaded from the Hugging Face Hub ({exc.__class__.__name__}); "
                 "it is not available offline: pass a local model folder instead."
             ) from None
-        raise MissingAssetError(f"model folder {where!r} could not be loaded: {exc}") from None
+        raise MissingAssetError(f"model folder {where!r} could not be loaded: {_first_line(exc)}") from None
+    except (ValueError, RuntimeError, KeyError, TypeError, AttributeError, ImportError) as exc:
+        # what transformers raises for files it cannot use (refused remote code, a pickle, bad fields)
+        what = f"model {where!r}" if is_hub else f"model folder {where!r}"
+        raise BadInputError(
+            f"{what} could not be loaded by transformers ({type(exc).__name__}: {_first_line(exc)}); check its "
+            "config.json, weights and tokenizer files, or copy it again."
+        ) from None
     return model.eval(), tokenizer
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an exception's message, cut to ``limit`` characters."""
+    line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 @lru_cache(maxsize=2)
@@ -223,4 +377,5 @@ def _save_atomically(model: nn.Module, tokenizer: Any, target: Path) -> None:
         raise
 
 
-__all__ = ["LoadedModel", "base_path", "fingerprint", "load_model"]
+__all__ = ["LoadedModel", "base_path", "check_model_folder", "check_spec_folders", "fingerprint", "hidden_size",
+           "load_model", "read_config"]

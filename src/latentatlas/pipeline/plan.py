@@ -11,7 +11,9 @@ from pathlib import Path
 from ..downstream.tasks import get_task
 from ..errors import BadInputError
 from ..measures import registry as reg
-from ..models import ModelSpec
+from ..models import ModelSpec, check_spec_folders
+from ..models.load import hidden_size
+from ..models.spec import base_kind
 from ..settings import MeasureEntry, Study, TaskEntry, read_study
 
 
@@ -23,6 +25,27 @@ def measure_entries(study: Study) -> list[MeasureEntry]:
     for e in entries:
         reg.cloud_measure(e.name).check_params(e.params)
     return entries
+
+
+def check_widths(entries: list[MeasureEntry], specs: list[ModelSpec]) -> None:
+    """Measure parameters that depend on the width d of the hidden states, checked against every model's
+    width (read from its config) before any extraction: a product quantizer (``pq_*``) splits the d
+    dimensions into M equal blocks, so M must divide d. Models whose width is unknown before loading
+    (hub names) are checked when measured."""
+    pq = [(e, reg.get(e.name)) for e in entries if e.name.startswith("pq_")]
+    if not pq:
+        return
+    for spec in specs:
+        d = hidden_size(spec)
+        if d is None:
+            continue
+        for e, m in pq:
+            M = int(m.check_params(e.params).get("M", m.defaults["M"]))
+            if d % M:
+                raise BadInputError(
+                    f"measure {e.name!r}: M={M} does not divide the width {d} of model {str(spec)!r} (a product "
+                    f"quantizer splits the dimensions into M equal blocks); choose M among the divisors of {d}."
+                )
 
 
 def task_entries(study: Study) -> list[TaskEntry]:
@@ -38,8 +61,28 @@ def task_entries(study: Study) -> list[TaskEntry]:
 
 
 def model_specs(study: Study) -> list[ModelSpec]:
-    """The study's models, parsed and validated (without loading)."""
-    return [ModelSpec.parse(m) for m in study.models]
+    """The study's models, parsed and validated without loading: each spec once after normalisation
+    (``@perturb(seed=0,alpha=10)`` is ``@perturb(alpha=10,seed=0)``; a folder named two ways is one
+    folder), each local folder's files checked (:func:`~latentatlas.models.check_spec_folders`)."""
+    specs = [ModelSpec.parse(m) for m in study.models]
+    seen: dict[str, str] = {}
+    for text, spec in zip(study.models, specs, strict=True):
+        key = _identity(spec)
+        if key in seen:
+            raise BadInputError(
+                f"models {seen[key]!r} and {text!r} are the same model ({str(spec)!r}); list it once."
+            )
+        seen[key] = text
+    for spec in specs:
+        check_spec_folders(spec)
+    return specs
+
+
+def _identity(spec: ModelSpec) -> str:
+    """The normal form of a spec with a folder base written as its resolved path."""
+    if base_kind(spec.base) == "dir":
+        spec = ModelSpec(base=str(Path(spec.base).expanduser().resolve()), variant=spec.variant, params=spec.params)
+    return str(spec)
 
 
 def holdout_specs(study: Study) -> set[str]:
@@ -65,8 +108,9 @@ def family_of(study: Study, spec: str) -> str:
 
 def check_study(study: Study) -> Study:
     """Check every registry name of ``study`` now, so a bad study fails before any work."""
-    measure_entries(study)
+    entries = measure_entries(study)
     task_entries(study)
+    check_widths(entries, model_specs(study))
     holdout_specs(study)
     return study
 
@@ -76,4 +120,4 @@ def load_study(path: str | Path | None = None, *, preset: str = "default") -> St
     return check_study(read_study(path, preset=preset))
 
 
-__all__ = ["check_study", "family_of", "holdout_specs", "load_study", "measure_entries", "model_specs", "task_entries"]
+__all__ = ["check_study", "check_widths", "family_of", "holdout_specs", "load_study", "measure_entries", "model_specs", "task_entries"]

@@ -28,7 +28,7 @@ from .corpus import study_corpus
 from .downstream import ModelScores, StudyScores, load_tasks
 from .extract import model_store
 from .measure import GridContext, MeasureJob, cloud_key, measure_grid
-from .plan import family_of, holdout_specs, measure_entries, model_specs
+from .plan import check_widths, family_of, holdout_specs, measure_entries, model_specs
 from .predictor import build_predictor
 from .report import build_manifest, render, write_outputs
 from .results import results_table
@@ -61,6 +61,7 @@ def run_study(
     t_start, started = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out_dir = Path(output if output is not None else study.output)
     entries, specs, holdout = measure_entries(study), model_specs(study), holdout_specs(study)  # checked first
+    check_widths(entries, specs)
     timings: dict[str, float] = {}
     peak: dict[str, float] = {}
 

@@ -313,9 +313,12 @@ def _drop_missing(
     dropped with ``dropna`` (their ids returned) and otherwise an error naming the first such column."""
     _numeric_column(table.loc[~mask], target, "target")  # held-out rows may have no (or any) target
     target_values = pd.to_numeric(table[target], errors="coerce").to_numpy(dtype=float)
+    _refuse_infinite("target", target, target_values, ~mask, table.index)
     checks: list[tuple[str, str, np.ndarray]] = [("target", target, ~mask & ~np.isfinite(target_values))]
     for p in predictors:
-        checks.append(("predictor", p, ~np.isfinite(_numeric_column(table, p, "predictor").to_numpy(dtype=float))))
+        values = _numeric_column(table, p, "predictor").to_numpy(dtype=float)
+        _refuse_infinite("predictor", p, values, np.ones(len(table), dtype=bool), table.index)
+        checks.append(("predictor", p, ~np.isfinite(values)))
     for role, col in (("factor", factor), ("group", group_col)):
         if col is not None:
             checks.append((role, col, table[col].isna().to_numpy()))
@@ -346,6 +349,17 @@ def _drop_missing(
                 f"({', '.join(map(str, ids[held_m][:10]))}); a prediction needs every value: {fix}."
             )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _refuse_infinite(role: str, col: str, values: np.ndarray, used: np.ndarray, ids: pd.Index) -> None:
+    """An infinite value is not a missing one (``--dropna`` would hide it): refused, naming the rows."""
+    bad = used & np.isinf(values)
+    if bad.any():
+        rows = ", ".join(map(str, ids.to_numpy(dtype=object)[bad][:10]))
+        raise BadInputError(
+            f"{role} column {col!r} has infinite values (inf or -inf) in {int(bad.sum())} row(s) ({rows}); "
+            "replace them with finite numbers, or empty the cells to mark them missing."
+        )
 
 
 def _check_groups(train_groups: np.ndarray, group_col: str | None) -> None:

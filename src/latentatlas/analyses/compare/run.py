@@ -7,6 +7,7 @@ rows would not correspond), or two .npy clouds with the same rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,11 @@ from ...errors import BadInputError
 from ...io import atomic_write, atomic_write_json, atomic_write_text, load_npy
 from ...measures.registry import SIMILARITY
 from ...measures.similarity import compare_layers
-from ...models import ModelSpec
+from ...models import ModelSpec, check_spec_folders, load_model
 from ...pipeline.corpus import study_corpus
 from ...report.figures import heatmap
-from ...settings import CompareSettings
-from ...store import open_store
+from ...settings import CompareSettings, ExtractionSettings
+from ...store import open_store, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,17 @@ def compare(a: str, b: str, settings: CompareSettings | None = None, *, progress
         raise BadInputError("compare takes two .npy clouds or two model specs, not one of each.")
 
     spec_a, spec_b = ModelSpec.parse(a), ModelSpec.parse(b)
+    check_spec_folders(spec_a)
+    check_spec_folders(spec_b)
     sentences = study_corpus(s.corpus).sentences
-    store_a, store_b = (open_store(spec, sentences, cache=s.cache, layers=s.layers, settings=s.extraction,
-                                   progress=progress)[0] for spec in (spec_a, spec_b))
-    ids_a = store_a.tokens["token_id"].to_numpy()
-    ids_b = store_b.tokens["token_id"].to_numpy()
+    lm_a, lm_b = (load_model(spec, cache_dir=Path(s.cache)) for spec in (spec_a, spec_b))
+    # the rows must be the same tokens: checked on the tokenizers, before extraction writes any store
+    ids_a, ids_b = (_stored_token_ids(lm.tokenizer, sentences, s.extraction) for lm in (lm_a, lm_b))
+    if ids_a.shape == ids_b.shape and np.array_equal(ids_a, ids_b):
+        store_a, store_b = (open_store(lm, sentences, cache=s.cache, layers=s.layers, settings=s.extraction,
+                                       progress=progress)[0] for lm in (lm_a, lm_b))
+        ids_a = store_a.tokens["token_id"].to_numpy()
+        ids_b = store_b.tokens["token_id"].to_numpy()
     if ids_a.shape != ids_b.shape or not np.array_equal(ids_a, ids_b):
         raise BadInputError(
             f"{a} and {b} tokenise the sentences differently ({ids_a.size} vs {ids_b.size} tokens), so "
@@ -87,6 +94,13 @@ def compare(a: str, b: str, settings: CompareSettings | None = None, *, progress
     clouds_b = [np.asarray(store_b.layer(layer)[rows], dtype=np.float32) for layer in store_b.layers]
     return Comparison(str(spec_a), str(spec_b), store_a.layers, store_b.layers, rows.size,
                       compare_layers(clouds_a, clouds_b, s.measures))
+
+
+def _stored_token_ids(tokenizer: Any, sentences: Sequence[str], options: ExtractionSettings) -> np.ndarray:
+    """The token ids an activation store of these sentences holds, in row order (no forward pass)."""
+    tok = tokenize(tokenizer, sentences, options.max_length)
+    kept = tok.kept(options.keep_special_tokens)
+    return np.concatenate([np.asarray(ids, dtype=np.int64)[k] for ids, k in zip(tok.input_ids, kept, strict=True)])
 
 
 def write_comparison(result: Comparison, out_dir: Path) -> dict[str, Path]:

@@ -329,7 +329,7 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     """Run the analysis end to end (see the module docstring)."""
     from ...annotate import annotate
     from ...downstream.finetune import finetune
-    from ...downstream.tasks import load_task
+    from ...downstream.tasks import get_task, load_task
     from ...settings import ExtractionSettings, FinetuneSettings
     from ...store import open_store
     from ...layers import resolve_layers
@@ -345,14 +345,14 @@ def run_concepts(settings: ConceptSettings, *, cache_dir: str | Path, progress: 
     cache = Path(cache_dir)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    task = load_task(settings.task, seed=settings.seed, max_train=settings.max_train, max_eval=settings.max_eval,
-                     cache_dir=cache)
-    info = task.info
+    info = get_task(settings.task).info  # the kind is checked before loading writes any cache entry
     if info.kind != "classification" or info.pair:
         raise BadInputError(
             f"task {info.name!r} is a {'pair' if info.pair else info.kind} task; concepts need a single-sentence "
             "classification task such as bbc_topic."
         )
+    task = load_task(settings.task, seed=settings.seed, max_train=settings.max_train, max_eval=settings.max_eval,
+                     cache_dir=cache)
     lm_a = load_model(settings.model, cache_dir=cache)
     finetune_info: dict[str, Any] = {}
     if settings.tuned is None:

@@ -402,9 +402,9 @@ def run_tagging(settings: TaggingSettings, *, cache_dir: str | Path, progress: b
     lm = load_model(spec, cache_dir=cache)
     layer = resolve_layers(settings.layer, lm.num_layers)[0]
     options = ExtractionSettings()
-    store, _ = open_store(lm, corpus.sentences, cache=cache, layers=[layer], settings=options, progress=progress)
-    if not getattr(lm.tokenizer, "is_fast", False):
+    if not getattr(lm.tokenizer, "is_fast", False):  # checked before extraction writes a store
         raise BadInputError(f"{spec} has a slow tokenizer; word alignment needs a fast (Rust) tokenizer.")
+    store, _ = open_store(lm, corpus.sentences, cache=cache, layers=[layer], settings=options, progress=progress)
     enc = lm.tokenizer(list(corpus.sentences), truncation=True, max_length=options.max_length,
                        return_offsets_mapping=True)
     annotations = annotate(corpus.sentences, cache_dir=cache, progress=progress, layers=("ner",))
