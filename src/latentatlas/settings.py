@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import BadInputError, UnknownNameError
-from .io import read_text, read_yaml
+from .io import default_cache, read_text, read_yaml
 
 PRESETS = ("default", "quick", "full")
 
@@ -205,7 +205,7 @@ class Study(Settings):
 
     name: str = "study"
     output: str = "latentatlas-out"
-    cache: str = ".latentatlas-cache"
+    cache: str = Field(default_factory=default_cache, description="default: $LATENTATLAS_CACHE or .latentatlas-cache")
     corpus: CorpusSpec = CorpusSpec()
     models: list[str] = Field(default_factory=lambda: ["minilm"], min_length=1)
     layers: str | int | list[int] = "all"
@@ -237,7 +237,7 @@ class CompareSettings(Settings):
     layers: str | int | list[int] = "all"
     max_points: int | None = Field(default=5000, ge=2, description="seeded subsample of shared tokens")
     seed: int = 0
-    cache: str = ".latentatlas-cache"
+    cache: str = Field(default_factory=default_cache)
     extraction: ExtractionSettings = ExtractionSettings()
 
 

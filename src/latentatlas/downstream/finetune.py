@@ -181,13 +181,24 @@ def finetune(
     run_dir = Path(cache_dir) / "finetune" / run_key(model_key, task, s, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(run_dir) + ".lock"):
-        done = run_dir / "result.json"
-        if done.is_file():
-            r = json.loads(done.read_text())
-            head = run_dir / "classifier"
-            return FinetuneResult(r["metrics"], r["examples_per_s"], r["seconds"], run_dir / "model",
-                                  r["resumed_from_epoch"], head if (head / "config.json").is_file() else None)
+        done = finished_run(task, model_key=model_key, cache_dir=cache_dir, seed=seed, settings=s)
+        if done is not None:
+            return done
         return _train(encoder, tokenizer, task, run_dir, s, seed, progress, evaluate)
+
+
+def finished_run(
+    task: TaskData, *, model_key: str, cache_dir: Path | str, seed: int = 0, settings: FinetuneSettings | None = None
+) -> FinetuneResult | None:
+    """The result of a finished cached fine-tuning run of these inputs, or None: no model needed."""
+    run_dir = Path(cache_dir) / "finetune" / run_key(model_key, task, settings or FinetuneSettings(), seed)
+    done = run_dir / "result.json"
+    if not done.is_file():
+        return None
+    r = json.loads(done.read_text())
+    head = run_dir / "classifier"
+    return FinetuneResult(r["metrics"], r["examples_per_s"], r["seconds"], run_dir / "model",
+                          r["resumed_from_epoch"], head if (head / "config.json").is_file() else None)
 
 
 def _train(

@@ -1,7 +1,7 @@
 """Models: spec strings (:mod:`.spec`), loading and fingerprints (:mod:`.load`), seeded variants."""
 
-from .load import LoadedModel, base_path, fingerprint, load_model
+from .load import LoadedModel, base_path, fingerprint, lazy_model, load_model
 from .spec import ModelSpec
 from .variants import VARIANTS, Variant
 
-__all__ = ["VARIANTS", "LoadedModel", "ModelSpec", "Variant", "base_path", "fingerprint", "load_model"]
+__all__ = ["VARIANTS", "LoadedModel", "ModelSpec", "Variant", "base_path", "fingerprint", "lazy_model", "load_model"]

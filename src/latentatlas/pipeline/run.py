@@ -19,7 +19,7 @@ from ..engine import Engine, LocalEngine
 from ..errors import BadInputError
 from ..io import timed
 from ..measures import registry as reg
-from ..models import ModelSpec, load_model
+from ..models import ModelSpec
 from ..provenance import peak_rss_mb
 from ..settings import Study
 from .analyse import analyse
@@ -78,9 +78,8 @@ def run_study(
     grid: list[tuple[ModelSpec, int, MeasureJob]] = []
     downstream = StudyScores()
     for spec in specs:
-        with timed(timings, "models"):
-            lm = load_model(spec, cache_dir=Path(study.cache))
-        store, _ = model_store(lm, study, corpus, progress=progress, timings=timings, engine=engine)
+        # Deferred: the weights load only if the store, features or fine-tuning runs are not all cached.
+        store, lm = model_store(spec, study, corpus, progress=progress, timings=timings, engine=engine)
         peak["extract"] = peak_rss_mb()
         grid += [(spec, layer, MeasureJob(str(store.path), layer, cloud_key(store, layer, study.max_points, study.seed)))
                  for layer in store.layers]

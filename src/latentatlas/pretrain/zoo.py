@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..errors import BadInputError, UnknownNameError
-from ..io import content_key
+from ..io import DEFAULT_CACHE, content_key, default_cache
 from ..settings import PretrainSettings
 from .objectives import OBJECTIVES
 from .trainer import load_summary, pretrain
@@ -23,7 +23,7 @@ from .trainer import load_summary, pretrain
 log = logging.getLogger(__name__)
 
 PREFIX = "zoo:"
-DEFAULT_ROOT = Path(".latentatlas-cache")
+DEFAULT_ROOT = Path(DEFAULT_CACHE)  # kept for callers; the folder used is default_cache()
 _ZOO = re.compile(r"^zoo:(?P<objective>\w+)(?:\((?P<args>[^()]*)\))?$")
 _TUNABLE = sorted(name for name in PretrainSettings.model_fields if name != "objective")
 
@@ -72,7 +72,7 @@ def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
     """Where the model of ``base`` lives (built or not): ``<cache>/zoo/<objective>-<settings digest>``."""
     s = zoo_settings(base)
     digest = content_key(s.model_dump())
-    return Path(cache_dir if cache_dir is not None else DEFAULT_ROOT) / "zoo" / f"{s.objective}-{digest}"
+    return Path(cache_dir if cache_dir is not None else default_cache()) / "zoo" / f"{s.objective}-{digest}"
 
 
 def ensure_zoo_model(base: str, cache_dir: str | Path | None = None) -> Path:
