@@ -64,20 +64,22 @@ def run_study(
 
     with timed(timings, "corpus"):
         corpus = study_corpus(study.corpus)
-    log.info("corpus: %d sentences (%s)", len(corpus), corpus.source)
+    log.info("corpus: %d sentences (%s) in %.1f s", len(corpus), corpus.source, timings["corpus"])
     tasks = []
     if study.tasks:
         with timed(timings, "tasks"):
             tasks = load_tasks(study)
-        log.info("tasks: %s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks))
+        log.info("tasks: %s in %.1f s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks),
+                 timings["tasks"])
     peak["corpus and tasks"] = peak_rss_mb()
 
-    # Per model: load once, extract, score on the tasks, free.
+    # Per model: extract, score on the tasks (the weights loaded only where a cache entry is missing), free.
     timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
     models: list[dict[str, Any]] = []
     grid: list[tuple[ModelSpec, int, MeasureJob]] = []
     downstream = StudyScores()
-    for spec in specs:
+    for i, spec in enumerate(specs, 1):
+        t_model = time.perf_counter()
         # Deferred: the weights load only if the store, features or fine-tuning runs are not all cached.
         store, lm = model_store(spec, study, corpus, progress=progress, timings=timings, engine=engine)
         peak["extract"] = peak_rss_mb()
@@ -89,13 +91,16 @@ def run_study(
             peak["downstream"] = peak_rss_mb()
         models.append({"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": store.layers,
                        "holdout": str(spec) in holdout, "family": family_of(study, str(spec))})
-        log.info("%s: %d tokens, %d layers to measure", spec, store.n_tokens, len(store.layers))
+        log.info("model %d/%d %s: %d tokens, %d layers to measure (%s) in %.1f s", i, len(specs), spec, store.n_tokens,
+                 len(store.layers), "weights loaded" if lm.loaded else "all cached, not loaded",
+                 time.perf_counter() - t_model)
         del lm
 
     measure_times: dict[str, float] = {}
     with timed(timings, "measures"):
         ctx = GridContext(tuple(entries), study.max_points, study.seed, str(study.cache))
         outcomes = measure_grid(ctx, [job for _, _, job in grid], engine, progress=progress)
+    log.info("measures: %d clouds × %d measures in %.1f s", len(grid), len(entries), timings["measures"])
     if grid:
         peak["measures"] = peak_rss_mb()
     results = results_table(grid, outcomes, {e.name: reg.get(e.name).family for e in entries},
@@ -111,6 +116,7 @@ def run_study(
         with timed(timings, "analysis"):
             analysis = analyse(results, summary, tables["transfer"], models, study)
         peak["analysis"] = peak_rss_mb()
+        log.info("analysis in %.1f s", timings["analysis"])
         if analysis is not None:
             tables.update(analysis.tables())
 
