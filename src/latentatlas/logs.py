@@ -28,7 +28,7 @@ from typing import Any
 
 #: Third-party packages whose logs and warnings are shown only with ``verbose``.
 NOISY = ("transformers", "huggingface_hub", "tokenizers", "torch", "faiss", "matplotlib", "urllib3", "filelock",
-         "httpx", "datasets", "numba", "PIL", "ray", "spacy", "fsspec", "asyncio")
+         "httpx", "datasets", "numba", "PIL", "ray", "spacy", "fsspec", "asyncio", "skdim")
 
 _FORMAT = "%(levelname)s %(name)s: %(message)s"
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")

@@ -243,10 +243,13 @@ def cloud_measure(name: str) -> MeasureSpec:
     return get(name)
 
 
-def names(family: str | None = None, *, cloud_measures_only: bool = True) -> list[str]:
-    """Registered names, optionally of one family; by default only single-cloud measures."""
+def names(family: str | None = None, *, cloud_measures_only: bool = True, include_external: bool = False) -> list[str]:
+    """Registered names, optionally of one family; by default only single-cloud measures, and only
+    latentatlas' own (what ``measures: all`` runs; measures of other packages, e.g. ``skdim_*``, are slow
+    and named explicitly)."""
     specs = MEASURES.values() if cloud_measures_only else all_measures().values()
-    return [s.name for s in specs if family is None or s.family == family]
+    return [s.name for s in specs
+            if (family is None or s.family == family) and (include_external or s.source == "latentatlas")]
 
 
 def compute(name: str, X: Any, *, seed: int = 0, **params: Any) -> float:
