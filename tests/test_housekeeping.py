@@ -101,3 +101,84 @@ def test_skdim_estimators_equal_calling_scikit_dimension(capsys: pytest.CaptureF
     assert sum(line.endswith("[scikit-dimension]") for line in listing.splitlines()) == 6
     with pytest.raises(la.BadInputError, match="skdim_corrint.k2=5 must be larger than k1=10"):
         la.measure(X, "skdim_corrint", k2=5)
+
+
+def _one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], expect: str) -> None:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1 and expect in err, err
+
+
+def _age(path: Path, days: float) -> None:
+    import os
+    import time
+
+    t = time.time() - days * 86400
+    for p in [path, *path.rglob("*")]:
+        os.utime(p, (t, t), follow_symlinks=False)
+
+
+def test_one_cache_location_and_the_cache_command(tmp_path: Path, tiny_bert_dir: Path, char_bert_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from latentatlas.models import fingerprint
+    from latentatlas.settings import Study, read_study
+
+    monkeypatch.chdir(tmp_path)
+    cache = tmp_path / "shared-cache"
+    monkeypatch.setenv("LATENTATLAS_CACHE", str(cache))
+    # Set once: the study without a cache field, the presets and every --cache default follow it.
+    (tmp_path / "s.yaml").write_text("models: [minilm]\n")
+    assert read_study(tmp_path / "s.yaml").cache == str(cache) == read_study(None, preset="default").cache
+    assert Study().cache == str(cache)
+    for model in (tiny_bert_dir, char_bert_dir):
+        assert main(["-q", "extract", "-m", str(model), "--n-sentences", "8"]) == 0
+    assert not (tmp_path / ".latentatlas-cache").exists()
+    capsys.readouterr()
+
+    assert main(["cache", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    stores = [e for e in listed if e["kind"] == "activations"]
+    assert len(stores) == 2 and all(e["bytes"] > 1000 for e in stores)
+    assert {e["model"] for e in stores} == {fingerprint(str(tiny_bert_dir)), fingerprint(str(char_bert_dir))}
+    assert main(["cache", "list"]) == 0
+    text = capsys.readouterr().out
+    assert "activations" in text and text.strip().splitlines()[-1].startswith(f"2 entries, ") and str(cache) in text
+
+    # Prune by model: only that model's store (and its lock file) goes.
+    tiny_store = next(Path(e["path"]) for e in stores if e["model"] == fingerprint(str(tiny_bert_dir)))
+    assert main(["cache", "prune", "--model", str(tiny_bert_dir), "--dry-run"]) == 0
+    assert "would remove activations/" in capsys.readouterr().out and tiny_store.exists()
+    assert main(["cache", "prune", "--model", str(tiny_bert_dir)]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out
+    assert not tiny_store.exists() and not tiny_store.with_name(tiny_store.name + ".lock").exists()
+    assert len(list((cache / "activations").iterdir())) == 2  # the other store and its lock
+
+    # Prune by age; a link in the cache is removed as a link, its target outside untouched.
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "data.txt").write_text("keep me")
+    (cache / "features").mkdir()
+    (cache / "features" / "link.npz").symlink_to(outside, target_is_directory=True)
+    assert main(["cache", "prune", "--older-than", "30d"]) == 0
+    assert "removed 0 entries" in capsys.readouterr().out
+    for entry in [*(cache / "activations").iterdir(), cache / "features" / "link.npz"]:
+        _age(entry, 40)
+    assert main(["cache", "prune", "--older-than", "30d"]) == 0
+    assert "removed 2 entries" in capsys.readouterr().out
+    assert list((cache / "activations").iterdir()) == [] and list((cache / "features").iterdir()) == []
+    assert (outside / "data.txt").read_text() == "keep me"
+
+    # Bad input: one line, exit 2, nothing removed.
+    not_cache = tmp_path / "home"
+    not_cache.mkdir()
+    (not_cache / "thesis.tex").write_text("x")
+    _one_line_exit_2(capsys, ["cache", "prune", "--cache", str(not_cache), "--older-than", "0s"],
+                     "is not a latentatlas cache")
+    assert (not_cache / "thesis.tex").exists()
+    _one_line_exit_2(capsys, ["cache", "list", "--cache", str(tmp_path / "nowhere")], "does not exist")
+    _one_line_exit_2(capsys, ["cache", "prune", "--older-than", "30 days"], "is not an age")
+    _one_line_exit_2(capsys, ["cache", "prune"], "needs --older-than AGE or --model SPEC")

@@ -254,7 +254,7 @@ def _measure_detail(spec: Any) -> str:
 
 @_command("tasks")
 def list_tasks(
-    suite: Annotated[str | None, typer.Option(help="Only this suite: glue or offline.")] = None,
+    suite: Annotated[str | None, typer.Option(metavar="glue|offline", help="Only this suite.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the downstream task registry: name, suite, kind, official metric, labels."""
@@ -392,7 +392,7 @@ def run(
     corpus: Annotated[str | None, typer.Option(metavar="SOURCE", help="Corpus instead of the study's: 'bundled' or a .txt/.jsonl/.csv file.")] = None,
     measure: Annotated[list[str] | None, typer.Option("--measure", metavar="NAME", help="Run these measures instead of the study's; repeat.")] = None,
     layers: Annotated[str | None, typer.Option(metavar="LAYERS", help="Layers instead of the study's: 'all', 'last', '0,3,-1' or '1:4'.")] = None,
-    n_sentences: Annotated[int | None, typer.Option(metavar="N", help="Sentences in the seeded corpus sample, instead of the study's.", show_default=False)] = None,
+    n_sentences: Annotated[int | None, typer.Option(metavar="N", min=1, help="Sentences in the seeded corpus sample, instead of the study's.", show_default=False)] = None,
     engine: Annotated[str, typer.Option(**_ENGINE)] = "local",
     address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help=_ADDRESS_HELP)] = None,
     device: Annotated[str, typer.Option(metavar="cpu|cuda", help=_DEVICE_HELP)] = "cpu",
@@ -577,7 +577,7 @@ def predict_cmd(
                            "does); their number is reported.")
     ] = False,
     n_permutations: Annotated[
-        int, typer.Option(help="Permutations of the family-wise test of the best predictor.")
+        int, typer.Option(metavar="N", help="Permutations of the family-wise test of the best predictor.")
     ] = 1000,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the permutations.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
