@@ -138,6 +138,8 @@ def test_one_cache_location_and_the_cache_command(tmp_path: Path, tiny_bert_dir:
         assert main(["-q", "extract", "-m", str(model), "--n-sentences", "8"]) == 0
     assert not (tmp_path / ".latentatlas-cache").exists()
     capsys.readouterr()
+    (cache / "measures").mkdir()
+    (cache / "measures" / "0123abcd.json").write_text("{}")  # an entry attributed to no model
 
     assert main(["cache", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -146,7 +148,9 @@ def test_one_cache_location_and_the_cache_command(tmp_path: Path, tiny_bert_dir:
     assert {e["model"] for e in stores} == {fingerprint(str(tiny_bert_dir)), fingerprint(str(char_bert_dir))}
     assert main(["cache", "list"]) == 0
     text = capsys.readouterr().out
-    assert "activations" in text and text.strip().splitlines()[-1].startswith(f"2 entries, ") and str(cache) in text
+    assert main(["cache", "--cache", str(cache), "list"]) == 0  # --cache before the subcommand too
+    assert capsys.readouterr().out.splitlines()[-1] == text.splitlines()[-1]
+    assert "activations" in text and text.strip().splitlines()[-1].startswith("3 entries, ") and str(cache) in text
 
     # Prune by model: only that model's store (and its lock file) goes.
     tiny_store = next(Path(e["path"]) for e in stores if e["model"] == fingerprint(str(tiny_bert_dir)))
@@ -170,6 +174,7 @@ def test_one_cache_location_and_the_cache_command(tmp_path: Path, tiny_bert_dir:
     assert main(["cache", "prune", "--older-than", "30d"]) == 0
     assert "removed 2 entries" in capsys.readouterr().out
     assert list((cache / "activations").iterdir()) == [] and list((cache / "features").iterdir()) == []
+    assert (cache / "measures" / "0123abcd.json").exists()  # younger than 30 days
     assert (outside / "data.txt").read_text() == "keep me"
 
     # Bad input: one line, exit 2, nothing removed.

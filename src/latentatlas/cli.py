@@ -84,7 +84,7 @@ cache_app = typer.Typer(
 )
 app.add_typer(cache_app, name="cache")
 
-_state = {"progress": True}
+_state: dict[str, Any] = {"progress": True, "cache": None}
 
 
 def _command(name: str, where: typer.Typer = app) -> Any:
@@ -94,6 +94,7 @@ def _command(name: str, where: typer.Typer = app) -> Any:
 def _configure(*, quiet: bool, verbose: bool) -> None:
     """Logging for this command (:func:`latentatlas.logs.configure`); progress bars only on a terminal,
     one log line per finished stage elsewhere."""
+    _state["cache"] = None
     logs.configure(quiet=quiet, verbose=verbose)
     _state["progress"] = not quiet and logs.interactive()
 
@@ -599,21 +600,40 @@ def predict_cmd(
     typer.echo(json.dumps(result, indent=2) if as_json else format_analysis(result))
 
 
+_CACHE_DIR_HELP = f"Cache folder (default: ${CACHE_ENV}, else {DEFAULT_CACHE}); also accepted before the subcommand."
+
+
+@cache_app.callback()
+def _cache_group(
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help=f"Cache folder (default: ${CACHE_ENV}, else {DEFAULT_CACHE}).")] = None,
+) -> None:
+    _state["cache"] = cache
+
+
+def _cache_dir(cache: Path | None) -> Path:
+    """--cache after the subcommand, else before it, else $LATENTATLAS_CACHE, else .latentatlas-cache."""
+    from .io import default_cache
+
+    chosen = cache if cache is not None else _state.get("cache")
+    return Path(chosen) if chosen is not None else Path(default_cache())
+
+
 @_command("list", cache_app)
 def cache_list(
-    cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help=_CACHE_DIR_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the cache's entries with their kind, size, age and model (where the entry names it)."""
     from .api import cache_entries
     from .cachedir import human_age, human_bytes
 
+    cache = _cache_dir(cache)
     df = cache_entries(cache)
     if as_json:
         typer.echo(df.to_json(orient="records", indent=2))
         return
     for e in df.itertuples():
-        model = "" if e.model is None else f"  model {e.model[:16]}"
+        model = f"  model {e.model[:16]}" if isinstance(e.model, str) else ""
         partial = "  (unfinished)" if e.partial else ""
         typer.echo(f"{e.kind:<12} {e.name[:16]:<16} {human_bytes(e.bytes):>9} {human_age(e.age_s):>5}{model}{partial}")
     by_kind = df.groupby("kind", sort=False)["bytes"].agg(["count", "sum"])
@@ -623,7 +643,7 @@ def cache_list(
 
 @_command("prune", cache_app)
 def cache_prune(
-    cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help=_CACHE_DIR_HELP)] = None,
     older_than: Annotated[str | None, typer.Option(metavar="AGE", help="Entries last written longer ago than AGE: 30d, 12h, 90m, 2w.")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", "-m", metavar="SPEC", help="Entries of this model (its activation stores, variant weights, zoo folder); repeat.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
@@ -636,7 +656,7 @@ def cache_prune(
     from .api import prune_cache
     from .cachedir import human_bytes
 
-    chosen = prune_cache(cache, older_than=older_than, models=model, dry_run=dry_run)
+    chosen = prune_cache(_cache_dir(cache), older_than=older_than, models=model, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for e in chosen:
         typer.echo(f"{verb} {e.kind}/{e.path.name} ({human_bytes(e.bytes)})")
