@@ -68,9 +68,9 @@ def test_measures_name_shows_everything(capsys: pytest.CaptureFixture[str]) -> N
     assert f"reference:   {spec.reference}" in out
     assert "direction:   higher values mean a more spread (isotropic) cloud" in out
     assert "min points:  21 (with the defaults; it depends on the parameters)" in out
-    assert re.search(r"^  k +default 20 +integer ≥ 2$", out, re.M)
-    assert re.search(r"^  combine +default \"mle\" +one of 'mle', 'mean', 'median'$", out, re.M)
-    assert re.search(r"^  unbiased +default false +true or false$", out, re.M)
+    assert re.search(r"^  k +default 20 +integer ≥ 2$", out, re.MULTILINE)
+    assert re.search(r"^  combine +default \"mle\" +one of 'mle', 'mean', 'median'$", out, re.MULTILINE)
+    assert re.search(r"^  unbiased +default false +true or false$", out, re.MULTILINE)
     code, out, _ = run_cli(capsys, "measures", "eee", "--json")
     info = json.loads(out)
     assert info["formula"] == reg.get("eee").doc and info["min_points"] == reg.get("eee").required_points()

@@ -34,7 +34,7 @@ def _study(tmp: Path, tiny: Path, **overrides: Any) -> Path:
 
 def test_a_fully_cached_rerun_loads_no_model(tmp_path: Path, tiny_bert_dir: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import latentatlas.models.load as load
+    from latentatlas.models import load
 
     study = _study(tmp_path, tiny_bert_dir)
     assert main(["--quiet", "run", str(study)]) == 0
