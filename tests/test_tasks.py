@@ -154,7 +154,7 @@ def test_glue_bad_files(glue_root: Path) -> None:
 
 def test_glue_missing_data_is_a_clear_error(tmp_path: Path, glue_root: Path) -> None:
     for data_dir in (None, tmp_path / "nowhere", tmp_path):
-        with pytest.raises(MissingAssetError, match=r"--data-dir PATH/TO/glue_data \(folders CoLA/, SST-2/"):
+        with pytest.raises(MissingAssetError, match=r"data_dir in the study file \(tasks: \[\{name: rte, data_dir: PATH/TO/glue_data\}\], folders CoLA/, SST-2/"):
             load_task("cola", data_dir=data_dir)
     (glue_root / "QNLI" / "dev.tsv").unlink()
     with pytest.raises(MissingAssetError, match="no dev.tsv"):

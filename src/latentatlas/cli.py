@@ -19,9 +19,59 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperCommand, TyperGroup
 
+try:  # typer ≥ 0.2x carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer on click
+    from click import exceptions as click_errors
+
+from . import logs
+from ._version import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, BadInputError, LatentAtlasError
+from .io import CACHE_ENV, DEFAULT_CACHE
 from .settings import describe
+
+log = logging.getLogger(__name__)
+
+
+def _first_paragraph(text: str | None) -> str:
+    return " ".join((text or "").split("\n\n", 1)[0].split())
+
+
+class _Command(TyperCommand):
+    """A command whose help reads well: ``Usage: latentatlas measure [OPTIONS] CLOUD.npy`` (not
+    ``{cloud}``), and arguments listed by their placeholder. Options name theirs (``--model SPEC``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for p in self.get_params(ctx):
+            if p.param_type_name == "argument":
+                name = p.metavar or (p.name or "ARG").upper()
+                pieces.append(name if p.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        params = self.get_params(ctx)
+        args = [(p.metavar or (p.name or "").upper(), getattr(p, "help", None) or "")
+                for p in params if p.param_type_name == "argument"]
+        opts = [rv for p in params if p.param_type_name == "option" and (rv := p.get_help_record(ctx))]
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class _Group(TyperGroup):
+    """A group whose command list shows each command's whole first paragraph, never cut mid-sentence."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, _first_paragraph(cmd.help)) for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="latentatlas",
@@ -30,27 +80,52 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=_Group,
 )
+cache_app = typer.Typer(
+    name="cache", help="List the cache folder's entries, or prune them by age or model.", no_args_is_help=True,
+    add_completion=False, rich_markup_mode=None, cls=_Group,
+)
+app.add_typer(cache_app, name="cache")
 
-_state = {"progress": True, "verbose": False}
+_state: dict[str, Any] = {"progress": True, "cache": None, "verbose": False}
+
+
+def _command(name: str, where: typer.Typer = app) -> Any:
+    return where.command(name, cls=_Command)
+
+
+def _configure(*, quiet: bool, verbose: bool) -> None:
+    """Logging for this command (:func:`latentatlas.logs.configure`); progress bars only on a terminal,
+    one log line per finished stage elsewhere."""
+    _state["cache"] = None
+    logs.configure(quiet=quiet, verbose=verbose)
+    _state["progress"] = not quiet and logs.interactive()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"latentatlas {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _global(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info logs.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only: no progress bars or info logs.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs, and the third-party output (Hugging Face load reports, download bars) that is otherwise silenced.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "huggingface_hub", "faiss"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    _state["progress"] = not quiet
+    del version
+    _configure(quiet=quiet, verbose=verbose)
     _state["verbose"] = verbose
-    if quiet:
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
+
+_CACHE_HELP = f"Cache folder (default: ${CACHE_ENV}, else {DEFAULT_CACHE})."
+_N_SENTENCES_HELP = "Sentences in the seeded sample (all of them when the corpus has fewer)."
+
+
+def _cache_option(help: str = _CACHE_HELP) -> Any:
+    return typer.Option(envvar=CACHE_ENV, show_envvar=False, show_default=False, metavar="DIR", help=help)
 
 
 def _parse_param(text: str) -> tuple[str, str, Any]:
@@ -65,43 +140,43 @@ def _parse_param(text: str) -> tuple[str, str, Any]:
     return measure, key, parsed
 
 
-@app.command("concepts")
+@_command("concepts")
 def concepts_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="Pre-trained model spec.")] = "minilm",
-    task: Annotated[str, typer.Option(help="Single-sentence classification task (see 'latentatlas tasks').")] = "bbc_topic",
-    tuned: Annotated[str | None, typer.Option(help="Existing fine-tuned folder (default: fine-tune MODEL, cached).")] = None,
-    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 1,
-    max_train: Annotated[int, typer.Option(help="Training examples (fine-tuning and probes).")] = 1000,
-    max_eval: Annotated[int, typer.Option(help="Validation examples (fine-tuning's evaluation, trigger inputs).")] = 500,
-    n_sentences: Annotated[int, typer.Option(help="Sentences analysed (seeded sample, never fine-tuned on).")] = 1000,
+    model: Annotated[str, typer.Option("--model", "-m", metavar="SPEC", help="Pre-trained model spec.")] = "minilm",
+    task: Annotated[str, typer.Option(metavar="NAME", help="Single-sentence classification task (see 'latentatlas tasks').")] = "bbc_topic",
+    tuned: Annotated[str | None, typer.Option(metavar="DIR", help="Existing fine-tuned folder (default: fine-tune MODEL, cached).")] = None,
+    finetune_epochs: Annotated[int, typer.Option(metavar="N", help="Fine-tuning epochs.")] = 1,
+    max_train: Annotated[int, typer.Option(metavar="N", help="Training examples (fine-tuning and probes).")] = 1000,
+    max_eval: Annotated[int, typer.Option(metavar="N", help="Validation examples (fine-tuning's evaluation, trigger inputs).")] = 500,
+    n_sentences: Annotated[int, typer.Option(metavar="N", help="Sentences analysed (seeded sample, never fine-tuned on).")] = 1000,
     corpus: Annotated[
-        str, typer.Option(help="'task' (the task's sentences, with gold classes), or 'bundled' or a .txt/.jsonl/.csv "
+        str, typer.Option(metavar="SOURCE", help="'task' (the task's sentences, with gold classes), or 'bundled' or a .txt/.jsonl/.csv "
                                "file whose sentences are analysed instead (no gold classes: polarity and triggers use the "
                                "fine-tuned model's predictions).")
     ] = "task",
-    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     analysis_split: Annotated[
-        str, typer.Option(help="Analysed sentences: 'validation' (the task's validation split) or 'heldout' "
+        str, typer.Option(metavar="SPLIT", help="Analysed sentences: 'validation' (the task's validation split) or 'heldout' "
                                "(train sentences left out of fine-tuning).")
     ] = "validation",
     k: Annotated[
-        int | None, typer.Option(help="Concepts per layer (Ward cut); default: the papers' ratio, 600 per 250,000 occurrences.")
+        int | None, typer.Option(metavar="N", help="Concepts per layer (Ward cut); default: the papers' ratio, 600 per 250,000 occurrences.")
     ] = None,
     k_sweep: Annotated[
-        str | None, typer.Option(help="K values cut from the same trees, e.g. '10,50,600' (default: K/4 … 8K and 600).")
+        str | None, typer.Option(metavar="N,N,...", help="K values cut from the same trees, e.g. '10,50,600' (default: K/4 … 8K and 600).")
     ] = None,
-    layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    layers: Annotated[str, typer.Option(metavar="LAYERS", help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
     labels: Annotated[
-        Path | None, typer.Option(help="Label file: one line per analysed sentence, one label per word of words.txt.")
+        Path | None, typer.Option(metavar="FILE", help="Label file: one line per analysed sentence, one label per word of words.txt.")
     ] = None,
-    theta: Annotated[float, typer.Option(help="Purity threshold of label alignment.")] = 0.9,
-    position: Annotated[str, typer.Option(help="Trigger insertion: prefix, suffix or random.")] = "prefix",
-    seed: Annotated[int, typer.Option(help="Seed of every sample and draw.")] = 0,
-    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
-    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-concepts"),
+    theta: Annotated[float, typer.Option(metavar="X", help="Purity threshold of label alignment.")] = 0.9,
+    position: Annotated[str, typer.Option(metavar="prefix|suffix|random", help="Trigger insertion.")] = "prefix",
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of every sample and draw.")] = 0,
+    cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
+    output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-concepts"),
     report: Annotated[
-        Path | None, typer.Option(help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
+        Path | None, typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -147,47 +222,79 @@ def concepts_cmd(
         typer.echo(f"  {name:<22} {path}")
 
 
-@app.command("measures")
+@_command("measures")
 def list_measures(
-    family: Annotated[str | None, typer.Option(help="Only this family (spread, quantization, ...).")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="Show one measure in full: formula, reference, direction, minimum points, parameters.")] = None,
+    family: Annotated[str | None, typer.Option(metavar="FAMILY", help="Only this family (spread, quantization, dimension, similarity).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the measure registry: name, family, direction, reference."""
+    """List the measure registry (name, family, direction, what it computes), or show one measure in full."""
     from .measures import registry as reg
 
+    if name is not None:
+        spec = reg.get(name)
+        typer.echo(json.dumps(_measure_json(spec, full=True), indent=2, default=str) if as_json
+                   else _measure_detail(spec))
+        return
     specs = [s for s in reg.all_measures().values() if family is None or s.family == family]
     if family is not None and not specs:
         from .errors import UnknownNameError
 
         raise UnknownNameError("measure family", family, {s.family for s in reg.all_measures().values()})
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "family": s.family,
-                        "higher_means_spread": s.higher_means_spread,
-                        "reference": s.reference,
-                        "defaults": dict(s.defaults),
-                        "summary": s.summary,
-                    }
-                    for s in specs
-                ],
-                indent=2,
-                default=str,
-            )
-        )
+        typer.echo(json.dumps([_measure_json(s) for s in specs], indent=2, default=str))
         return
     width = max(len(s.name) for s in specs)
     for s in specs:
-        direction = {True: "↑spread", False: "↓spread", None: "   –   "}[s.higher_means_spread]
-        typer.echo(f"{s.name:<{width}}  {s.family:<12} {direction}  {s.summary}")
+        source = "" if s.source == "latentatlas" else f" [{s.source}]"
+        typer.echo(f"{s.name:<{width}}  {s.family:<12} {_DIRECTION[s.higher_means_spread]}  {s.summary}{source}")
 
 
-@app.command("tasks")
+_DIRECTION = {True: "↑spread", False: "↓spread", None: "   –   "}
+_DIRECTION_WORDS = {True: "higher values mean a more spread (isotropic) cloud",
+                    False: "higher values mean a less spread (more anisotropic) cloud",
+                    None: "not a spread measure (no direction)"}
+
+
+def _measure_json(spec: Any, *, full: bool = False) -> dict[str, Any]:
+    out = {"name": spec.name, "family": spec.family, "source": spec.source,
+           "higher_means_spread": spec.higher_means_spread, "reference": spec.reference,
+           "defaults": dict(spec.defaults), "summary": spec.summary}
+    if full:
+        out.update({
+            "formula": spec.doc, "min_points": spec.required_points(), "stochastic": spec.stochastic,
+            "streamable": spec.streamable,
+            "params": {k: {"default": spec.defaults[k], "allowed": p.describe()} for k, p in spec.params.items()},
+        })
+    return out
+
+
+def _measure_detail(spec: Any) -> str:
+    """Everything about one measure, for `latentatlas measures NAME`."""
+    import textwrap
+
+    min_pts = f"{spec.required_points()}" + (" (with the defaults; it depends on the parameters)"
+                                            if callable(spec.min_points) else "")
+    lines = [f"{spec.name}: {spec.family} measure ({spec.source})", "",
+             textwrap.indent(spec.doc or spec.summary, "  "), "",
+             f"reference:   {spec.reference}",
+             f"direction:   {_DIRECTION_WORDS[spec.higher_means_spread]}",
+             f"min points:  {min_pts}",
+             f"seeded:      {'yes (--seed)' if spec.stochastic else 'no (deterministic)'}",
+             f"streamable:  {'yes' if spec.streamable else 'no'}"]
+    if spec.params:
+        width = max(len(k) for k in spec.params)
+        lines.append("parameters (set with -p " + spec.name + ".NAME=VALUE, or params: in a study):")
+        for k, p in spec.params.items():
+            lines.append(f"  {k:<{width}}  default {json.dumps(spec.defaults[k], default=str):<8} {p.describe()}")
+    else:
+        lines.append("parameters:  none")
+    return "\n".join(lines)
+
+
+@_command("tasks")
 def list_tasks(
-    suite: Annotated[str | None, typer.Option(help="Only this suite: glue or offline.")] = None,
+    suite: Annotated[str | None, typer.Option(metavar="glue|offline", help="Only this suite.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the downstream task registry: name, suite, kind, official metric, labels."""
@@ -205,21 +312,22 @@ def list_tasks(
         typer.echo(f"{i.name:<10} {i.suite:<8} {i.kind:<15} {i.metric:<17} {i.description}")
 
 
-@app.command("measure")
+@_command("measure")
 def measure_cloud(
-    cloud: Annotated[Path, typer.Argument(help="A .npy file holding an (n_points, n_dims) array.")],
+    cloud: Annotated[Path, typer.Argument(metavar="CLOUD.npy", help="A .npy file holding an (n_points, n_dims) array.")],
     measure: Annotated[
-        list[str] | None, typer.Option("--measure", "-m", help="Measure name; repeat. Default: all.")
+        list[str] | None, typer.Option("--measure", "-m", metavar="NAME", help="Measure name; repeat. Default: all.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for stochastic measures.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for stochastic measures.")] = 0,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="MEASURE.PARAM=VALUE override; repeat.")
+        list[str] | None, typer.Option("--param", "-p", metavar="MEASURE.PARAM=VALUE",
+                                       help="Parameter override, checked before any work (see `latentatlas measures NAME`); repeat.")
     ] = None,
     max_points: Annotated[
-        int | None, typer.Option(help="Measure a seeded subsample (--seed) of this many points.")
+        int | None, typer.Option(metavar="N", help="Measure a seeded subsample (--seed) of this many points.")
     ] = None,
     max_memory: Annotated[
-        float | None, typer.Option(help="GB the measures that cannot stream may use (default: half the free memory).")
+        float | None, typer.Option(metavar="GB", help="GB the measures that cannot stream may use (default: half the free memory).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object {measure: value}.")] = False,
 ) -> None:
@@ -250,6 +358,7 @@ def measure_cloud(
 
 
 _ENGINE_HELP = "Where jobs run: local (this process) or ray (a Ray cluster; needs the ray extra)."
+_ENGINE = {"metavar": "local|ray", "help": _ENGINE_HELP}
 _ADDRESS_HELP = "Ray cluster address (with --engine ray); default: start a local Ray instance."
 _DEVICE_HELP = "cpu, or cuda (autocast) for extraction and fine-tuning."
 _CORPUS_HELP = "'bundled' or a .txt/.jsonl/.csv file (one sentence, or with --split-sentences one paragraph, per line/row)."
@@ -284,29 +393,29 @@ def _on_device(study: Any, device: str) -> Any:
     })
 
 
-@app.command("extract")
+@_command("extract")
 def extract(
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Model spec; repeat.")],
-    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
-    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    model: Annotated[list[str], typer.Option("--model", "-m", metavar="SPEC", help="Model spec; repeat.")],
+    corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP)] = "bundled",
+    text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
-    encoding: Annotated[str, typer.Option(help=_ENCODING_HELP)] = "utf-8",
-    n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size (default all).")] = 1000,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    encoding: Annotated[str, typer.Option(metavar="ENCODING", help=_ENCODING_HELP)] = "utf-8",
+    n_sentences: Annotated[int, typer.Option(metavar="N", help=_N_SENTENCES_HELP)] = 1000,
+    seed: Annotated[int, typer.Option(metavar="N", help="Sampling seed.")] = 0,
+    layers: Annotated[str, typer.Option(metavar="LAYERS", help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
     site: Annotated[
         list[str] | None,
-        typer.Option("--site", help=_SITE_HELP),
+        typer.Option("--site", metavar="SITE", help=_SITE_HELP),
     ] = None,
-    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
+    cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     drop_special: Annotated[bool, typer.Option(help="Drop [CLS]/[SEP] tokens.")] = False,
-    dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
-    batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 32,
-    max_length: Annotated[int, typer.Option(help="Truncation length in tokens.")] = 128,
+    dtype: Annotated[str, typer.Option(metavar="float16|float32", help="Stored precision.")] = "float16",
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Sentences per forward pass.")] = 32,
+    max_length: Annotated[int, typer.Option(metavar="N", help="Truncation length in tokens.")] = 128,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "local",
-    address: Annotated[str | None, typer.Option(help=_ADDRESS_HELP)] = None,
-    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
+    engine: Annotated[str, typer.Option(**_ENGINE)] = "local",
+    address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help=_ADDRESS_HELP)] = None,
+    device: Annotated[str, typer.Option(metavar="cpu|cuda", help=_DEVICE_HELP)] = "cpu",
 ) -> None:
     """Extract token-level vectors of every layer (at every --site) into the on-disk activation store."""
     from .engine.device import check_device
@@ -336,28 +445,40 @@ def extract(
             typer.echo(f"{o['model']} [{o['site']}]: {o['n_tokens']} tokens, layers {o['layers']} -> {o['store']}")
 
 
-@app.command("run")
+@_command("run")
 def run(
-    study_file: Annotated[Path | None, typer.Argument(help="Study YAML; default: the built-in preset.")] = None,
-    preset: Annotated[str, typer.Option(help="Built-in study when no file is given: default, quick, full.")] = "default",
-    output: Annotated[Path | None, typer.Option(help="Output folder (overrides the study's).")] = None,
-    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "local",
-    address: Annotated[str | None, typer.Option(help=_ADDRESS_HELP)] = None,
-    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "cpu",
+    study_file: Annotated[Path | None, typer.Argument(metavar="STUDY.yaml", help="Study file; default: the built-in preset.")] = None,
+    preset: Annotated[str, typer.Option(metavar="default|quick|full", help="Built-in study when no file is given.")] = "default",
+    output: Annotated[Path | None, typer.Option(metavar="DIR", help="Output folder (overrides the study's).")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", metavar="SPEC", help="Run these models instead of the study's; repeat.")] = None,
+    corpus: Annotated[str | None, typer.Option(metavar="SOURCE", help="Corpus instead of the study's: 'bundled' or a .txt/.jsonl/.csv file.")] = None,
+    measure: Annotated[list[str] | None, typer.Option("--measure", metavar="NAME", help="Run these measures instead of the study's; repeat.")] = None,
+    layers: Annotated[str | None, typer.Option(metavar="LAYERS", help="Layers instead of the study's: 'all', 'last', '0,3,-1' or '1:4'.")] = None,
+    n_sentences: Annotated[int | None, typer.Option(metavar="N", min=1, help="Sentences in the seeded corpus sample, instead of the study's.", show_default=False)] = None,
+    engine: Annotated[str, typer.Option(**_ENGINE)] = "local",
+    address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help=_ADDRESS_HELP)] = None,
+    device: Annotated[str, typer.Option(metavar="cpu|cuda", help=_DEVICE_HELP)] = "cpu",
 ) -> None:
-    """Run a study: extract, measure every layer of every model, write results and report."""
+    """Run a study: extract, measure every layer of every model, write results and report.
+
+    The study is a YAML file or a preset; --model, --corpus, --measure, --layers and --n-sentences
+    replace its fields for this run (checked like the file, before any work).
+    """
+    from .api import Study
     from .engine.device import check_device
     from .pipeline import load_study, run_study
 
     check_device(device)
-    study = _on_device(load_study(study_file, preset=preset), device)
+    study = Study(load_study(study_file, preset=preset)).override(
+        models=model, corpus=corpus, measures=measure, layers=layers, n_sentences=n_sentences)
+    settings = _on_device(study.settings, device)
     from .io import check_writable_dir
 
-    check_writable_dir(output if output is not None else study.output,
+    check_writable_dir(output if output is not None else settings.output,
                        "--output folder" if output is not None else "output folder (the study's output:)")
-    check_writable_dir(study.cache, "cache folder (the study's cache:)", read_only_ok=True)
+    check_writable_dir(settings.cache, "cache folder (the study's cache:)", read_only_ok=True)
     with _engine(engine, address) as eng:
-        result = run_study(study, output=output, progress=_state["progress"], engine=eng)
+        result = run_study(settings, output=output, progress=_state["progress"], engine=eng)
     typer.echo(
         f"{len(result.results)} results for {result.results['spec'].nunique()} models in "
         f"{result.timings['total']:.1f} s"
@@ -366,23 +487,23 @@ def run(
         typer.echo(f"  {name:<16} {path}")
 
 
-@app.command("compare")
+@_command("compare")
 def compare_cmd(
-    a: Annotated[str, typer.Argument(help="Model spec, or a .npy cloud.")],
-    b: Annotated[str, typer.Argument(help="Model spec, or a .npy cloud with the same rows as A.")],
+    a: Annotated[str, typer.Argument(metavar="A", help="Model spec, or a .npy cloud.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="Model spec, or a .npy cloud with the same rows as A.")],
     measure: Annotated[
-        list[str] | None, typer.Option("--measure", "-m", help="cka, mutual_knn, svcca, pwcca, rsa, procrustes.")
+        list[str] | None, typer.Option("--measure", "-m", metavar="NAME", help="cka, mutual_knn, svcca, pwcca, rsa, procrustes; repeat.")
     ] = None,
-    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
-    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP)] = "bundled",
+    text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
-    encoding: Annotated[str, typer.Option(help=_ENCODING_HELP)] = "utf-8",
-    n_sentences: Annotated[int | None, typer.Option(help="Seeded sample size.")] = 500,
-    layers: Annotated[str, typer.Option(help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
-    max_points: Annotated[int | None, typer.Option(help="Seeded subsample of shared tokens.")] = 5000,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
-    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-compare"),
+    encoding: Annotated[str, typer.Option(metavar="ENCODING", help=_ENCODING_HELP)] = "utf-8",
+    n_sentences: Annotated[int, typer.Option(metavar="N", help=_N_SENTENCES_HELP)] = 500,
+    layers: Annotated[str, typer.Option(metavar="LAYERS", help="'all', 'last', '0,3,-1' or '1:4'.")] = "all",
+    max_points: Annotated[int, typer.Option(metavar="N", help="Seeded subsample of shared tokens.")] = 5000,
+    seed: Annotated[int, typer.Option(metavar="N", help="Sampling seed.")] = 0,
+    cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
+    output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-compare"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the matrices as JSON.")] = False,
 ) -> None:
     """Layer × layer similarity of two models (or two .npy clouds) over the same tokens."""
@@ -403,18 +524,18 @@ def compare_cmd(
             typer.echo(f"  {name:<16} {path}")
 
 
-@app.command("topology")
+@_command("topology")
 def topology_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model spec.")] = "minilm",
-    layer: Annotated[int, typer.Option(help="Layer (0 = embeddings, -1 = last).")] = -1,
-    k: Annotated[int, typer.Option(help="Neighbours per local neighbourhood.")] = 32,
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (article splits, paired test).")] = "0,1,2,3,4",
-    n_sentences: Annotated[int, typer.Option(help="Sentences (seeded sample).")] = 1000,
-    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP + " A line (paragraph) is an article of the split.")] = "bundled",
-    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", metavar="SPEC", help="Model spec.")] = "minilm",
+    layer: Annotated[int, typer.Option(metavar="N", help="Layer (0 = embeddings, -1 = last).")] = -1,
+    k: Annotated[int, typer.Option(metavar="N", help="Neighbours per local neighbourhood.")] = 32,
+    seeds: Annotated[str, typer.Option(metavar="N,N,...", help="Comma-separated seeds (article splits, paired test).")] = "0,1,2,3,4",
+    n_sentences: Annotated[int, typer.Option(metavar="N", help="Sentences (seeded sample).")] = 1000,
+    corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP + " A line (paragraph) is an article of the split.")] = "bundled",
+    text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
-    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
-    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-topology"),
+    cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
+    output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-topology"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds).
@@ -444,19 +565,19 @@ def topology_cmd(
         typer.echo(f"  {name:<20} {path}")
 
 
-@app.command("anchor")
+@_command("anchor")
 def anchor_cmd(
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Model folder with an LM head; repeat.")],
-    ks: Annotated[str, typer.Option(help="Comma-separated bulk sizes k (top-k words left out).")] = "0,10,100,1000",
-    n_sentences: Annotated[int, typer.Option(help="Sentences (seeded sample).")] = 3000,
-    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
-    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    model: Annotated[list[str], typer.Option("--model", "-m", metavar="DIR", help="Model folder with an LM head; repeat.")],
+    ks: Annotated[str, typer.Option(metavar="N,N,...", help="Comma-separated bulk sizes k (top-k words left out).")] = "0,10,100,1000",
+    n_sentences: Annotated[int, typer.Option(metavar="N", help="Sentences (seeded sample).")] = 3000,
+    corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP)] = "bundled",
+    text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the sentence sample, masked positions and split.")] = 0,
-    null_seeds: Annotated[int, typer.Option(help="Random null heads per kind (rotation, resample).")] = 3,
-    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("latentatlas-anchor"),
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sentence sample, masked positions and split.")] = 0,
+    null_seeds: Annotated[int, typer.Option(metavar="N", help="Random null heads per kind (rotation, resample).")] = 3,
+    output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-anchor"),
     report: Annotated[
-        Path | None, typer.Option(help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
+        Path | None, typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -490,23 +611,23 @@ def anchor_cmd(
         typer.echo(f"  {name:<16} {path}")
 
 
-@app.command("pretrain")
+@_command("pretrain")
 def pretrain_cmd(
-    objective: Annotated[str, typer.Option(help="mlm, mlm_shuffle_sentence, mlm_shuffle_corpus, first_char, random.")] = "mlm",
-    output: Annotated[Path, typer.Option(help="Model folder to write (resumes from its checkpoint).")] = Path("latentatlas-pretrain"),
-    steps: Annotated[int, typer.Option(help="Optimiser steps of 32 x 64 tokens (3000: about 10 min on 2 idle cores).")] = 3000,
-    hidden_size: Annotated[int, typer.Option(help="Hidden size.")] = 128,
-    num_layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
-    num_heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
-    intermediate_size: Annotated[int, typer.Option(help="Feed-forward size.")] = 512,
-    seq_len: Annotated[int, typer.Option(help="Tokens per training block.")] = 64,
-    batch_size: Annotated[int, typer.Option(help="Blocks per step.")] = 32,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up and decay).")] = 5e-4,
-    n_sentences: Annotated[int | None, typer.Option(help="Sentences (seeded sample; default: all).")] = None,
-    corpus: Annotated[str, typer.Option(help=_CORPUS_HELP)] = "bundled",
-    text_column: Annotated[str | None, typer.Option(help="Text column of a .csv/.jsonl corpus.")] = None,
+    objective: Annotated[str, typer.Option(metavar="NAME", help="mlm, mlm_shuffle_sentence, mlm_shuffle_corpus, first_char, random.")] = "mlm",
+    output: Annotated[Path, typer.Option(metavar="DIR", help="Model folder to write (resumes from its checkpoint).")] = Path("latentatlas-pretrain"),
+    steps: Annotated[int, typer.Option(metavar="N", help="Optimiser steps of 32 x 64 tokens (3000: about 10 min on 2 idle cores).")] = 3000,
+    hidden_size: Annotated[int, typer.Option(metavar="N", help="Hidden size.")] = 128,
+    num_layers: Annotated[int, typer.Option(metavar="N", help="Transformer layers.")] = 2,
+    num_heads: Annotated[int, typer.Option(metavar="N", help="Attention heads.")] = 2,
+    intermediate_size: Annotated[int, typer.Option(metavar="N", help="Feed-forward size.")] = 512,
+    seq_len: Annotated[int, typer.Option(metavar="N", help="Tokens per training block.")] = 64,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Blocks per step.")] = 32,
+    lr: Annotated[float, typer.Option(metavar="X", help="Peak learning rate (linear warm-up and decay).")] = 5e-4,
+    n_sentences: Annotated[int | None, typer.Option(metavar="N", help="Sentences (seeded sample; default: all).")] = None,
+    corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP)] = "bundled",
+    text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
-    seed: Annotated[int, typer.Option(help="Seed of initialisation, batches, masking and shuffles.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of initialisation, batches, masking and shuffles.")] = 0,
 ) -> None:
     """Pre-train a small BERT masked LM on the bundled BBC corpus (or --corpus) with one objective
     (checkpointed, resumable)."""
@@ -527,12 +648,12 @@ def pretrain_cmd(
     )
 
 
-@app.command("score-model")
+@_command("score-model")
 def score_model_cmd(
     model: Annotated[list[str], typer.Argument(help="Model spec(s) to score.", metavar="SPEC...")],
-    predictor: Annotated[Path, typer.Option(help="predictor.json written by `latentatlas run`.")] = Path(
+    predictor: Annotated[Path, typer.Option(metavar="FILE", help="predictor.json written by `latentatlas run`.")] = Path(
         "latentatlas-out/predictor.json"),
-    cache: Annotated[Path, typer.Option(help="Cache folder.")] = Path(".latentatlas-cache"),
+    cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
 ) -> None:
     """Predict a model's downstream score from its geometry, with the relation a study fitted."""
@@ -555,26 +676,26 @@ def score_model_cmd(
                    f"({r['measure']}@{r['layer']} = {r['value']:.6g}){note}")
 
 
-@app.command("predict")
+@_command("predict")
 def predict_cmd(
-    table: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet table, one row per model.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict (e.g. the GLUE average).")],
+    table: Annotated[Path, typer.Argument(metavar="TABLE", help="A .csv, .tsv or .parquet table, one row per model.")],
+    target: Annotated[str, typer.Option("--target", "-t", metavar="COLUMN", help="Column to predict (e.g. the GLUE average).")],
     predictor: Annotated[
-        list[str] | None, typer.Option("--predictor", "-p", help="Numeric predictor column; repeat.")
+        list[str] | None, typer.Option("--predictor", "-p", metavar="COLUMN", help="Numeric predictor column; repeat.")
     ] = None,
     predictors: Annotated[
         list[str] | None,
-        typer.Option("--predictors", help="Glob over column names selecting candidate predictors (e.g. 'aq_*'); "
+        typer.Option("--predictors", metavar="GLOB", help="Glob over column names selecting candidate predictors (e.g. 'aq_*'); "
                      "repeat; adds to --predictor."),
     ] = None,
-    factor: Annotated[str | None, typer.Option(help="Categorical column added as a treatment-coded factor.")] = None,
+    factor: Annotated[str | None, typer.Option(metavar="COLUMN", help="Categorical column added as a treatment-coded factor.")] = None,
     holdout_col: Annotated[
-        str | None, typer.Option(help="Column whose truthy values (1/true/yes/holdout) mark held-out rows.")
+        str | None, typer.Option(metavar="COLUMN", help="Column whose truthy values (1/true/yes/holdout) mark held-out rows.")
     ] = None,
-    id_col: Annotated[str | None, typer.Option(help="Column naming rows (default: spec, model or row number).")] = None,
+    id_col: Annotated[str | None, typer.Option(metavar="COLUMN", help="Column naming rows (default: spec, model or row number).")] = None,
     group_col: Annotated[
         str | None,
-        typer.Option(help="Column labelling related models (seed twins, checkpoints of one run), left out "
+        typer.Option(metavar="COLUMN", help="Column labelling related models (seed twins, checkpoints of one run), left out "
                      "together in cross-validation; absent: each row its own group."),
     ] = None,
     dropna: Annotated[
@@ -582,9 +703,9 @@ def predict_cmd(
                            "does); their number is reported.")
     ] = False,
     n_permutations: Annotated[
-        int, typer.Option(help="Permutations of the family-wise test of the best predictor.")
+        int, typer.Option(metavar="N", help="Permutations of the family-wise test of the best predictor.")
     ] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the permutations.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
     """Fit target ~ predictor (+ factor) by OLS with leave-one-group-out error, held-out predictions, and the
@@ -602,6 +723,69 @@ def predict_cmd(
         dropna=dropna, n_permutations=n_permutations, seed=seed,
     )
     typer.echo(json.dumps(result, indent=2) if as_json else format_analysis(result))
+
+
+_CACHE_DIR_HELP = f"Cache folder (default: ${CACHE_ENV}, else {DEFAULT_CACHE}); also accepted before the subcommand."
+
+
+@cache_app.callback()
+def _cache_group(
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help=f"Cache folder (default: ${CACHE_ENV}, else {DEFAULT_CACHE}).")] = None,
+) -> None:
+    _state["cache"] = cache
+
+
+def _cache_dir(cache: Path | None) -> Path:
+    """--cache after the subcommand, else before it, else $LATENTATLAS_CACHE, else .latentatlas-cache."""
+    from .io import default_cache
+
+    chosen = cache if cache is not None else _state.get("cache")
+    return Path(chosen) if chosen is not None else Path(default_cache())
+
+
+@_command("list", cache_app)
+def cache_list(
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help=_CACHE_DIR_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the cache's entries with their kind, size, age and model (where the entry names it)."""
+    from .api import cache_entries
+    from .cachedir import human_age, human_bytes
+
+    cache = _cache_dir(cache)
+    df = cache_entries(cache)
+    if as_json:
+        typer.echo(df.to_json(orient="records", indent=2))
+        return
+    for e in df.itertuples():
+        model = f"  model {e.model[:16]}" if isinstance(e.model, str) else ""
+        partial = "  (unfinished)" if e.partial else ""
+        typer.echo(f"{e.kind:<12} {e.name[:16]:<16} {human_bytes(e.bytes):>9} {human_age(e.age_s):>5}{model}{partial}")
+    by_kind = df.groupby("kind", sort=False)["bytes"].agg(["count", "sum"])
+    summary = ", ".join(f"{k} {int(r['count'])} ({human_bytes(r['sum'])})" for k, r in by_kind.iterrows())
+    typer.echo(f"{len(df)} entries, {human_bytes(df['bytes'].sum())} in {cache}" + (f": {summary}" if summary else ""))
+
+
+@_command("prune", cache_app)
+def cache_prune(
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help=_CACHE_DIR_HELP)] = None,
+    older_than: Annotated[str | None, typer.Option(metavar="AGE", help="Entries last written longer ago than AGE: 30d, 12h, 90m, 2w.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", metavar="SPEC", help="Entries of this model (its activation stores, variant weights, zoo folder); repeat.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
+) -> None:
+    """Remove cache entries by age and/or model (both given: entries matching both); never outside the cache.
+
+    Features, fine-tuning runs and measure values are keyed by content hashes, not by model: prune them
+    by age.
+    """
+    from .api import prune_cache
+    from .cachedir import human_bytes
+
+    chosen = prune_cache(_cache_dir(cache), older_than=older_than, models=model, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for e in chosen:
+        typer.echo(f"{verb} {e.kind}/{e.path.name} ({human_bytes(e.bytes)})")
+    typer.echo(f"{verb} {len(chosen)} entries, {human_bytes(sum(e.bytes for e in chosen))}")
 
 
 def _study_from_options(
@@ -672,6 +856,18 @@ def _unexpected_line(exc: BaseException) -> str:
             "traceback, and please report it).")
 
 
+#: The global flags, also accepted after the subcommand (moved in front of it before parsing).
+GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """``latentatlas run study.yaml --quiet`` → ``latentatlas --quiet run study.yaml`` (tokens after ``--``
+    are left alone)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for a in argv[:end] if a not in GLOBAL_FLAGS] + argv[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``latentatlas`` console script; returns the exit code.
 
@@ -682,9 +878,29 @@ def main(argv: list[str] | None = None) -> int:
     """
     _state["verbose"] = False
     try:
-        app(args=argv, prog_name="latentatlas")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return _run(hoist_global_flags(list(sys.argv[1:] if argv is None else argv)))
+    finally:
+        logs.flush_repeats()
+
+
+def _run(argv: list[str]) -> int:
+    no_args = getattr(click_errors, "NoArgsIsHelpError", ())
+    try:
+        code = app(args=argv, prog_name="latentatlas", standalone_mode=False)
+    except no_args as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "latentatlas"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"latentatlas: error: {message} (see `{where} --help`)", err=True)
+        return EXIT_BAD_INPUT
+    except click_errors.ClickException as exc:
+        typer.echo(f"latentatlas: error: {' '.join(exc.format_message().split())}", err=True)
+        return int(exc.exit_code)
+    except typer.Abort:
+        typer.echo("latentatlas: aborted", err=True)
+        return 1
     except LatentAtlasError as exc:
         return _fail(f"{exc}", exc.exit_code, exc)
     except ValidationError as exc:  # settings built from options: one line naming the field
@@ -693,7 +909,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(_os_error_line(exc), EXIT_ENVIRONMENT, exc)
     except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: one line, the traceback with -v
         return _fail(_unexpected_line(exc), EXIT_ENVIRONMENT, exc)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _fail(line: str, code: int, exc: BaseException) -> int:

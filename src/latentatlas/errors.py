@@ -33,7 +33,7 @@ class TooFewPointsError(BadInputError):
         self.got = got
         super().__init__(
             f"{what} needs at least {needed} points but the cloud has {got}; "
-            "use more sentences (a larger corpus or --n-sentences) or drop this measure."
+            "use more sentences (--n-sentences, or corpus.n_sentences in a study file) or drop this measure."
         )
 
 

@@ -42,6 +42,17 @@ log = logging.getLogger(__name__)
 #: Hex digits of a content key: 128 bits, enough that two different entries never collide.
 KEY_LENGTH = 32
 
+#: The environment variable naming the cache folder of every command and study that does not name one.
+CACHE_ENV = "LATENTATLAS_CACHE"
+#: The cache folder when neither an option, a study file nor :data:`CACHE_ENV` names one.
+DEFAULT_CACHE = ".latentatlas-cache"
+
+
+def default_cache() -> str:
+    """The cache folder: ``$LATENTATLAS_CACHE`` when set (``~`` expanded), else ``.latentatlas-cache``."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    return os.path.expanduser(value) if value else DEFAULT_CACHE
+
 
 def content_key(obj: Any, length: int = KEY_LENGTH) -> str:
     """sha256 of ``obj`` as canonical JSON (sorted keys; non-JSON values by ``str``), cut to ``length``."""

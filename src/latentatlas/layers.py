@@ -27,7 +27,8 @@ def resolve_layers(selection: LayerSelection, num_layers: int) -> list[int]:
                 start = int(start_s) if start_s else 0
                 stop = int(stop_s) if stop_s else n_states
             except ValueError:
-                raise BadInputError(f"layer range {selection!r} is not of the form 'a:b'.") from None
+                raise BadInputError(f"layer range {selection!r} is not of the form START:STOP with integers, "
+                                    "e.g. '1:4' or '2:'.") from None
             return sorted({_one(i, num_layers) for i in range(*slice(start, stop).indices(n_states))})
         try:
             values: list[int] = [int(v) for v in text.split(",")]
@@ -40,6 +41,13 @@ def resolve_layers(selection: LayerSelection, num_layers: int) -> list[int]:
     if isinstance(selection, int):
         return [_one(selection, num_layers)]
     return sorted({_one(int(v), num_layers) for v in selection})
+
+
+def check_selection(selection: LayerSelection) -> LayerSelection:
+    """``selection`` if its form is valid (a BadInputError otherwise), before any model is known;
+    whether its indices exist is checked against each model by :func:`resolve_layers`."""
+    resolve_layers(selection, 1 << 20)
+    return selection
 
 
 def _one(index: int, num_layers: int) -> int:

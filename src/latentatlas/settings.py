@@ -18,13 +18,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import BadInputError, UnknownNameError
-from .io import check_encoding, read_text, read_yaml
+from .io import check_encoding, default_cache, read_text, read_yaml
 
 PRESETS = ("default", "quick", "full")
 
 
 def describe(exc: ValidationError, *, as_flags: bool = False) -> str:
-    """A pydantic error as one line: ``field.sub: message; other: message`` (``--field-name`` with
+    """A pydantic error as one line: ``field.sub: message; other: message`` (fields named as command-line options with
     ``as_flags``, for settings built from command-line options)."""
     parts = []
     for err in exc.errors():
@@ -270,7 +270,7 @@ class Study(Settings):
 
     name: str = "study"
     output: str = "latentatlas-out"
-    cache: str = ".latentatlas-cache"
+    cache: str = Field(default_factory=default_cache, description="default: $LATENTATLAS_CACHE or .latentatlas-cache")
     corpus: CorpusSpec = CorpusSpec()
     models: list[str] = Field(default_factory=lambda: ["minilm"], min_length=1)
     layers: str | int | list[int] = "all"
@@ -312,7 +312,7 @@ class CompareSettings(Settings):
     layers: str | int | list[int] = "all"
     max_points: int | None = Field(default=5000, ge=2, description="seeded subsample of shared tokens")
     seed: int = 0
-    cache: str = ".latentatlas-cache"
+    cache: str = Field(default_factory=default_cache)
     extraction: ExtractionSettings = ExtractionSettings()
 
 

@@ -193,6 +193,25 @@ class FeatureCache:
         }
         return content_key(blob)
 
+    def path(self, model_key: str, info: TaskInfo, split: Split, layers: Sequence[int], max_length: int) -> Path:
+        return self.root / f"{self.key(model_key, info, split, layers, max_length)}.npz"
+
+    def cached(
+        self, split: Split, info: TaskInfo, *, model_key: str, layers: Sequence[int], max_length: int = 128
+    ) -> Features | None:
+        """The cached features of this entry, or None (absent or unreadable): no model needed."""
+        path = self.path(model_key, info, split, layers, max_length)
+        if not entry_intact(path, "feature cache entry"):
+            return None
+        try:
+            with np.load(path) as z:
+                loaded = {int(k.removeprefix("layer_")): z[k] for k in z.files if k.startswith("layer_")}
+                kept = z["kept"]
+        except (OSError, ValueError):
+            log.warning("feature cache %s is unreadable; recomputing", path)
+            return None
+        return Features(by_layer=loaded, kept=kept) if set(loaded) == set(layers) else None
+
     def get_or_compute(
         self,
         model: torch.nn.Module,
@@ -206,16 +225,10 @@ class FeatureCache:
         batch_size: int = 32,
         progress: bool = False,
     ) -> Features:
-        path = self.root / f"{self.key(model_key, info, split, layers, max_length)}.npz"
-        if entry_intact(path, "feature cache entry"):
-            try:
-                with np.load(path) as z:
-                    loaded = {int(k.removeprefix("layer_")): z[k] for k in z.files if k.startswith("layer_")}
-                    kept = z["kept"]
-                if set(loaded) == set(layers):
-                    return Features(by_layer=loaded, kept=kept)
-            except (OSError, ValueError):
-                log.warning("feature cache %s is unreadable; recomputing", path)
+        cached = self.cached(split, info, model_key=model_key, layers=layers, max_length=max_length)
+        if cached is not None:
+            return cached
+        path = self.path(model_key, info, split, layers, max_length)
         feats = features(
             model, tokenizer, split, info,
             layers=layers, max_length=max_length, batch_size=batch_size, progress=progress,

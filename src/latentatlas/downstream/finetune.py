@@ -236,6 +236,14 @@ def _finished(run_dir: Path, locked: bool = False) -> tuple[FinetuneResult | Non
     return result, ""
 
 
+def finished_run(
+    task: TaskData, *, model_key: str, cache_dir: Path | str, seed: int = 0, settings: FinetuneSettings | None = None
+) -> FinetuneResult | None:
+    """The result of a finished, intact cached fine-tuning run of these inputs, or None: no model needed."""
+    run_dir = Path(cache_dir) / "finetune" / run_key(model_key, task, settings or FinetuneSettings(), seed)
+    return _finished(run_dir)[0]
+
+
 def _train(
     encoder: torch.nn.Module,
     tokenizer: Any,

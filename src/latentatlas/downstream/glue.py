@@ -34,9 +34,9 @@ from .base import Split, TaskData, TaskInfo, TaskKind
 log = logging.getLogger(__name__)
 
 HUB_NAME = "nyu-mll/glue"
-MISSING_HINT = (
-    "download GLUE and pass --data-dir PATH/TO/glue_data (folders CoLA/, SST-2/, ...) or a dataset saved "
-    "with datasets.save_to_disk"
+MISSING_HINT = (  # GLUE data reach latentatlas through a study file only: no command has a data-folder flag
+    "download GLUE and set the task's data_dir in the study file (tasks: [{name: rte, data_dir: "
+    "PATH/TO/glue_data}], folders CoLA/, SST-2/, ...) or point it at a dataset saved with datasets.save_to_disk"
 )
 
 

@@ -134,6 +134,7 @@ class MeasureSpec:
         stochastic: whether the result depends on ``seed``.
         streamable: whether :func:`latentatlas.measures.stream.stream_battery` computes it exactly
             without loading the cloud (a function of the mean, the covariance spectrum or row sums).
+        source: the package that computes it (``latentatlas``, or e.g. ``scikit-dimension``).
     """
 
     name: str
@@ -146,6 +147,7 @@ class MeasureSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     stochastic: bool = False
     streamable: bool = False
+    source: str = "latentatlas"
 
     @property
     def doc(self) -> str:
@@ -186,6 +188,7 @@ def measure(
     params: Mapping[str, Param] | None = None,
     streamable: bool = False,
     registry: Registry[MeasureSpec] = MEASURES,
+    source: str = "latentatlas",
 ) -> Callable[[MeasureFn], MeasureFn]:
     """Decorator registering ``func`` under ``name``; the function itself is returned unchanged.
 
@@ -208,7 +211,7 @@ def measure(
             name=name, func=func, family=family, reference=reference, higher_means_spread=higher_means_spread,
             min_points=min_points, defaults=defaults,
             params={k: declared.get(k, _inferred(v)) for k, v in defaults.items()},
-            stochastic="seed" in sig.parameters, streamable=streamable,
+            stochastic="seed" in sig.parameters, streamable=streamable, source=source,
         ))
         return func
 
@@ -240,10 +243,13 @@ def cloud_measure(name: str) -> MeasureSpec:
     return get(name)
 
 
-def names(family: str | None = None, *, cloud_measures_only: bool = True) -> list[str]:
-    """Registered names, optionally of one family; by default only single-cloud measures."""
+def names(family: str | None = None, *, cloud_measures_only: bool = True, include_external: bool = False) -> list[str]:
+    """Registered names, optionally of one family; by default only single-cloud measures, and only
+    latentatlas' own (what ``measures: all`` runs; measures of other packages, e.g. ``skdim_*``, are slow
+    and named explicitly)."""
     specs = MEASURES.values() if cloud_measures_only else all_measures().values()
-    return [s.name for s in specs if family is None or s.family == family]
+    return [s.name for s in specs
+            if (family is None or s.family == family) and (include_external or s.source == "latentatlas")]
 
 
 def compute(name: str, X: Any, *, seed: int = 0, **params: Any) -> float:

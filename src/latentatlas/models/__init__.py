@@ -6,10 +6,11 @@ from .load import (
     check_model_folder,
     check_spec_folders,
     fingerprint,
+    lazy_model,
     load_model,
 )
 from .spec import ModelSpec
 from .variants import VARIANTS, Variant
 
 __all__ = ["VARIANTS", "LoadedModel", "ModelSpec", "Variant", "base_path", "check_model_folder", "check_spec_folders",
-           "fingerprint", "load_model"]
+           "fingerprint", "lazy_model", "load_model"]

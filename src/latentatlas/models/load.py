@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,22 +45,64 @@ log = logging.getLogger(__name__)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".h5", ".msgpack")
 
 
-@dataclass
 class LoadedModel:
-    """An encoder in eval mode, its tokenizer, and the identity of its exact weights."""
+    """An encoder in eval mode, its tokenizer, and the identity of its exact weights.
 
-    model: nn.Module
-    tokenizer: Any
-    spec: ModelSpec
-    fingerprint: str
+    Built loaded (``LoadedModel(model, tokenizer, spec, fingerprint)``) or deferred (:func:`lazy_model`):
+    a deferred one knows its fingerprint and config without loading, and loads its weights on the first
+    access to :attr:`model` or :attr:`tokenizer`, so a stage whose results are all cached never loads it.
+    """
+
+    def __init__(self, model: nn.Module | None, tokenizer: Any, spec: ModelSpec, fingerprint: str, *,
+                 loader: Callable[[], tuple[nn.Module, Any]] | None = None,
+                 config: Callable[[], Any] | None = None) -> None:
+        if model is None and loader is None:
+            raise ValueError("LoadedModel needs a model or a loader")
+        self._model, self._tokenizer = model, tokenizer
+        self._loader, self._config_loader = loader, config
+        self._config: Any = None
+        self.spec, self.fingerprint = spec, fingerprint
+
+    def _load(self) -> None:
+        if self._model is None:
+            assert self._loader is not None
+            self._model, self._tokenizer = self._loader()
+
+    @property
+    def model(self) -> nn.Module:
+        self._load()
+        return self._model  # type: ignore[return-value]
+
+    @property
+    def tokenizer(self) -> Any:
+        self._load()
+        return self._tokenizer
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (False for a deferred model nothing has needed yet)."""
+        return self._model is not None
+
+    @property
+    def config(self) -> Any:
+        """The model's Hugging Face config (read from disk, without the weights, while deferred)."""
+        if self._model is not None:
+            return self._model.config
+        if self._config is None:
+            self._config = self._config_loader() if self._config_loader is not None else self.model.config
+        return self._config
 
     @property
     def num_layers(self) -> int:
-        return int(self.model.config.num_hidden_layers)
+        return int(self.config.num_hidden_layers)
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+        return int(self.config.hidden_size)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "deferred"
+        return f"LoadedModel({str(self.spec)!r}, {state}, fingerprint={self.fingerprint[:12]})"
 
 
 def base_path(base: str, cache_dir: Path | str | None = None) -> str:
@@ -358,6 +400,35 @@ def _intact(folder: Path, spec: ModelSpec, quiet: bool = False) -> bool:
     return True
 
 
+def lazy_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) -> LoadedModel:
+    """``spec`` as a deferred :class:`LoadedModel`: fingerprint and config now, weights on first use.
+
+    The fingerprint comes from the weight files (:func:`fingerprint`, no model built); the config from
+    the base's ``config.json`` (a variant keeps its base's architecture). Loading, when something needs
+    the weights, is :func:`load_model` (variants built and cached as there).
+    """
+    spec = ModelSpec.parse(spec)
+    root = None if cache_dir is None else str(cache_dir)
+    return LoadedModel(None, None, spec, fingerprint(spec, root),
+                       loader=lambda: _weights(spec, cache_dir), config=lambda: _base_config(spec.base, root))
+
+
+def _weights(spec: ModelSpec, cache_dir: Path | str | None) -> tuple[nn.Module, Any]:
+    lm = load_model(spec, cache_dir=cache_dir)
+    return lm.model, lm.tokenizer
+
+
+def _base_config(base: str, cache_dir: str | None) -> Any:
+    from transformers import AutoConfig
+
+    is_hub = base_kind(base) == "hub"
+    local_only = is_hub and (_offline() or not _hub_reachable())
+    try:
+        return AutoConfig.from_pretrained(base_path(base, cache_dir), local_files_only=local_only)
+    except OSError:  # the full load reports it in one line, naming the fix
+        return load_model(base, cache_dir=cache_dir).model.config
+
+
 def _save_atomically(model: nn.Module, tokenizer: Any, target: Path) -> None:
     """Save into a temporary sibling folder, seal it, then rename it onto ``target`` in one step."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -378,4 +449,4 @@ def _save_atomically(model: nn.Module, tokenizer: Any, target: Path) -> None:
 
 
 __all__ = ["LoadedModel", "base_path", "check_model_folder", "check_spec_folders", "fingerprint", "hidden_size",
-           "load_model", "read_config"]
+           "lazy_model", "load_model", "read_config"]

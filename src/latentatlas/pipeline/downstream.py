@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..downstream.base import TaskData
 from ..downstream.encode import FeatureCache
-from ..downstream.finetune import finetune
+from ..downstream.finetune import finetune, finished_run
 from ..downstream.metrics import majority_baseline
 from ..downstream.probe import probe, targets
 from ..downstream.tasks import load_task
@@ -91,7 +91,9 @@ def model_downstream(
         layers = probe_layers if ds.mode == "probe" else [score_layer]
         with timed(timings, "features"):
             feats = {
-                name: cache.get_or_compute(
+                name: cache.cached(split, task.info, model_key=lm.fingerprint, layers=layers,
+                                   max_length=ds.max_length)
+                or cache.get_or_compute(  # only now are the model's weights needed (a deferred model loads)
                     lm.model, lm.tokenizer, split, task.info, model_key=lm.fingerprint, layers=layers,
                     max_length=ds.max_length, batch_size=ds.batch_size, progress=progress,
                 )
@@ -104,8 +106,10 @@ def model_downstream(
                     scores.extend(_metric_rows(spec, task.info.name, "probe", row["seed"], row["layer"], row))
             else:
                 for seed in ds.seeds:
-                    res = finetune(lm.model, lm.tokenizer, task, model_key=lm.fingerprint, cache_dir=study.cache,
-                                   seed=seed, settings=ds.finetune, progress=progress)
+                    res = finished_run(task, model_key=lm.fingerprint, cache_dir=study.cache, seed=seed,
+                                       settings=ds.finetune) \
+                        or finetune(lm.model, lm.tokenizer, task, model_key=lm.fingerprint, cache_dir=study.cache,
+                                    seed=seed, settings=ds.finetune, progress=progress)
                     metrics = {**res.metrics, "examples_per_s": res.examples_per_s}
                     scores.extend(_metric_rows(spec, task.info.name, "finetune", seed, score_layer, metrics))
         with timed(timings, "transferability"):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..downstream.tasks import get_task
 from ..errors import BadInputError
+from ..layers import check_selection
 from ..measures import registry as reg
 from ..models import ModelSpec, check_spec_folders
 from ..models.load import hidden_size
@@ -107,7 +108,9 @@ def family_of(study: Study, spec: str) -> str:
 
 
 def check_study(study: Study) -> Study:
-    """Check every registry name of ``study`` now, so a bad study fails before any work."""
+    """Check every registry name (and the form of the layer selection) of ``study`` now, so a bad study
+    fails before any work."""
+    check_selection(study.layers)
     entries = measure_entries(study)
     task_entries(study)
     check_widths(entries, model_specs(study))

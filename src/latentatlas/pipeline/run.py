@@ -20,7 +20,7 @@ from ..engine import Engine, LocalEngine
 from ..errors import BadInputError
 from ..io import timed
 from ..measures import registry as reg
-from ..models import ModelSpec, load_model
+from ..models import ModelSpec, lazy_model
 from ..provenance import peak_rss_mb
 from ..settings import Study
 from .analyse import analyse
@@ -67,22 +67,24 @@ def run_study(
 
     with timed(timings, "corpus"):
         corpus = study_corpus(study.corpus)
-    log.info("corpus: %d sentences (%s)", len(corpus), corpus.source)
+    log.info("corpus: %d sentences (%s) in %.1f s", len(corpus), corpus.source, timings["corpus"])
     tasks = []
     if study.tasks:
         with timed(timings, "tasks"):
             tasks = load_tasks(study)
-        log.info("tasks: %s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks))
+        log.info("tasks: %s in %.1f s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks),
+                 timings["tasks"])
     peak["corpus and tasks"] = peak_rss_mb()
 
-    # Per model: load once, extract, score on the tasks, free.
+    # Per model: extract, score on the tasks (the weights loaded only where a cache entry is missing), free.
     timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
     models: list[dict[str, Any]] = []
     grid: list[tuple[ModelSpec, str, int, MeasureJob]] = []
     downstream = StudyScores()
-    for spec in specs:
-        with timed(timings, "models"):
-            lm = load_model(spec, cache_dir=Path(study.cache))
+    for i, spec in enumerate(specs, 1):
+        t_model = time.perf_counter()
+        # Deferred: the weights load only if the stores, features or fine-tuning runs are not all cached.
+        lm = lazy_model(spec, cache_dir=Path(study.cache))
         stores = {site: model_store(lm, study, corpus, site=site, progress=progress, timings=timings, engine=engine)[0]
                   for site in study.sites}
         peak["extract"] = peak_rss_mb()
@@ -99,13 +101,16 @@ def run_study(
                        "sites": {site: {"store": s.key, "layers": s.layers, "modules": s.modules}
                                  for site, s in stores.items()},
                        "holdout": str(spec) in holdout, "family": family_of(study, str(spec))})
-        log.info("%s: %d tokens, %d clouds to measure", spec, store.n_tokens, sum(len(s.layers) for s in stores.values()))
+        log.info("model %d/%d %s: %d tokens, %d clouds to measure (%s) in %.1f s", i, len(specs), spec,
+                 store.n_tokens, sum(len(s.layers) for s in stores.values()),
+                 "weights loaded" if lm.loaded else "all cached, not loaded", time.perf_counter() - t_model)
         del lm
 
     measure_times: dict[str, float] = {}
     with timed(timings, "measures"):
         ctx = GridContext(tuple(entries), study.max_points, study.seed, str(study.cache))
         outcomes = measure_grid(ctx, [job for *_, job in grid], engine, progress=progress)
+    log.info("measures: %d clouds × %d measures in %.1f s", len(grid), len(entries), timings["measures"])
     if grid:
         peak["measures"] = peak_rss_mb()
     results = results_table(grid, outcomes, {e.name: reg.get(e.name).family for e in entries},
@@ -127,6 +132,7 @@ def run_study(
                 if predictor is not None:
                     documents["predictor.json"] = predictor
         peak["analysis"] = peak_rss_mb()
+        log.info("analysis in %.1f s", timings["analysis"])
 
     t0 = time.perf_counter()
     timings["total"] = time.perf_counter() - t_start

@@ -63,7 +63,8 @@ def pack_blocks(sentences: Sequence[str], tokenizer: object, seq_len: int, *, mi
     Raises BadInputError when the corpus yields fewer than ``min_blocks`` blocks.
     """
     if seq_len < 8:
-        raise BadInputError(f"--seq-len {seq_len} is too short; use at least 8 tokens (default 64).")
+        raise BadInputError(f"--seq-len {seq_len} is too short (seq_len= in a zoo: spec); use at least 8 tokens "
+                            "(default 64).")
     ids = tokenizer(list(sentences), add_special_tokens=False)["input_ids"]  # type: ignore[operator]
     sep, cls = tokenizer.sep_token_id, tokenizer.cls_token_id  # type: ignore[attr-defined]
     stream = np.fromiter((t for seq in ids for t in (*seq, sep)), dtype=np.int64)
@@ -73,7 +74,7 @@ def pack_blocks(sentences: Sequence[str], tokenizer: object, seq_len: int, *, mi
         raise BadInputError(
             f"the pre-training corpus has {stream.size} tokens, which give {n_blocks} blocks of {seq_len} tokens, "
             f"but training needs at least {min_blocks} (one batch plus held-out blocks); use more sentences "
-            "(--n-sentences) or a shorter --seq-len."
+            "(--n-sentences) or a shorter --seq-len (n_sentences= and seq_len= in a zoo: spec)."
         )
     blocks = stream[: n_blocks * body].reshape(n_blocks, body)
     return torch.as_tensor(np.concatenate([np.full((n_blocks, 1), cls), blocks], axis=1))

@@ -28,6 +28,7 @@ from ..errors import BadInputError, CacheCorruptError, UnknownNameError
 from ..io import (
     SUMS_FILE,
     content_key,
+    default_cache,
     discard,
     entry_lock,
     read_only_error,
@@ -42,7 +43,7 @@ from .trainer import load_summary, pretrain, snapshot_folder
 log = logging.getLogger(__name__)
 
 PREFIX = "zoo:"
-DEFAULT_ROOT = Path(".latentatlas-cache")
+
 _ZOO = re.compile(r"^zoo:(?P<objective>\w+)(?:\((?P<args>[^()]*)\))?$")
 _TUNABLE = sorted(name for name in PretrainSettings.model_fields if name not in ("objective", "corpus"))
 #: The spec argument naming a checkpoint of the run (not a pre-training setting).
@@ -115,7 +116,7 @@ def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
     """Where the model of ``base`` lives (built or not): ``<cache>/zoo/<objective>-<settings digest>``."""
     s = zoo_settings(base)
     digest = content_key(s.identity())
-    return Path(cache_dir if cache_dir is not None else DEFAULT_ROOT) / "zoo" / f"{s.objective}-{digest}"
+    return Path(cache_dir if cache_dir is not None else default_cache()) / "zoo" / f"{s.objective}-{digest}"
 
 
 def ensure_zoo_model(base: str, cache_dir: str | Path | None = None) -> Path:

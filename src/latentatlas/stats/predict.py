@@ -504,8 +504,11 @@ def expand_predictors(
         hits = [c for c in map(str, columns) if fnmatch.fnmatchcase(c, pattern) and c not in skip]
         if not hits:
             shown = ", ".join(c for c in map(str, columns) if c not in skip)
+            other_case = [c for c in map(str, columns) if fnmatch.fnmatch(c.lower(), pattern.lower()) and c not in skip]
+            hint = (f" (globs are case-sensitive; it would match {', '.join(map(repr, other_case[:3]))} ignoring case)"
+                    if other_case else "")
             raise BadInputError(
-                f"--predictors {pattern!r} matches no predictor column; use a glob such as 'aq_*' over the "
+                f"--predictors {pattern!r} matches no predictor column{hint}; use a glob such as 'aq_*' over the "
                 f"columns {shown}."
             )
         out.extend(hits)
