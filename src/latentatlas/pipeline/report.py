@@ -16,9 +16,10 @@ import pandas as pd
 from ..corpus import Corpus
 from ..io import atomic_write, atomic_write_json, atomic_write_text
 from ..provenance import machine, peak_rss_mb, versions
-from ..report import render_report
+from ..report.html import Report, build_report
 from ..report.sections import load_sections
 from ..settings import Study
+from ..stats.groups import model_group
 from .results import write_results
 
 
@@ -53,18 +54,24 @@ def write_tables(out_dir: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str,
     }
 
 
-def render(out_dir: Path, results: pd.DataFrame, manifest: dict[str, Any], **tables: Any) -> str:
-    """The report page (with the analysis sections attached to ``out_dir``, if any)."""
-    return render_report(results, manifest, extra_sections=load_sections(out_dir), **tables)
+def render(out_dir: Path, results: pd.DataFrame, manifest: dict[str, Any], **tables: Any) -> Report:
+    """The report page (with the analysis sections attached to ``out_dir``, if any) and its figure files;
+    seed twins are grouped by :func:`~latentatlas.stats.groups.model_group`."""
+    groups = {str(s): model_group(str(s)) for s in results["spec"].unique()}
+    return build_report(results, manifest, extra_sections=load_sections(out_dir), groups=groups, **tables)
 
 
 def write_outputs(
-    out_dir: Path, results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], page: str, manifest: dict[str, Any]
+    out_dir: Path, results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], page: str, manifest: dict[str, Any],
+    files_extra: Mapping[str, bytes] | None = None,
 ) -> dict[str, Path]:
-    """Write results, the other tables, ``report.html`` and, last, ``run.json``."""
+    """Write results, the other tables, ``files_extra`` (relative path → bytes: the report's figures),
+    ``report.html`` and, last, ``run.json``."""
     files: dict[str, Path] = {}
     files["results.parquet"], files["results.csv"] = write_results(results, out_dir)
     files.update(write_tables(out_dir, tables))
+    for rel, content in (files_extra or {}).items():
+        files[rel] = atomic_write(out_dir / rel, lambda p, c=content: p.write_bytes(c))
     files["report.html"] = atomic_write_text(out_dir / "report.html", page)
     files["run.json"] = atomic_write_json(out_dir / "run.json", manifest)
     return files
