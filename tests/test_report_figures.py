@@ -195,3 +195,17 @@ def test_few_groups_show_no_interval_and_say_so() -> None:
     best = page[page.index('id="best-correlations"'):]
     best = best[: best.index("</table>")]
     assert "[" not in best
+
+
+def test_report_names_runs_that_stayed_at_baseline_and_a_missing_analysis() -> None:
+    df, ms, manifest, _ = _study()
+    manifest["study"]["downstream"]["mode"] = "finetune"
+    scores = pd.DataFrame({"spec": ["deep0", "deep0", "deep1", "deep1"], "task": "t", "mode": "finetune",
+                           "run_seed": [0, 1, 0, 1], "layer": 4, "metric": "score", "value": [0.5, 0.31, 0.5, 0.9]})
+    baselines = pd.DataFrame({"task": ["t"], "metric": ["score"], "value": [0.5]})
+    page = build_report(df, manifest, model_scores=ms, scores=scores, baselines=baselines).page
+    # seed 0 of both models ended exactly at the majority-class baseline, seed 1 of deep0 below it
+    assert ("3 fine-tuning run(s) stayed at or below the majority-class baseline of their task" in page
+            and "deep0 on t (seed 0, 1); deep1 on t (seed 0)" in page)
+    # without an analysis (too few training models) the section says so instead of vanishing
+    assert 'id="no-analysis"' in page and "this study has 8." in page

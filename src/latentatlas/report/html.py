@@ -286,7 +286,8 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, scores: pd.Da
     if baselines is not None and not baselines.empty:
         base = baselines[baselines["metric"] == "score"].set_index("task")["value"]
         row = {"spec": "majority-class baseline", **{t: base.get(t) for t in tasks}}
-        row["average"] = float(np.nanmean([base.get(t, np.nan) for t in tasks]))
+        known = [float(base[t]) for t in tasks if t in base.index]
+        row["average"] = float(np.mean(known)) if known else np.nan
         shown = pd.concat([shown, pd.DataFrame([row])], ignore_index=True)
     shown["spec"] = _names(shown["spec"])
     out["scores_table"] = _table(shown.map(lambda v: v if isinstance(v, str) else _num(v, 4)), "scores",
@@ -294,6 +295,10 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, scores: pd.Da
     out["at_baseline"] = _at_baseline(scores, base, manifest)
     if analysis is not None:
         out.update(_analysis(analysis, models, styles, figs))
+    else:
+        n_train = int((~models["holdout"]).sum())
+        out["no_analysis"] = (f"No geometry → performance analysis: it needs at least 3 training (not held-out) "
+                              f"models with scores, and this study has {n_train}.")
     return out
 
 
@@ -478,7 +483,8 @@ def _holdout_block(analysis: Any, target: str, pair: tuple[str, int], why: str, 
             rec.update({"geometry fit": why_not, "training mean": "–", "nearest training model": "–"})
         rows.append(rec)
     out: dict[str, Any] = {"measure": col, "why": why, "n_missing": missing,
-                           "table": _table(pd.DataFrame(rows), f"holdout-{col}", empty="no held-out model")}
+                           "table": _table(pd.DataFrame(rows), "holdout-" + re.sub(r"[^A-Za-z0-9_-]", "-", col),
+                                           empty="no held-out model")}
     scored = held.dropna(subset=["actual", "predicted"]) if not held.empty else held
     if not scored.empty:
         err = {k: float(np.mean((scored[c] - scored["actual"]) ** 2))
