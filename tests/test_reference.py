@@ -9,7 +9,11 @@ import pytest
 from scipy import stats
 
 from latentatlas.errors import BadInputError
-from latentatlas.stats.reference import prediction_band, reference_logo, reference_predictions
+from latentatlas.stats.reference import (
+    prediction_band,
+    reference_logo,
+    reference_predictions,
+)
 from latentatlas.stats.relate import relate
 
 

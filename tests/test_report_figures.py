@@ -182,19 +182,26 @@ def test_report_says_in_place_what_cannot_be_computed() -> None:
     assert len(heat) == 2 * 7
 
 
-def test_few_groups_show_no_interval_and_say_so() -> None:
+def test_few_groups_show_no_interval_and_a_repeated_last_layer_is_not_drawn_twice() -> None:
     df, ms, manifest, _ = _study()
-    keep = [f"deep{i}" for i in range(5)] + ["shallow"]
+    keep = [f"deep{i}" for i in range(4)] + ["shallow"]  # four training models, all of depth 4
     df = df[df["spec"].isin(keep)]
     table = ms.table[ms.table["spec"].isin(keep)]
     analysis = relate(df, table, pd.DataFrame(), targets=["average"], families={}, holdout={"shallow"}, n_boot=50,
                       n_permutations=100)
     manifest["models"] = [m for m in manifest["models"] if m["spec"] in keep]
-    page = build_report(df, manifest, model_scores=ModelScores(table, ["average"]), analysis=analysis).page
-    assert "the training models form only 5 groups of related models" in page
+    report = build_report(df, manifest, model_scores=ModelScores(table, ["average"]), analysis=analysis)
+    page = report.page
+    assert "the training models form only 4 groups of related models" in page
     best = page[page.index('id="best-correlations"'):]
     best = best[: best.index("</table>")]
     assert "[" not in best
+    # layer -1 is layer 4 for every training model: one column, not two; the shallow model is still predicted
+    assert "repeats layer 4 here and is not shown again" in page
+    heat = pd.read_csv(pd.io.common.BytesIO(report.files[f"{FIGURES_DIR}/correlation_average.csv"]))
+    assert sorted(heat["layer"].unique()) == [0, 1, 2, 3, 4]
+    assert "<td>-1</td>" not in best
+    assert (analysis.fits["layer"] == -1).any() and "<td>-1</td>" in page[page.index('id="fits"'):]
 
 
 def test_report_names_runs_that_stayed_at_baseline_and_a_missing_analysis() -> None:
@@ -205,7 +212,7 @@ def test_report_names_runs_that_stayed_at_baseline_and_a_missing_analysis() -> N
     baselines = pd.DataFrame({"task": ["t"], "metric": ["score"], "value": [0.5]})
     page = build_report(df, manifest, model_scores=ms, scores=scores, baselines=baselines).page
     # seed 0 of both models ended exactly at the majority-class baseline, seed 1 of deep0 below it
-    assert ("3 fine-tuning run(s) stayed at or below the majority-class baseline of their task" in page
-            and "deep0 on t (seed 0, 1); deep1 on t (seed 0)" in page)
+    assert "3 fine-tuning run(s) stayed at or below the majority-class baseline of their task (2 model(s))" in page
+    assert "<li>deep0 on t (seed 0, 1)</li>" in page and "<li>deep1 on t (seed 0)</li>" in page
     # without an analysis (too few training models) the section says so instead of vanishing
     assert 'id="no-analysis"' in page and "this study has 8." in page

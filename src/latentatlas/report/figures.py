@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,14 +26,14 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import to_rgb  # noqa: E402
-from matplotlib.legend_handler import HandlerTuple  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import to_rgb
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 DPI = 144
 """Resolution of the PNGs embedded in the page."""
@@ -51,8 +50,9 @@ STYLE = {
 }
 """Matplotlib settings of every report figure (text kept as text in SVG)."""
 
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999933")
-"""One hue per model family (Okabe–Ito, with olive in place of the yellow that is unreadable on white)."""
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#000000", "#999933", "#882255", "#56B4E9")
+"""One hue per model family (Okabe–Ito without the yellow that is unreadable on white, plus olive and wine;
+the sky blue, too close to a light shade of the first blue, comes last)."""
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h")
 """Markers of the groups inside one family."""
 LAST_LABEL = "last"
@@ -236,7 +236,7 @@ def heatmap(M: np.ndarray, rows: list[int], cols: list[int], *, title: str, xlab
 
 def _layer_order(layers: Sequence[int]) -> list[int]:
     """Layers in order with -1 (each model's last layer) at the end."""
-    return sorted(int(v) for v in layers if v >= 0) + ([-1] if -1 in set(int(v) for v in layers) else [])
+    return sorted(int(v) for v in layers if v >= 0) + ([-1] if -1 in {int(v) for v in layers} else [])
 
 
 def _layer_name(layer: int) -> str:

@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..errors import BadInputError
+from ..errors import BadInputError, UnknownNameError
 from ..measures import registry as reg
 from . import figures
 from .sections import SLOT
@@ -42,6 +42,8 @@ C(2G − 1, G) distinct resamples (126 for G = 5), too few for a 95 % percentile
 
 TOP_CORRELATIONS = 10
 TOP_FITS = 15
+LAST_LAYER_COLUMNS = 15
+"""Models per last-layer table (more are split over several tables, so that each fits the page)."""
 
 
 @dataclass
@@ -104,7 +106,7 @@ def build_report(
     styles = figures.model_styles(models)
     downstream = None
     if model_scores is not None:
-        downstream = _downstream(model_scores, baselines, scores, manifest, analysis, models, styles, figs)
+        downstream = _downstream(model_scores, baselines, scores, manifest, analysis, df, models, styles, figs)
     page = _env().get_template("report.html").render(
         manifest=manifest,
         methods=_methods(df, manifest, analysis),
@@ -178,11 +180,11 @@ def _p(v: Any) -> str:
     return f"{v:.2g}" if v >= 0.01 else f"{v:.1g}"
 
 
-def _table(df: pd.DataFrame, table_id: str, *, empty: str) -> str:
+def _table(df: pd.DataFrame, table_id: str, *, empty: str, classes: str = "results") -> str:
     """``df`` (already formatted) as an HTML table, or a paragraph saying why there is none."""
     if df.empty:
         return f'<p class="empty" id="{html.escape(table_id)}">{html.escape(empty)}</p>'
-    return df.to_html(classes="results", border=0, na_rep="–", index=False, table_id=table_id, escape=True)
+    return df.to_html(classes=classes, border=0, na_rep="–", index=False, table_id=table_id, escape=True)
 
 
 def _names(specs: Any) -> list[str]:
@@ -242,7 +244,7 @@ def _base(measure: str) -> str:
 def _spec(measure: str) -> Any:
     try:
         return reg.get(_base(measure))
-    except Exception:  # a measure no longer registered: the table still renders
+    except UnknownNameError:  # a measure no longer registered: the report still renders
         return None
 
 
@@ -268,13 +270,17 @@ def _last_layer(df: pd.DataFrame) -> dict[str, Any]:
     last = df.loc[df.groupby("spec")["layer"].transform("max") == df["layer"]]
     table = last.pivot_table(index="measure", columns="spec", values="value", sort=False)
     specs = list(dict.fromkeys(s for s in df["spec"] if s in table.columns))
-    rows = [{"measure": m, "cells": [_num(table.loc[m, s], 4) for s in specs]} for m in table.index]
-    return {"specs": _names(specs), "rows": rows}
+    parts = []
+    for start in range(0, len(specs), LAST_LAYER_COLUMNS):  # at most this many models per table: page width
+        chunk = specs[start:start + LAST_LAYER_COLUMNS]
+        rows = [{"measure": m, "cells": [_num(table.loc[m, s], 3) for s in chunk]} for m in table.index]
+        parts.append({"specs": _names(chunk), "rows": rows, "first": start + 1, "last": start + len(chunk)})
+    return {"parts": parts, "n_models": len(specs)}
 
 
 # --------------------------------------------------------------------------------------- downstream
 def _downstream(model_scores: Any, baselines: pd.DataFrame | None, scores: pd.DataFrame | None,
-                manifest: dict[str, Any], analysis: Any, models: pd.DataFrame,
+                manifest: dict[str, Any], analysis: Any, df: pd.DataFrame, models: pd.DataFrame,
                 styles: Mapping[str, figures.Style], figs: _Figures) -> dict[str, Any]:
     """Tables and figures of the downstream and analysis sections."""
     out: dict[str, Any] = {}
@@ -294,7 +300,7 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, scores: pd.Da
                                  empty="no model has a downstream score")
     out["at_baseline"] = _at_baseline(scores, base, manifest)
     if analysis is not None:
-        out.update(_analysis(analysis, models, styles, figs))
+        out.update(_analysis(analysis, df, models, styles, figs))
     else:
         n_train = int((~models["holdout"]).sum())
         out["no_analysis"] = (f"No geometry → performance analysis: it needs at least 3 training (not held-out) "
@@ -302,9 +308,10 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, scores: pd.Da
     return out
 
 
-def _at_baseline(scores: pd.DataFrame | None, base: pd.Series, manifest: dict[str, Any]) -> str | None:
+def _at_baseline(scores: pd.DataFrame | None, base: pd.Series, manifest: dict[str, Any]) -> dict[str, Any] | None:
     """Which runs ended at or below the majority-class baseline of their task (a fine-tuning run that did
-    not leave the class prior, a probe that learnt nothing), in words; None when none did."""
+    not leave the class prior, a probe that learnt nothing): a sentence and one line per model; None when
+    none did."""
     if scores is None or scores.empty or base.empty:
         return None
     official = scores[scores["metric"] == "score"]
@@ -314,15 +321,18 @@ def _at_baseline(scores: pd.DataFrame | None, base: pd.Series, manifest: dict[st
         return None
     mode = manifest.get("study", {}).get("downstream", {}).get("mode", "probe")
     what = "fine-tuning run(s) stayed" if mode == "finetune" else "probe run(s) ended"
-    parts = []
-    for (spec, task), g in low.groupby(["spec", "task"], sort=False):
-        seeds = ", ".join(str(int(s)) for s in sorted(g["run_seed"]))
-        parts.append(f"{figures.short_name(spec)} on {task} (seed {seeds})")
-    return (f"{len(low)} {what} at or below the majority-class baseline of their task: the model learnt nothing "
-            f"there beyond the class prior, and its score is the baseline's: {'; '.join(parts)}.")
+    per_model = []
+    for spec, g in low.groupby("spec", sort=False):
+        tasks = ", ".join(f"{task} (seed {', '.join(str(int(s)) for s in sorted(t['run_seed']))})"
+                          for task, t in g.groupby("task", sort=False))
+        per_model.append(f"{figures.short_name(spec)} on {tasks}")
+    return {"text": (f"{len(low)} {what} at or below the majority-class baseline of their task "
+                     f"({low['spec'].nunique()} model(s)): there the model learnt nothing beyond the class prior, "
+                     "and its score is the baseline's."),
+            "runs": per_model}
 
 
-def _analysis(analysis: Any, models: pd.DataFrame, styles: Mapping[str, figures.Style],
+def _analysis(analysis: Any, df: pd.DataFrame, models: pd.DataFrame, styles: Mapping[str, figures.Style],
               figs: _Figures) -> dict[str, Any]:
     out: dict[str, Any] = {"has_factor": analysis.has_factor}
     targets = list(analysis.targets)
@@ -341,23 +351,40 @@ def _analysis(analysis: Any, models: pd.DataFrame, styles: Mapping[str, figures.
     out["scatters"] = [s for t in order if (s := _scatter(analysis, t, numbers, styles, figs)) is not None]
     out["no_scatter"] = [t for t in order if t not in {s["target"] for s in out["scatters"]}]
     out["holdout"] = _holdout_blocks(analysis, main, numbers, styles, figs)
-    layers = sorted(set(int(v) for v in analysis.correlations["layer"].unique()))
-    measures = list(dict.fromkeys(analysis.correlations["measure"]))
+    correlations, out["last_note"] = _without_repeated_last(analysis, df)
+    layers = sorted({int(v) for v in correlations["layer"].unique()})
+    measures = list(dict.fromkeys(correlations["measure"]))
     out["heatmaps"] = []
     for t in order:
-        corr = analysis.correlations[analysis.correlations["target"] == t]
+        corr = correlations[correlations["target"] == t]
         fig, data = figures.correlation_heatmap(corr, measures, layers,
                                                 title=f"Pearson r with the {t} score (training models)")
         out["heatmaps"].append({"target": t, **figs.add(f"correlation_{t}", fig, data)})
     families = {m: (s.family if (s := _spec(m)) is not None else "other") for m in measures}
-    corr = analysis.correlations[analysis.correlations["target"] == main]
+    corr = correlations[correlations["target"] == main]
     if corr["pearson_r"].notna().any():
         fig, data = figures.correlation_curves(corr, families, target=main, bands=show_ci)
         out["curves"] = figs.add(f"correlation_curves_{main}", fig, data)
-    out["best_table"] = _best_table(analysis, main, show_ci)
+    out["best_table"] = _best_table(analysis, main, show_ci, skip_last=out["last_note"] is not None)
     out.update(_fits(analysis, main))
     out["transfer_table"] = _transfer_table(analysis.transfer, show_ci, n_groups)
     return out
+
+
+def _without_repeated_last(analysis: Any, df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The correlation table without layer -1 when every training model has the same depth: there -1 (each
+    model's own last layer, added so that shallower held-out models can be predicted) repeats the deepest
+    layer over the training models. Returns the table and a note saying so (None when nothing was dropped)."""
+    corr = analysis.correlations
+    if not (corr["layer"] == -1).any():
+        return corr, None
+    train = set(analysis.models.loc[~analysis.models["holdout"], "spec"])
+    depths = df[df["spec"].isin(train)].groupby("spec")["layer"].max().unique()
+    if len(depths) != 1:
+        return corr, None
+    return corr[corr["layer"] != -1], (
+        f"Every training model has {int(depths[0])} as its last layer, so layer -1 (each model's own last layer, "
+        f"which predicts the shallower held-out models) repeats layer {int(depths[0])} here and is not shown again.")
 
 
 def _selection_table(selection: pd.DataFrame, order: list[str]) -> str:
@@ -393,7 +420,8 @@ def _holdout_numbers(table: pd.DataFrame) -> dict[str, int]:
     return {s: i + 1 for i, s in enumerate(table.loc[table["holdout"], "spec"])}
 
 
-def _points(analysis: Any, numbers: Mapping[str, int], styles: Mapping[str, figures.Style]) -> pd.DataFrame:
+def _points(analysis: Any, numbers: Mapping[str, int]) -> pd.DataFrame:
+    """The model table with string groups and each held-out model's number."""
     pts = analysis.models.copy()
     pts["group"] = pts["group"].astype(str)
     pts["number"] = pts["spec"].map(lambda s: numbers.get(s, ""))
@@ -407,7 +435,7 @@ def _scatter(analysis: Any, target: str, numbers: Mapping[str, int], styles: Map
     if not row or not row.get("best"):
         return None
     col = row["best"]
-    pts = _points(analysis, numbers, styles)
+    pts = _points(analysis, numbers)
     xs = pts[col].to_numpy(dtype=float)
     finite = xs[np.isfinite(xs)]
     grid = np.linspace(finite.min(), finite.max(), 60)
@@ -484,7 +512,7 @@ def _holdout_block(analysis: Any, target: str, pair: tuple[str, int], why: str, 
         rows.append(rec)
     out: dict[str, Any] = {"measure": col, "why": why, "n_missing": missing,
                            "table": _table(pd.DataFrame(rows), "holdout-" + re.sub(r"[^A-Za-z0-9_-]", "-", col),
-                                           empty="no held-out model")}
+                                           empty="no held-out model", classes="results text")}
     scored = held.dropna(subset=["actual", "predicted"]) if not held.empty else held
     if not scored.empty:
         err = {k: float(np.mean((scored[c] - scored["actual"]) ** 2))
@@ -516,8 +544,11 @@ def _predictable_best(analysis: Any, target: str) -> tuple[Any, pd.DataFrame]:
     return None, held.iloc[:0]
 
 
-def _best_table(analysis: Any, target: str, show_ci: bool) -> str:
-    best = analysis.best(target, k=TOP_CORRELATIONS)
+def _best_table(analysis: Any, target: str, show_ci: bool, skip_last: bool = False) -> str:
+    best = analysis.best(target, k=len(analysis.correlations))
+    if skip_last:  # layer -1 repeats the deepest layer of every training model
+        best = best[best["layer"] != -1]
+    best = best.head(TOP_CORRELATIONS)
     rows = []
     for _, r in best.iterrows():
         rows.append({
