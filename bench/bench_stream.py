@@ -88,7 +88,7 @@ def main() -> None:
         r = subprocess.run([sys.executable, "-c", CHILD, str(x), str(y), what, str(args.subsample)],
                            capture_output=True, text=True, check=True)
         rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    print(f"\n| run | wall (s) | peak RSS (MB) |\n|---|---|---|")
+    print("\n| run | wall (s) | peak RSS (MB) |\n|---|---|---|")
     for r in rows:
         print(f"| {r['what']} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} |")
     print("\nvalues:", json.dumps({r["what"]: r["values"] for r in rows}, indent=1, default=float))

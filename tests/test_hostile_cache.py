@@ -120,8 +120,10 @@ def _run(study: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
 
 
 def _visible(folder: Path) -> dict[str, bytes]:
-    """The content of every file of ``folder`` a user sees (names not starting with a dot)."""
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    """The content of every file under ``folder`` a user sees (no name on the way starts with a dot), by
+    relative path (the report's figures are in ``figures/``)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
 
 
 def _hidden(folder: Path) -> list[Path]:

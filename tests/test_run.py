@@ -63,8 +63,15 @@ def test_run_end_to_end_and_resume(
     assert manifest["study"]["name"] == "tiny" and len(manifest["models"]) == 2
     assert "torch" in manifest["versions"]
     page = (out / "report.html").read_text()
-    assert page.count('<figure class="profile"') == 5
-    assert page.count("data:image/png;base64,") == 5
+    # one panel figure per measure family (spread: acs, eee, isoscore, pc_ratio; quantization: pq_pp),
+    # each also written as SVG and PDF with the CSV of what it plots
+    assert page.count('<figure class="profile"') == 2
+    assert page.count("data:image/png;base64,") == 2
+    for family in ("spread", "quantization"):
+        for ext in ("svg", "pdf", "csv"):
+            assert (out / "figures" / f"profiles_{family}.{ext}").stat().st_size > 0
+    plotted = pd.read_csv(out / "figures" / "profiles_quantization.csv")
+    assert len(plotted) == 2 * 3 and set(plotted["measure"]) == {"pq_pp"}
     # The two models really differ (random init is not the base).
     pivot = df.pivot_table(index=["layer", "measure"], columns="variant", values="value")
     assert (pivot["pretrained"] - pivot["random_init"]).abs().max() > 1e-3

@@ -198,7 +198,8 @@ def test_study_measures_every_site_like_layers(tmp_path: Path, tiny_bert_dir: Pa
     assert got == pytest.approx(compute("eee", store.cloud(2, max_points=200, seed=0)), rel=1e-12)
     saved = pd.read_csv(tmp_path / "many" / "results.csv")
     assert "site" in saved.columns and len(saved) == len(many)
-    assert f"{tiny_bert_dir} [attention]" in (tmp_path / "many" / "report.html").read_text()  # a line per site
+    page = (tmp_path / "many" / "report.html").read_text()
+    assert f"{tiny_bert_dir.name} [attention]" in page and f"{tiny_bert_dir.name} [module:encoder.layer.*.intermediate]" in page  # a line per site
 
 
 def test_the_analysis_sees_each_site_as_its_own_predictor() -> None:

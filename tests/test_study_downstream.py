@@ -89,6 +89,11 @@ def test_study_with_tasks_writes_scores_analysis_and_report(tiny_run: Path, tiny
     page = (out / "report.html").read_text()
     for anchor in ('id="downstream"', 'id="analysis"', 'id="correlation-heatmap"', 'id="scores"', 'id="transfer"'):
         assert anchor in page
+    # the random tiny BERT's probes stay at the majority-class baseline of bbc_topic (0.3): said under the scores
+    base = pd.read_csv(out / "baselines.csv").query("metric == 'score'").set_index("task")["value"]
+    low = official[(official["layer"] == 2) & (official["value"] <= official["task"].map(base) + 1e-9)]
+    assert len(low) and f"{len(low)} probe run(s) ended at or below the majority-class baseline" in page
+    assert f"{Path(str(tiny_bert_dir)).name} on bbc_topic (seed 0, 1)" in page
     manifest = json.loads((out / "run.json").read_text())
     assert {"features", "probe", "analysis", "downstream"} <= set(manifest["timings_s"])
     assert manifest["tasks"][0]["name"] == "bbc_topic"
@@ -115,6 +120,63 @@ def test_bad_study_exits_2_and_writes_nothing(tmp_path: Path, tiny_bert_dir: Pat
     assert not (tmp_path / "out").exists()
 
 
+def test_every_figure_has_svg_pdf_and_the_data_it_plots(tiny_run: Path) -> None:
+    """figures/<name>.{svg,pdf,csv} for every figure of the page, and each CSV holds the numbers of the
+    output tables it was drawn from."""
+    out = tiny_run
+    page = (out / "report.html").read_text()
+    folder = out / "figures"
+    stems = {p.stem for p in folder.iterdir()}
+    assert {"profiles_spread", "correlation_average", "correlation_bbc_topic", "correlation_bbc_order",
+            "correlation_curves_average", "scatter_average", "scatter_bbc_topic", "scatter_bbc_order"} <= stems
+    for stem in stems:
+        assert (folder / f"{stem}.svg").read_bytes().lstrip().startswith(b"<?xml")
+        assert (folder / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+        assert len(pd.read_csv(folder / f"{stem}.csv")) > 0
+        assert f'href="figures/{stem}.svg"' in page and f'href="figures/{stem}.csv"' in page
+    assert page.count("data:image/png;base64,") == len(stems)
+
+    results = pd.read_csv(out / "results.csv")
+    profiles = pd.read_csv(folder / "profiles_spread.csv")  # one row per measure × model × layer
+    assert len(profiles) == len(results) == 3 * 5 * 3
+    both = profiles.merge(results, on=["measure", "spec", "layer"], suffixes=("", "_results"))
+    assert len(both) == len(results) and (both["value"] == both["value_results"]).all()
+
+    corr = pd.read_csv(out / "correlations.csv")
+    for target in ("average", "bbc_topic", "bbc_order"):
+        heat = pd.read_csv(folder / f"correlation_{target}.csv")
+        # every layer, and no duplicated column -1: the models have equal depths
+        assert sorted(heat["layer"].unique()) == [0, 1, 2] and len(heat) == 3 * 3
+        ref = corr[corr["target"] == target].set_index(["measure", "layer"])["pearson_r"]
+        got = heat.set_index(["measure", "layer"])["pearson_r"]
+        pd.testing.assert_series_equal(got.sort_index(), ref.sort_index(), check_names=False)
+
+    models = pd.read_csv(out / "models.csv").set_index("spec")
+    selection = pd.read_csv(out / "selection.csv").set_index("target")
+    for target in ("average", "bbc_topic"):
+        scatter = pd.read_csv(folder / f"scatter_{target}.csv").set_index("spec")
+        best = selection.loc[target, "best"]
+        assert len(scatter) == 5
+        assert scatter["x"].to_dict() == pytest.approx(models.loc[scatter.index, best].to_dict())
+        assert scatter["y"].to_dict() == pytest.approx(models.loc[scatter.index, target].to_dict())
+        assert scatter.loc[scatter["holdout"], "number"].tolist() == [1]
+
+
+def test_fits_and_held_out_tables_show_the_two_references(tiny_run: Path) -> None:
+    fits = pd.read_csv(tiny_run / "fits.csv")
+    for col in ("mean_logo_mse", "nearest_logo_mse", "mean_holdout_mse", "nearest_holdout_mse"):
+        assert fits[col].notna().all(), col
+    models = pd.read_csv(tiny_run / "models.csv")
+    held = pd.read_csv(tiny_run / "holdout_predictions.csv")
+    train = models[~models["holdout"]]
+    for target, g in held.groupby("target"):
+        assert g["mean_predicted"].to_numpy() == pytest.approx(train[target].mean())
+        assert set(g["nearest_spec"]) <= set(train["spec"])
+    page = (tiny_run / "report.html").read_text()
+    assert "training mean" in page and "nearest training model" in page
+    assert "beat predicting the training mean" in page
+
+
 def _chromium() -> tuple[str, str] | None:
     import shutil
 
@@ -123,8 +185,10 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def test_report_renders_in_headless_chromium(tiny_run: Path) -> None:
-    """Open the report in a real headless browser: every figure decodes, every table has rows."""
+def test_report_renders_in_headless_chromium(tiny_run: Path, tmp_path: Path) -> None:
+    """Open the report in a real headless browser at 100 %: every figure decodes and is shown at its own
+    size (not scaled down), no table is wider than the page, the analysis leads with the conclusion, the
+    nested cross-validation and the family-wise p; a screenshot of the whole page goes to ``tmp_path``."""
     found = _chromium()
     if found is None:
         pytest.skip("headless Chromium and chromedriver are not installed (.ci/run installs them with apt)")
@@ -135,27 +199,57 @@ def test_report_renders_in_headless_chromium(tiny_run: Path) -> None:
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"):
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,900",
+                 "--force-device-scale-factor=1"):
         opts.add_argument(flag)
     drv = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
     try:
         drv.get((tiny_run / "report.html").resolve().as_uri())
+        height = drv.execute_script("return document.documentElement.scrollHeight")
+        drv.set_window_size(1280, height + 200)
+        assert drv.save_screenshot(str(tmp_path / "report.png"))
+        assert (tmp_path / "report.png").stat().st_size > 10_000
         images = drv.execute_script(
-            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);"
+            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight,"
+            " i.getBoundingClientRect().width]);"
         )
-        assert len(images) >= 5
-        for alt, complete, width, height in images:
+        assert len(images) >= 9
+        for alt, complete, width, height, shown in images:
             assert complete and width > 50 and height > 50, alt
+            assert abs(shown - width * 96 / 144) <= 1, (alt, shown, width)  # real size: text ≥ 8 px
+        page_width = drv.execute_script("return document.body.clientWidth")
+        widths = drv.execute_script(
+            "return Array.from(document.querySelectorAll('table, figure')).map(t => [t.id, t.scrollWidth]);")
+        for ident, width in widths:
+            assert width <= page_width, (ident, width, page_width)
         ids = drv.execute_script("return Array.from(document.querySelectorAll('[id]')).map(e => e.id);")
-        for needed in ("downstream", "analysis", "correlation-heatmap", "scores", "transfer", "models"):
-            assert needed in ids
+        for needed in ("downstream", "analysis", "conclusion", "selection", "correlation-heatmap", "scores",
+                       "transfer", "models", "methods", "study-yaml", "ci-note", "at-baseline", "holdout-eee-1"):
+            assert needed in ids, needed
+        # the analysis section leads with the conclusion, then nested CV and family-wise p, then the rest
+        lead = drv.execute_script("return document.getElementById('analysis').nextElementSibling.id")
+        assert lead == "conclusion"
+        first = drv.execute_script("return document.querySelector('#conclusion p').innerText")
+        assert first.startswith("No measure beats chance after selection (family-wise p = ")
+        assert "nested-CV MSE" in first
+        order = drv.execute_script(
+            "const ids = ['conclusion', 'selection', 'holdout', 'correlation-heatmap', 'best-correlations', 'fits'];"
+            "return ids.map(i => document.getElementById(i).getBoundingClientRect().top);")
+        assert order == sorted(order)
+        headers = drv.execute_script(
+            "return Array.from(document.querySelectorAll('#selection th')).map(h => h.innerText);")
+        assert headers[:4] == ["target", "candidates", "nested-CV MSE", "training-mean MSE"]
         rows = drv.execute_script(
-            "return Object.fromEntries(['scores', 'transfer', 'best-correlations', 'fits'].map("
+            "return Object.fromEntries(['scores', 'transfer', 'best-correlations', 'fits', 'selection'].map("
             "id => [id, document.querySelectorAll('#' + id + ' tbody tr').length]));"
         )
         assert rows["scores"] == 5 + 1  # five models and the majority baseline
+        assert rows["selection"] == 3  # the average first, then each task
         assert rows["transfer"] > 0 and rows["best-correlations"] > 0 and rows["fits"] > 0
-        assert drv.execute_script("return document.querySelectorAll('figure.scatter').length") >= 1
+        # four training groups: no bootstrap interval anywhere in the correlation table
+        best = drv.execute_script("return document.getElementById('best-correlations').innerText")
+        assert "[" not in best
+        assert drv.execute_script("return document.querySelectorAll('figure.scatter').length") == 3
     finally:
         drv.quit()
 

@@ -483,7 +483,14 @@ def run(
         f"{len(result.results)} results for {result.results['spec'].nunique()} models in "
         f"{result.timings['total']:.1f} s"
     )
+    folders: dict[str, int] = {}
     for name, path in result.files.items():
+        if "/" in name:  # figures/<name>.svg|pdf|csv: one line for the folder
+            top = name.split("/", 1)[0]
+            if top not in folders:
+                folders[top] = sum(1 for n in result.files if n.startswith(top + "/"))
+                typer.echo(f"  {top + '/':<16} {result.output_dir / top} ({folders[top]} files)")
+            continue
         typer.echo(f"  {name:<16} {path}")
 
 

@@ -33,9 +33,10 @@ from ..io import (
     temp_prefix,
 )
 from ..provenance import machine, peak_rss_mb, versions
-from ..report import render_report
+from ..report.html import Report, build_report
 from ..report.sections import load_sections
 from ..settings import Study
+from ..stats.groups import model_group
 from .results import write_results
 
 
@@ -70,17 +71,20 @@ def write_tables(out_dir: Path, tables: Mapping[str, pd.DataFrame]) -> dict[str,
     }
 
 
-def render(out_dir: Path, results: pd.DataFrame, manifest: dict[str, Any], **tables: Any) -> str:
-    """The report page (with the analysis sections attached to ``out_dir``, if any)."""
-    return render_report(results, manifest, extra_sections=load_sections(out_dir), **tables)
+def render(out_dir: Path, results: pd.DataFrame, manifest: dict[str, Any], **tables: Any) -> Report:
+    """The report page (with the analysis sections attached to ``out_dir``, if any) and its figure files;
+    seed twins are grouped by :func:`~latentatlas.stats.groups.model_group`."""
+    groups = {str(s): model_group(str(s)) for s in results["spec"].unique()}
+    return build_report(results, manifest, extra_sections=load_sections(out_dir), groups=groups, **tables)
 
 
 def write_outputs(
     out_dir: Path, results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], page: str, manifest: dict[str, Any],
-    documents: Mapping[str, Any] | None = None,
+    documents: Mapping[str, Any] | None = None, files_extra: Mapping[str, bytes] | None = None,
 ) -> dict[str, Path]:
     """Write results, the other tables, the JSON ``documents`` (name → object, e.g. ``predictor.json``),
-    ``report.html`` and ``run.json`` as one set (module docstring).
+    ``files_extra`` (relative path → bytes: the report's figures), ``report.html`` and ``run.json`` as
+    one set (module docstring).
 
     ``manifest`` gains ``"outputs"``: each file's sha256. Returns where each file now is.
     """
@@ -93,6 +97,8 @@ def write_outputs(
         staged.update(write_tables(stage, tables))
         for name, obj in (documents or {}).items():
             staged[name] = atomic_write_json(stage / name, obj)
+        for rel, content in (files_extra or {}).items():
+            staged[rel] = atomic_write(stage / rel, lambda p, c=content: p.write_bytes(c))
         staged["report.html"] = atomic_write_text(stage / "report.html", page)
         manifest["outputs"] = {name: file_sha256(path) for name, path in staged.items()}
         staged["run.json"] = atomic_write_json(stage / "run.json", manifest)
@@ -108,7 +114,13 @@ def _previous_outputs(out_dir: Path) -> list[str]:
         listed = json.loads((out_dir / "run.json").read_text()).get("outputs", {})
     except (OSError, ValueError, AttributeError):
         return []
-    return [name for name in listed if isinstance(name, str) and "/" not in name and not name.startswith(".")]
+    return [name for name in listed if isinstance(name, str) and _inside(name)]
+
+
+def _inside(name: str) -> bool:
+    """Whether a listed output name is a plain relative path inside the output folder (``figures/x.svg``)."""
+    parts = name.split("/")
+    return not name.startswith("/") and all(p and p not in (".", "..") and not p.startswith(".") for p in parts)
 
 
 def _commit(out_dir: Path, staged: Mapping[str, Path]) -> None:
@@ -122,6 +134,7 @@ def _commit(out_dir: Path, staged: Mapping[str, Path]) -> None:
             (out_dir / name).unlink(missing_ok=True)
     for name, path in staged.items():
         if name != "run.json":
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, out_dir / name)
     os.replace(staged["run.json"], out_dir / "run.json")
 

@@ -148,11 +148,11 @@ def run_study(
         eps = tables["scores"].query("metric == 'examples_per_s'")["value"]
         if len(eps):
             manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
-    page = render(out_dir, results, manifest, scores=tables.get("scores"), model_scores=summary,
-                  baselines=tables.get("baselines"), transfer=tables.get("transfer"), analysis=analysis)
+    report = render(out_dir, results, manifest, scores=tables.get("scores"), model_scores=summary,
+                    baselines=tables.get("baselines"), transfer=tables.get("transfer"), analysis=analysis)
     manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
 
-    files = write_outputs(out_dir, results, tables, page, manifest, documents)
+    files = write_outputs(out_dir, results, tables, report.page, manifest, documents, report.files)
     log.info("results, report and manifest written to %s", out_dir)
     return RunResult(results=results, output_dir=out_dir, files=files, manifest=manifest, timings=timings,
                      scores=tables.get("scores"), analysis=analysis)

@@ -1,5 +1,5 @@
 """HTML report and figures."""
 
-from .html import render_report
+from .html import Report, build_report, render_report
 
-__all__ = ["render_report"]
+__all__ = ["Report", "build_report", "render_report"]

@@ -18,8 +18,10 @@ are one group): every cross-validation leaves out whole groups and every permuta
   over the whole table (:mod:`.multiple`), and the within-family
   ``partial_r`` / ``within_rho`` with family-blocked bootstrap CIs (:mod:`.within`);
 * ``fits``: per (measure, layer, target, model kind ∈ {alone, + family}) R², leave-one-group-out
-  MSE/MAE (``logo_mse``, ``logo_mae``) and held-out MSE/MAE;
-* ``holdout``: per (measure, layer, target, kind, spec) the prediction and the truth;
+  MSE/MAE (``logo_mse``, ``logo_mae``) and held-out MSE/MAE, beside the same MSEs of two reference
+  predictors on the same rows, the training mean and the nearest training model (:mod:`.reference`);
+* ``holdout``: per (measure, layer, target, kind, spec) the prediction, the truth and the two reference
+  predictions (with the spec of the nearest training model);
 * ``selection``: per target, what reporting the best (measure, layer) costs: its family-wise permutation
   p-value (:mod:`.selection`) and the nested leave-one-group-out of select-then-fit (:mod:`.cv`);
 * ``transfer``: per task, geometry vs. LogME / H-score through the same nested cross-validation, with
@@ -43,7 +45,9 @@ from .correlate import correlation_table
 from .cv import CV_NAME, MIN_GROUPS, nested_cv
 from .multiple import bh_qvalues, group_level_pvalues
 from .predict import FACTOR_SUFFIX, analyse
+from .reference import prediction_band, reference_logo, reference_predictions
 from .selection import N_PERMUTATIONS, max_abs_r_test
+from .summary import caveat, conclusion
 from .within import within_family_bootstrap
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,31 @@ class StudyAnalysis:
         """The ``k`` (measure, layer) with the largest |Pearson r| against ``target`` on training models."""
         c = self.correlations[self.correlations["target"] == target].dropna(subset=["pearson_r"])
         return c.reindex(c["pearson_r"].abs().sort_values(ascending=False).index).head(k)
+
+    @property
+    def n_train_groups(self) -> int:
+        """Groups of related models among the training models."""
+        return int(self.models.loc[~self.models["holdout"], "group"].nunique())
+
+    def selection_row(self, target: str) -> dict[str, Any] | None:
+        """The selection table's row of ``target`` as a dict, or None."""
+        if self.selection.empty or target not in set(self.selection["target"]):
+            return None
+        return self.selection[self.selection["target"] == target].iloc[0].to_dict()
+
+    def conclusion(self, target: str = "average") -> tuple[str, str]:
+        """The plain-words conclusion about ``target`` and its caveat (:func:`.summary.conclusion`)."""
+        row = self.selection_row(target) or {"target": target, "best": None, "note": "no selection table"}
+        return conclusion(row), caveat(row, n_holdout=int(self.models["holdout"].sum()))
+
+    def prediction_band(self, target: str, predictor: str, grid: np.ndarray,
+                        level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """OLS line of ``target ~ predictor`` over the training models and its pointwise prediction band
+        on ``grid`` (:func:`.reference.prediction_band`)."""
+        train = self.models[~self.models["holdout"]]
+        ok = np.isfinite(train[[target, predictor]].to_numpy(dtype=float)).all(axis=1)
+        return prediction_band(train.loc[ok, predictor].to_numpy(dtype=float),
+                               train.loc[ok, target].to_numpy(dtype=float), grid, level)
 
 
 def column(measure: str, layer: int) -> str:
@@ -139,26 +168,57 @@ def _fit_rows(table: pd.DataFrame, target: str, predictor: str, use_factor: bool
             log.debug("no fit of %s ~ %s%s: %s", target, predictor, " + family" if factor else "", exc)
     if res is None:
         return [], []
+    ref_logo, ref_held = _references(table, target, predictor)
     fits, held = [], []
     for key, entry in res["models"].items():
         kind = "+ family" if key.endswith(FACTOR_SUFFIX) else "alone"
         base = {"predictor": predictor, "target": target, "kind": kind}
+        scored = [p for p in entry["predictions"] if p["actual"] is not None]
         fits.append({
             **base,
             "pearson_r": entry["pearson_r"], "r2": entry["r2"], "logo_mse": entry["logo_mse"],
             "logo_mae": entry["logo_mae"], "n_groups": res["n_groups"], "holdout_mse": entry["holdout_mse"],
             "holdout_mae": entry["holdout_mae"],
             # held-out models with a value for this column (a shallow one has none at a deep layer)
-            "n_holdout": len(entry["predictions"]), "n_train": entry["n_train"], "coef": entry["coef"],
+            "n_holdout": len(entry["predictions"]), "n_train": entry["n_train"], **ref_logo,
+            **{f"{ref}_holdout_mse": _mse([ref_held[p["id"]][f"{ref}_predicted"] - p["actual"] for p in scored])
+               for ref in ("mean", "nearest")},
+            "coef": entry["coef"],
         })
-        held.extend({**base, "spec": p["id"], "predicted": p["predicted"], "actual": p["actual"]}
+        held.extend({**base, "spec": p["id"], "predicted": p["predicted"], "actual": p["actual"], **ref_held[p["id"]]}
                     for p in entry["predictions"])
     return fits, held
 
 
+def _mse(errors: Sequence[float]) -> float:
+    return float(np.mean(np.square(errors))) if len(errors) else float("nan")
+
+
+def _references(table: pd.DataFrame, target: str, predictor: str) -> tuple[dict[str, float], dict[str, dict]]:
+    """The reference predictors (:mod:`.reference`) on the rows of the fit of ``target ~ predictor``:
+    their leave-one-group-out MSE over the training models, and per held-out spec the training-mean and
+    nearest-training-model predictions (with the nearest model's spec)."""
+    train = table[~table["holdout"]]
+    x, y = train[predictor].to_numpy(dtype=float), train[target].to_numpy(dtype=float)
+    mean, nearest = reference_logo(x, y, train["group"].astype(str).to_numpy())
+    logo_mse = {"mean_logo_mse": _mse(mean - y), "nearest_logo_mse": _mse(nearest - y)}
+    held = table[table["holdout"]]
+    ref = reference_predictions(x, y, held[predictor].to_numpy(dtype=float))
+    specs = train["spec"].to_numpy()
+    per_spec = {
+        spec: {"mean_predicted": float(m), "nearest_predicted": float(v), "nearest_spec": str(specs[i])}
+        for spec, m, v, i in zip(held["spec"], ref.mean, ref.nearest_value, ref.nearest)
+    }
+    return logo_mse, per_spec
+
+
 FIT_COLUMNS = ["measure", "layer", "target", "kind", "pearson_r", "r2", "logo_mse", "logo_mae", "n_groups",
-               "holdout_mse", "holdout_mae", "n_holdout", "n_train", "coef"]
-HOLDOUT_COLUMNS = ["measure", "layer", "target", "kind", "spec", "predicted", "actual"]
+               "holdout_mse", "holdout_mae", "n_holdout", "n_train", "mean_logo_mse", "nearest_logo_mse",
+               "mean_holdout_mse", "nearest_holdout_mse", "coef"]
+"""Columns of ``fits``; ``mean_*`` / ``nearest_*``: the reference predictors (:mod:`.reference`) on the
+same rows: leave-one-group-out over the training models and on the held-out models the fit predicts."""
+HOLDOUT_COLUMNS = ["measure", "layer", "target", "kind", "spec", "predicted", "actual", "mean_predicted",
+                   "nearest_predicted", "nearest_spec"]
 
 
 def _split_predictor(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -1,7 +1,10 @@
-"""Plain-text rendering of an :func:`~latentatlas.stats.predict.analyse` result (``latentatlas predict``)."""
+"""Plain-text rendering of an :func:`~latentatlas.stats.predict.analyse` result (``latentatlas predict``), and
+the plain-words conclusion of a study's selection table (:func:`conclusion`, :func:`caveat`)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -75,3 +78,80 @@ def format_analysis(result: dict[str, Any]) -> str:
             preds = "  ".join(f"{_num(models[k]['predictions'][j]['predicted'], '.4f'):>{max(8, len(k))}}" for k in keys)
             lines.append(f"  {rid:<{id_w}}  {_num(actual, '.4f'):>8}  {preds}")
     return "\n".join(lines)
+
+
+ALPHA = 0.05
+"""Family-wise level below which the best correlation counts as surviving the search."""
+
+FEW_GROUPS = 10
+"""Below this many left-out groups the conclusion's caveat says its figures are rough (as in :mod:`.contest`)."""
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _p(v: float) -> str:
+    return f"{v:.2g}" if v >= 0.01 else f"{v:.1g}"
+
+
+def conclusion(row: Mapping[str, Any], alpha: float = ALPHA) -> str:
+    """What one row of the selection table (``StudyAnalysis.selection``) supports, in one plain sentence.
+
+    Two questions decide it: does the largest |r| survive the search over every candidate (family-wise
+    p ≤ ``alpha``), and does select-then-fit predict left-out groups better than the training mean
+    (nested-CV MSE < mean-only MSE on the same folds)? Both no: "no measure beats chance after
+    selection"; both yes: the measure predicts new models; one of the two: the sentence says which part
+    holds and which does not. A row without a selection (``best`` empty) gives its ``note``.
+    """
+    target = row.get("target", "the score")
+    if not row.get("best"):
+        return f"No conclusion about {target}: {row.get('note') or 'no selection was possible'}."
+    best, n_cand = row["best"], int(row.get("candidates") or 0)
+    p_fw, r = float(row["p_family_wise"]), float(row["best_r"])
+    survives = p_fw <= alpha
+    mse, base = row.get("nested_mse"), row.get("mean_only_mse")
+    has_cv = _finite(mse) and _finite(base)
+    predicts = has_cv and mse < base
+    search = f"the search over {n_cand} candidates (family-wise p = {_p(p_fw)})"
+    cv = (f"nested-CV MSE {mse:.3g} vs {base:.3g} for the training mean" if has_cv
+          else str(row.get("note") or "no nested cross-validation"))
+    if not has_cv:
+        head = (f"{best} has the strongest correlation with {target} (r = {r:.2f}) and it "
+                + ("survives " if survives else "does not survive ") + search
+                + f"; whether it predicts new models is not known ({cv})")
+        return head + "."
+    if survives and predicts:
+        return (f"{best} predicts {target} of left-out models better than the training mean ({cv}), and its "
+                f"correlation (r = {r:.2f}) survives {search}.")
+    if not survives and not predicts:
+        return (f"No measure beats chance after selection (family-wise p = {_p(p_fw)}): the strongest of "
+                f"{n_cand} correlations with {target}, {best} (r = {r:.2f}), is within what the best of "
+                f"unrelated candidates reaches, and picking the best measure inside each fold predicts "
+                f"left-out models no better than the training mean ({cv}).")
+    if survives:
+        return (f"The correlation of {best} with {target} (r = {r:.2f}) survives {search}, but picking and "
+                f"fitting the best measure does not predict left-out models better than the training mean "
+                f"({cv}).")
+    return (f"Picking and fitting the best measure predicts {target} of left-out models better than the "
+            f"training mean ({cv}), but the strongest correlation, {best} (r = {r:.2f}), does not survive "
+            f"{search}.")
+
+
+def caveat(row: Mapping[str, Any], *, n_holdout: int = 0) -> str:
+    """The caveat that goes with :func:`conclusion`: few groups, an unstable choice across folds, and
+    the reach of the result (models like the training ones; ``n_holdout`` held-out models of other kinds
+    are checked separately)."""
+    parts = []
+    groups = row.get("nested_n_groups")
+    if _finite(groups) and groups < FEW_GROUPS:
+        parts.append(f"only {int(groups)} groups of related models were left out in turn, so these figures are rough")
+    chosen = str(row.get("chosen") or "")
+    n_chosen = chosen.count("(") if chosen else 0
+    if n_chosen > 1:
+        parts.append(f"the folds picked {n_chosen} different measures, so which measure is best is itself uncertain")
+    reach = "it holds for models like the training ones"
+    if n_holdout:
+        reach += f"; the {n_holdout} held-out model(s) below test how far it carries"
+    parts.append(reach)
+    return "Caveat: " + "; ".join(parts) + "."
