@@ -214,9 +214,9 @@ def shuffle_interior(words: list[str], rng: np.random.Generator) -> list[str]:
 
     Keeping the ends fixed removes two surface cues of a full shuffle that need no knowledge of word
     order, only of position: a shuffled sentence rarely starts with a capitalised word and rarely ends
-    with the word carrying the full stop. On a full shuffle a linear probe on the randomly initialised
-    MiniLM (first token + mean + max pooling, last layer, 480 training sentences) reached MCC 0.29;
-    with the ends fixed it is at chance (−0.003), while the pretrained MiniLM stays at 0.47.
+    with the word carrying the full stop. With the default probe (logistic regression, ``halves``
+    pooling, last layer, default-study sizes, 2 seeds) the randomly initialised MiniLM reached MCC 0.46
+    on a full shuffle against 0.70 for the pretrained one; with the ends kept, 0.11 against 0.50.
 
     Raises:
         BadInputError: fewer than two distinct interior words.
