@@ -17,11 +17,11 @@ from latentatlas.downstream.metrics import (
     evaluate,
     glue_average,
     majority_baseline,
-    per_word_baseline,
-    task_baselines,
     mcc,
     pearson_spearman,
+    per_word_baseline,
     span_f1,
+    task_baselines,
     token_accuracy,
 )
 from latentatlas.errors import BadInputError, UnknownNameError
