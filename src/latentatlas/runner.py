@@ -338,10 +338,12 @@ def run_study(
         scores = pd.DataFrame(score_rows, columns=ds.SCORE_COLUMNS)
         transfer = pd.DataFrame(transfer_rows, columns=ds.TRANSFER_COLUMNS)
         baselines = ds.baselines(tasks)
-        model_summary = ds.model_scores(scores, score_layer)
+        model_summary = ds.model_scores(scores, score_layer, baselines, study.downstream.learnability)
         t0 = time.perf_counter()
         n_train = sum(1 for m in per_model if not m["holdout"])
-        if n_train >= 3:
+        if len(model_summary.targets) < 2:
+            log.warning("no task is learnable (see task_summary.csv): the geometry → score analysis is skipped")
+        elif n_train >= 3:
             from .analysis.relate import relate
 
             analysis = relate(
@@ -373,6 +375,7 @@ def run_study(
              "n_validation": len(t.validation), "suite": t.info.suite}
             for t in tasks
         ]
+        manifest["score_layers"] = score_layer
         eps = scores[scores["metric"] == "examples_per_s"]["value"] if scores is not None else None
         if eps is not None and len(eps):
             manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
@@ -386,6 +389,7 @@ def run_study(
         assert scores is not None and transfer is not None and baselines is not None and model_summary is not None
         files.update(write_tables(out_dir, {
             "scores": scores, "model_scores": model_summary.table, "baselines": baselines, "transfer": transfer,
+            "task_summary": model_summary.learnability,
         }))
         if analysis is not None:
             files.update(write_tables(out_dir, {

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .downstream.finetune import FinetuneSettings
+from .downstream.learnability import LearnabilityRule
 from .downstream.probe import ProbeSettings
 from .errors import BadInputError, UnknownNameError
 from .io import read_text, read_yaml
@@ -56,7 +57,8 @@ class DownstreamSpec(_Strict):
     ``probe``: linear probes on frozen features (``probe_layers``; the model's score is the probe at
     ``score_layer``); ``finetune``: full fine-tuning with a task head. ``seeds``: one run per seed, the
     study reports mean and spread. ``transferability``: label-aware baselines computed on the frozen
-    features of ``score_layer``.
+    features of ``score_layer``. ``learnability``: the rule that decides which tasks enter the average
+    score (:func:`latentatlas.downstream.learnability.task_learnability`).
     """
 
     mode: Literal["probe", "finetune"] = "probe"
@@ -66,6 +68,7 @@ class DownstreamSpec(_Strict):
     probe: ProbeSettings = ProbeSettings()
     finetune: FinetuneSettings = FinetuneSettings()
     transferability: list[str] = Field(default_factory=lambda: ["logme", "hscore"])
+    learnability: LearnabilityRule = LearnabilityRule()
     batch_size: int = Field(default=32, ge=1)
     max_length: int = Field(default=128, ge=8)
 

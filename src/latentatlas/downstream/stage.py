@@ -1,8 +1,12 @@
 """The downstream stage of a study: every model on every task, probed or fine-tuned, several seeds.
 
 Produces tidy tables: ``scores`` (one row per model, task, run seed, layer and metric), ``baselines``
-(majority-class baseline per task) and ``transfer`` (LogME / H-score of the frozen features per model,
-task and layer). Features, probes and fine-tuning runs are cached under the study's cache folder.
+(input-blind baselines per task: the majority class or tag, and for tagging the per-word most frequent
+tag) and ``transfer`` (LogME / H-score of the frozen features per model, task and layer). Features,
+probes and fine-tuning runs are cached under the study's cache folder.
+
+:func:`model_scores` summarises the scores per model; its ``average`` (the study's main target) only
+averages the tasks that :func:`task_learnability` finds learnable, and says why the others are left out.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +25,14 @@ from ..layers import resolve_layers
 from ..models import LoadedModel
 from .base import TaskData
 from .encode import FeatureCache
+from .learnability import LEARNABILITY_COLUMNS, LearnabilityRule, task_learnability
 from .probe import probe, targets
 
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["spec", "task", "mode", "run_seed", "layer", "metric", "value"]
 TRANSFER_COLUMNS = ["spec", "task", "layer", "method", "value"]
+BASELINE_COLUMNS = ["task", "metric", "value", "baseline"]
 
 
 def load_tasks(study: Any) -> list[TaskData]:
@@ -41,15 +47,30 @@ def load_tasks(study: Any) -> list[TaskData]:
 
 
 def baselines(tasks: list[TaskData]) -> pd.DataFrame:
-    """Majority-class (or train-mean) baseline of every task, tidy: task, metric, value."""
-    from .metrics import majority_baseline
+    """Input-blind baselines of every task, tidy: task, metric, value, baseline.
+
+    ``baseline`` names the predictor (:data:`~latentatlas.downstream.metrics.BASELINES`):
+    ``majority`` (the most frequent train class or tag, the train mean for regression; every task) and
+    ``per_word_majority`` (each word's most frequent train tag; tagging tasks only).
+    """
+    from .metrics import task_baselines
 
     rows = [
-        {"task": t.info.name, "metric": k, "value": float(v)}
+        {"task": t.info.name, "metric": k, "value": float(v), "baseline": name}
         for t in tasks
-        for k, v in majority_baseline(t).items()
+        for name, values in task_baselines(t).items()
+        for k, v in values.items()
     ]
-    return pd.DataFrame(rows, columns=["task", "metric", "value"])
+    return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+
+
+def majority_scores(baselines: pd.DataFrame) -> dict[str, float]:
+    """Task -> the official ``score`` of its majority baseline, from a :func:`baselines` table (a table
+    written before the ``baseline`` column existed counts as majority rows)."""
+    rows = baselines[baselines["metric"] == "score"]
+    if "baseline" in rows.columns:
+        rows = rows[rows["baseline"] == "majority"]
+    return {str(t): float(v) for t, v in zip(rows["task"], rows["value"])}
 
 
 def _transfer_rows(spec: str, task: TaskData, layer: int, feats: np.ndarray, kept: np.ndarray,
@@ -96,6 +117,7 @@ def model_downstream(
             name: cache.get_or_compute(
                 lm.model, lm.tokenizer, split, task.info, model_key=lm.fingerprint, layers=layers,
                 max_length=ds.max_length, batch_size=ds.batch_size, progress=progress,
+                sentence_pooling=ds.probe.sentence_pooling, pair_features=ds.probe.pair_features,
             )
             for name, split in (("train", task.train), ("validation", task.validation))
         }
@@ -130,24 +152,60 @@ def _metric_rows(spec: str, task: str, mode: str, seed: int, layer: int,
     ]
 
 
+def official_scores(scores: pd.DataFrame, score_layer_of: Mapping[str, int]) -> pd.DataFrame:
+    """The official ``score`` rows of every model at its score layer: spec, task, run_seed, value."""
+    official = scores[scores["metric"] == "score"]
+    official = official[official["layer"] == official["spec"].map(score_layer_of)]
+    return official[["spec", "task", "run_seed", "value"]]
+
+
 @dataclass
 class ModelScores:
     """One row per model: its mean score per task at the score layer, the spread over seeds, and the
-    average over tasks (the study's main target)."""
+    average over the learnable tasks (the study's main target).
+
+    ``learnability`` holds :func:`task_learnability`'s verdict per task (empty when no baselines were
+    given); ``targets`` lists the learnable tasks and ``average``.
+    """
 
     table: pd.DataFrame
     targets: list[str]
+    learnability: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEARNABILITY_COLUMNS))
+
+    @property
+    def left_out(self) -> dict[str, str]:
+        """Task -> why it is not in the average."""
+        out = self.learnability[~self.learnability["learnable"].astype(bool)]
+        return dict(zip(out["task"].astype(str), out["reason"].astype(str)))
 
 
-def model_scores(scores: pd.DataFrame, score_layer_of: Mapping[str, int]) -> ModelScores:
-    """Summarise ``scores`` per model: ``<task>`` (mean over seeds), ``<task>_std`` and ``average``."""
-    official = scores[scores["metric"] == "score"]
-    official = official[official["layer"] == official["spec"].map(score_layer_of)]
+def model_scores(
+    scores: pd.DataFrame,
+    score_layer_of: Mapping[str, int],
+    baselines: pd.DataFrame | None = None,
+    rule: LearnabilityRule | None = None,
+) -> ModelScores:
+    """Summarise ``scores`` per model: ``<task>`` (mean over seeds), ``<task>_std`` and ``average``.
+
+    With ``baselines`` (a :func:`baselines` table) each task is judged by :func:`task_learnability`
+    and ``average`` is the mean over the learnable tasks only (NaN when none is); a task left out is
+    logged with its reason. Without, every task is averaged (and nothing is judged).
+    """
+    official = official_scores(scores, score_layer_of)
     grouped = official.groupby(["spec", "task"], sort=False)["value"]
     mean = grouped.mean().unstack("task")
     std = grouped.std(ddof=1).unstack("task").add_suffix("_std")
     tasks = list(mean.columns)
+    learnability = pd.DataFrame(columns=LEARNABILITY_COLUMNS)
+    averaged = tasks
+    if baselines is not None:
+        learnability = task_learnability(official, majority_scores(baselines), rule)
+        ok = dict(zip(learnability["task"], learnability["learnable"]))
+        averaged = [t for t in tasks if ok.get(t, False)]
+        for t, reason in zip(learnability["task"], learnability["reason"]):
+            if not ok[t]:
+                log.warning("task %s is left out of the average: %s", t, reason)
     table = pd.concat([mean, std], axis=1)
-    table["average"] = mean.mean(axis=1)
+    table["average"] = mean[averaged].mean(axis=1) if averaged else np.nan
     table = table.reset_index()
-    return ModelScores(table=table, targets=[*tasks, "average"])
+    return ModelScores(table=table, targets=[*averaged, "average"], learnability=learnability)

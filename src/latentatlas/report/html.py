@@ -93,12 +93,26 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, analysis: Any
     tasks = [t for t in model_scores.targets if t != "average"]
     cols = ["spec", *[c for t in tasks for c in (t, f"{t}_std")], "average"]
     scores = table[[c for c in cols if c in table.columns]]
+    averaged = [t for t in model_scores.targets if t != "average"]
     if baselines is not None and not baselines.empty:
-        base = baselines[baselines["metric"] == "score"].set_index("task")["value"]
-        row = {"spec": "majority-class baseline", **{t: base.get(t) for t in tasks}}
-        row["average"] = float(np.nanmean([base.get(t, np.nan) for t in tasks]))
-        scores = pd.concat([scores, pd.DataFrame([row])], ignore_index=True)
+        rows = baselines[baselines["metric"] == "score"]
+        kind = rows["baseline"] if "baseline" in rows.columns else pd.Series("majority", index=rows.index)
+        for name, label in (("majority", "majority-class baseline"),
+                            ("per_word_majority", "per-word most frequent tag baseline")):
+            base = rows[kind == name].set_index("task")["value"]
+            if base.empty:
+                continue
+            row: dict[str, Any] = {"spec": label, **{t: base.get(t) for t in tasks}}
+            row["average"] = float(np.mean([base[t] for t in averaged])) if averaged and all(
+                t in base for t in averaged) else np.nan
+            scores = pd.concat([scores, pd.DataFrame([row])], ignore_index=True)
     out["scores_table"] = _table(scores, "scores")
+    learn = getattr(model_scores, "learnability", None)
+    if learn is not None and not learn.empty:
+        cols = ["task", "baseline", "best_spec", "best", "worst_spec", "worst", "seed_sd", "model_sd",
+                "learnable", "reason"]
+        out["tasks_table"] = _table(learn[cols], "task-learnability", 3)
+        out["left_out"] = model_scores.left_out
     if analysis is None:
         return out
     target = "average"
