@@ -2,7 +2,9 @@
 
     python bench/bench_anchor.py /tmp/la-zoo/mlm /tmp/la-zoo/first_char --n-sentences 1000 --out /tmp/la-anchor
 
-Prints the wall time and one line per (model, k, intercept); writes anchor.csv/json/html under --out.
+Prints the wall time and one line per (model, k, intercept): the real R² beside its matched nulls (the
+head's output matrix rotated, or its rows resampled) and the mean prediction entropy, and the verdict;
+writes anchor.csv/json/html under --out.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ def main() -> None:
                                        n_sentences=args.n_sentences))
     write_anchor(result, args.out)
     print(f"wall {time.perf_counter() - t0:.1f} s for {len(args.models)} models, {args.n_sentences} sentences")
-    cols = ["model", "k", "intercept", "n_test", "r2", "mse", "mse_const", "cos_v0_mean_f", "cos_v0_planted"]
-    print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    cols = ["model", "k", "intercept", "n_test", "real_r2", "null_rotation_r2", "null_rotation_r2_max",
+            "null_resample_r2", "mean_entropy_nats", "null_rotation_entropy_nats", "r2_gap", "beats_null"]
+    print(result.table.reindex(columns=cols).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for model, verdict in result.info.get("verdicts", {}).items():
+        print(f"{model}: {verdict}")
 
 
 if __name__ == "__main__":

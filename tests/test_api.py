@@ -30,6 +30,31 @@ def test_extract_from_a_folder_and_reuse(tmp_path: Path, tiny_bert_dir: Path) ->
     assert sorted(p.name for p in (tmp_path / "c" / "activations").iterdir() if p.is_dir()) == [acts.path.name]
 
 
+def test_extract_and_layer_table_at_another_site(tmp_path: Path, tiny_bert_dir: Path, sentences: list[str]) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    acts = la.extract(str(tiny_bert_dir), sentences, site="mlp", cache=tmp_path / "c")
+    assert acts.site == "mlp" and acts.layers == [1, 2]  # a block site has no embedding layer
+    # the MLP site is each block's feed-forward output before the residual add (BERT: layer.output.dense),
+    # read here by a hook by hand
+    model, tok = AutoModel.from_pretrained(tiny_bert_dir).eval(), AutoTokenizer.from_pretrained(tiny_bert_dir)
+    seen: list[torch.Tensor] = []
+    hook = model.encoder.layer[1].output.dense.register_forward_hook(lambda m, i, o: seen.append(o[0]))
+    with torch.no_grad():
+        model(**tok(sentences[0], return_tensors="pt"))
+    hook.remove()
+    first = acts.tokens["sentence_id"].to_numpy() == 0
+    np.testing.assert_allclose(acts.cloud(2)[first], seen[0].numpy(), atol=2e-2)  # stored as float16
+    assert acts.cloud(2).shape[1] == model.config.hidden_size
+    assert la.extract(str(tiny_bert_dir), sentences, cache=tmp_path / "c").path != acts.path
+    table = la.layer_table(str(tiny_bert_dir), sentences, measures=["eee"], site="mlp", cache=tmp_path / "c")
+    assert list(table["layer"]) == [1, 2]
+    assert table["eee"].iloc[1] == pytest.approx(la.compute("eee", acts.cloud(2, max_points=20000)), rel=1e-12)
+    with pytest.raises(BadInputError, match="site 'module:'"):
+        la.extract(str(tiny_bert_dir), sentences, site="module:", cache=tmp_path / "c")
+
+
 def test_extract_a_loaded_model_and_tokenizer(tmp_path: Path, tiny_bert_dir: Path, sentences: list[str]) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -131,5 +156,9 @@ def test_study_overrides_are_validated(tiny_bert_dir: Path) -> None:
         base.override(measures=["eeee"])
     with pytest.raises(BadInputError, match="n_sentences"):
         base.override(n_sentences=0)
+    moved = base.override(sites=["residual", "attention"], encoding="latin-1")
+    assert moved.settings.sites == ["residual", "attention"] and moved.settings.corpus.encoding == "latin-1"
+    with pytest.raises(BadInputError, match="site"):
+        base.override(sites=["attn"])
     held = la.Study.preset("default").override(models=["minilm", "minilm@shuffle_emb(seed=0)"])
     assert held.settings.analysis.holdout == ["minilm@shuffle_emb(seed=0)"]

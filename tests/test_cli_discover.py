@@ -176,11 +176,11 @@ def test_run_overrides(tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.
     monkeypatch.setenv("LATENTATLAS_CACHE", str(tmp_path / "cache"))
     code, _, err = run_cli(capsys, "-q", "run", "--preset", "quick", "--model", str(tiny_bert_dir), "--measure", "eee",
                            "--measure", "pc_ratio", "--layers", "last", "--n-sentences", "12", "--corpus", "bundled",
-                           "--output", "out")
+                           "--site", "residual", "--site", "attention", "--output", "out")
     assert code == 0, err
     df = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert set(df["spec"]) == {str(tiny_bert_dir)} and set(df["measure"]) == {"eee", "pc_ratio"}
-    assert set(df["layer"]) == {2}
+    assert set(df["layer"]) == {2} and set(df["site"]) == {"residual", "attention"}
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["corpus"]["n_sentences"] == 12 and manifest["study"]["name"] == "quick"
     assert manifest["study"]["cache"] == str(tmp_path / "cache")  # the preset names no cache: the variable's
@@ -194,6 +194,8 @@ def test_run_overrides(tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.
         (["--model", "minilm@perturbb(alpha=1)"], "unknown model variant 'perturbb'"),
         (["--layers", "a:b"], "layer range 'a:b' is not of the form START:STOP"),
         (["--corpus", "missing.txt"], "missing.txt"),
+        (["--site", "attn"], "site 'attn'"),
+        (["--encoding", "latin-9x"], "latin-9x"),
     ]:
         err = one_line_exit_2(capsys, "run", "--preset", "quick", *args)
         assert expect in err, (args, err)

@@ -383,3 +383,26 @@ def test_measure_file_streams_in_a_fraction_of_the_file(tmp_path: Path) -> None:
     streamed = traced_peak(lambda: measure_file(path, names))
     old = traced_peak(lambda: reg.run_battery(np.asarray(np.load(path, mmap_mode="r")), names))
     assert streamed < size / 2 < 2 * size < old, (streamed, size, old)
+
+
+def test_every_command_that_reads_a_corpus_takes_its_encoding(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The undecodable-corpus error tells the user to pass --encoding: every command with --corpus has it, and
+    it reaches the corpus (pre-training on a Latin-1 file runs; without the flag it is refused in one line)."""
+    from typer.main import get_command
+
+    from latentatlas.cli import app
+
+    group = get_command(app)
+    with_corpus = {name for name, cmd in group.commands.items()
+                   if any("--corpus" in p.opts for p in cmd.params)}
+    assert {"extract", "run", "pretrain", "anchor", "topology", "concepts"} <= with_corpus
+    for name in with_corpus:
+        assert any("--encoding" in p.opts for p in group.commands[name].params), name
+    Path("latin1-long.txt").write_bytes("\n".join(f"The café number {i} sat on the mat today." for i in range(300))
+                                         .encode("latin-1"))
+    tiny = ["pretrain", "--corpus", "latin1-long.txt", "--steps", "1", "--hidden-size", "16", "--num-layers", "1",
+            "--num-heads", "1", "--intermediate-size", "16", "--seq-len", "16", "--batch-size", "2"]
+    assert main([*tiny, "--output", "refused"]) == 2
+    assert "--encoding" in capsys.readouterr().err and not Path("refused").exists()
+    assert main([*tiny, "--encoding", "latin-1", "--output", "zoo"]) == 0
+    assert (Path("zoo") / "config.json").is_file()

@@ -41,7 +41,7 @@ from .pipeline import load_study, run_study
 from .pipeline.corpus import study_corpus
 from .pipeline.measure import MeasureCache, cached_battery, cloud_key
 from .pipeline.plan import check_study
-from .settings import CorpusSpec, ExtractionSettings, MeasureEntry, read_study
+from .settings import CorpusSpec, ExtractionSettings, MeasureEntry, check_site, read_study
 from .settings import Study as StudySettings
 from .store import ActivationStore, open_store
 
@@ -65,12 +65,15 @@ class Activations:
         model: the model's spec (for a model given as an object: ``memory:<name>:<fingerprint>``).
         fingerprint: sha256 of the model's exact weights (the model part of every cache key).
         sentences: the sentences, in store order (``tokens.sentence_id`` indexes them).
+        site: where in each block the vectors were read (``residual``, ``attention``, ``mlp`` or
+            ``module:PATTERN``; :mod:`latentatlas.store.sites`).
     """
 
     store: ActivationStore
     model: str
     fingerprint: str
     sentences: tuple[str, ...]
+    site: str = "residual"
 
     @property
     def layers(self) -> list[int]:
@@ -118,6 +121,7 @@ def extract(
     *,
     tokenizer: Any = None,
     layers: str | int | list[int] = "all",
+    site: str = "residual",
     n_sentences: int | None = 1000,
     seed: int = 0,
     cache: str | Path | None = None,
@@ -133,6 +137,9 @@ def extract(
         corpus: ``"bundled"`` (BBC News), a .txt/.jsonl/.csv path, a CorpusSpec, or a list of sentences
             (used as given: no filtering or sampling).
         layers: ``"all"``, ``"last"``, an index, a list, ``"0,3,-1"`` or ``"1:4"``.
+        site: where in each block the vectors are read: ``"residual"`` (the block's output, as
+            ``hidden_states``), ``"attention"``, ``"mlp"`` or ``"module:PATTERN"`` (any submodule whose
+            name matches, through forward hooks).
         n_sentences, seed: the seeded sample of a corpus file or the bundled corpus (default 1000).
         cache: cache folder; default ``$LATENTATLAS_CACHE`` or ``.latentatlas-cache``.
         settings: extraction settings (max_length, dtype, special tokens, batch size, device).
@@ -141,8 +148,10 @@ def extract(
     root = Path(cache if cache is not None else default_cache())
     sentences = _sentences(corpus, n_sentences, seed)
     lm = _model(model, tokenizer, root)
-    store, lm = open_store(lm, sentences, cache=root, layers=layers, settings=settings, progress=progress)
-    return Activations(store=store, model=str(lm.spec), fingerprint=lm.fingerprint, sentences=tuple(sentences))
+    site = check_site(site)
+    store, lm = open_store(lm, sentences, cache=root, layers=layers, site=site, settings=settings, progress=progress)
+    return Activations(store=store, model=str(lm.spec), fingerprint=lm.fingerprint, sentences=tuple(sentences),
+                       site=site)
 
 
 def _sentences(corpus: CorpusLike, n_sentences: int | None, seed: int) -> list[str]:
@@ -213,6 +222,7 @@ def layer_table(
     measures: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
     tokenizer: Any = None,
     layers: str | int | list[int] = "all",
+    site: str = "residual",
     n_sentences: int | None = 1000,
     seed: int = 0,
     max_points: int | None = 20000,
@@ -232,7 +242,7 @@ def layer_table(
     """
     root = Path(cache if cache is not None else default_cache())
     entries = _entries(measures)
-    acts = extract(model, corpus, tokenizer=tokenizer, layers=layers, n_sentences=n_sentences, seed=seed,
+    acts = extract(model, corpus, tokenizer=tokenizer, layers=layers, site=site, n_sentences=n_sentences, seed=seed,
                    cache=root, settings=settings, progress=progress)
     store_cache = MeasureCache(root)
     rows = []
@@ -261,8 +271,8 @@ def _entries(measures: Sequence[str] | Mapping[str, Mapping[str, Any]] | None) -
 # -- studies and their results -------------------------------------------------------------------------
 
 #: The tables a study writes besides ``results``, by file stem (absent ones are None).
-TABLES = ("scores", "model_scores", "baselines", "transfer", "correlations", "fits", "holdout_predictions",
-          "transfer_comparison", "selection", "models")
+TABLES = ("scores", "model_scores", "baselines", "task_summary", "transfer", "correlations", "fits",
+          "holdout_predictions", "transfer_comparison", "selection", "models")
 
 
 @dataclass
@@ -282,6 +292,7 @@ class Results:
     scores: pd.DataFrame | None = None
     model_scores: pd.DataFrame | None = None
     baselines: pd.DataFrame | None = None
+    task_summary: pd.DataFrame | None = None
     transfer: pd.DataFrame | None = None
     correlations: pd.DataFrame | None = None
     fits: pd.DataFrame | None = None
@@ -362,13 +373,16 @@ class Study:
         measures: Sequence[str] | None = None,
         layers: str | None = None,
         n_sentences: int | None = None,
+        sites: Sequence[str] | None = None,
+        encoding: str | None = None,
         output: str | Path | None = None,
         cache: str | Path | None = None,
     ) -> Study:
         """A copy with quick overrides (None leaves a field as it is), validated like a study file.
 
         ``models`` replaces the model list; held-out models not among the new ones are dropped from
-        ``analysis.holdout`` (logged). ``corpus`` replaces the corpus source, ``n_sentences`` its sample size.
+        ``analysis.holdout`` (logged). ``corpus`` replaces the corpus source, ``n_sentences`` its sample size
+        and ``encoding`` its text encoding; ``sites`` replaces the activation sites.
         """
         data = self.settings.model_dump(mode="json")
         if models is not None:
@@ -384,6 +398,10 @@ class Study:
             data["corpus"]["source"] = corpus
         if n_sentences is not None:
             data["corpus"]["n_sentences"] = n_sentences
+        if encoding is not None:
+            data["corpus"]["encoding"] = encoding
+        if sites is not None:
+            data["sites"] = list(sites)
         if measures is not None:
             data["measures"] = list(measures)
         for key, value in (("layers", layers), ("output", output), ("cache", cache)):

@@ -156,6 +156,7 @@ def concepts_cmd(
     ] = "task",
     text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
+    encoding: Annotated[str, typer.Option(metavar="ENCODING", help=_ENCODING_HELP)] = "utf-8",
     analysis_split: Annotated[
         str, typer.Option(metavar="SPLIT", help="Analysed sentences: 'validation' (the task's validation split) or 'heldout' "
                                "(train sentences left out of fine-tuning).")
@@ -191,13 +192,13 @@ def concepts_cmd(
         sweep = None if k_sweep is None else tuple(int(v) for v in k_sweep.split(",") if v.strip())
     except ValueError:
         raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
-    if corpus == "task" and (text_column is not None or split_sentences):
-        raise BadInputError("--text-column and --split-sentences read a corpus file; pass it with --corpus FILE.")
+    if corpus == "task" and (text_column is not None or split_sentences or encoding != "utf-8"):
+        raise BadInputError("--text-column, --split-sentences and --encoding read a corpus file; pass it with --corpus FILE.")
     if corpus != "task" and analysis_split != "validation":
         raise BadInputError(f"--analysis-split {analysis_split} draws the analysed sentences from the task, --corpus "
                             "from a corpus: drop one of the two.")
     spec = None if corpus == "task" else CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column,
-                                                                      split_sentences))
+                                                                      split_sentences, encoding))
     _check_folders(output=output, cache=cache)
     settings = ConceptSettings(
         model=model, task=task, tuned=tuned, finetune_epochs=finetune_epochs, max_train=max_train, max_eval=max_eval,
@@ -486,14 +487,16 @@ def run(
     measure: Annotated[list[str] | None, typer.Option("--measure", metavar="NAME", help="Run these measures instead of the study's; repeat.")] = None,
     layers: Annotated[str | None, typer.Option(metavar="LAYERS", help="Layers instead of the study's: 'all', 'last', '0,3,-1' or '1:4'.")] = None,
     n_sentences: Annotated[int | None, typer.Option(metavar="N", min=1, help="Sentences in the seeded corpus sample, instead of the study's.", show_default=False)] = None,
+    encoding: Annotated[str | None, typer.Option(metavar="ENCODING", help=_ENCODING_HELP + " Instead of the study's.", show_default=False)] = None,
+    site: Annotated[list[str] | None, typer.Option("--site", metavar="SITE", help="Activation sites instead of the study's: residual, attention, mlp or module:PATTERN; repeat.")] = None,
     engine: Annotated[str, typer.Option(**_ENGINE)] = "local",
     address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help=_ADDRESS_HELP)] = None,
     device: Annotated[str, typer.Option(metavar="cpu|cuda", help=_DEVICE_HELP)] = "cpu",
 ) -> None:
     """Run a study: extract, measure every layer of every model, write results and report.
 
-    The study is a YAML file or a preset; --model, --corpus, --measure, --layers and --n-sentences
-    replace its fields for this run (checked like the file, before any work).
+    The study is a YAML file or a preset; --model, --corpus, --measure, --layers, --n-sentences, --encoding
+    and --site replace its fields for this run (checked like the file, before any work).
     """
     from .api import Study
     from .engine.device import check_device
@@ -501,7 +504,8 @@ def run(
 
     check_device(device)
     study = Study(load_study(study_file, preset=preset)).override(
-        models=model, corpus=corpus, measures=measure, layers=layers, n_sentences=n_sentences)
+        models=model, corpus=corpus, measures=measure, layers=layers, n_sentences=n_sentences, sites=site,
+        encoding=encoding)
     settings = _on_device(study.settings, device)
     from .io import check_writable_dir
 
@@ -572,6 +576,7 @@ def topology_cmd(
     corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP + " A line (paragraph) is an article of the split.")] = "bundled",
     text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
+    encoding: Annotated[str, typer.Option(metavar="ENCODING", help=_ENCODING_HELP)] = "utf-8",
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-topology"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -589,7 +594,7 @@ def topology_cmd(
     except ValueError:
         raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2,3,4.") from None
     settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences,
-                               corpus=_corpus_spec(corpus, n_sentences, 0, text_column, split_sentences))
+                               corpus=_corpus_spec(corpus, n_sentences, 0, text_column, split_sentences, encoding))
     _check_folders(output=output, cache=cache)
     result = run_tagging(settings, cache_dir=cache, progress=_state["progress"])
     files = write_tagging(result, output)
@@ -611,6 +616,7 @@ def anchor_cmd(
     corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP)] = "bundled",
     text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
+    encoding: Annotated[str, typer.Option(metavar="ENCODING", help=_ENCODING_HELP)] = "utf-8",
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sentence sample, masked positions and split.")] = 0,
     null_seeds: Annotated[int, typer.Option(metavar="N", help="Random null heads per kind (rotation, resample).")] = 3,
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-anchor"),
@@ -631,7 +637,7 @@ def anchor_cmd(
     except ValueError:
         raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
     settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed, null_seeds=null_seeds,
-                              corpus=_corpus_spec(corpus, n_sentences, seed, text_column, split_sentences))
+                              corpus=_corpus_spec(corpus, n_sentences, seed, text_column, split_sentences, encoding))
     _check_folders(output=output)
     result = run_anchor(settings)
     files = write_anchor(result, output, report_dir=report)
@@ -665,6 +671,7 @@ def pretrain_cmd(
     corpus: Annotated[str, typer.Option(metavar="SOURCE", help=_CORPUS_HELP)] = "bundled",
     text_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Text column of a .csv/.jsonl corpus.")] = None,
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
+    encoding: Annotated[str, typer.Option(metavar="ENCODING", help=_ENCODING_HELP)] = "utf-8",
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of initialisation, batches, masking and shuffles.")] = 0,
 ) -> None:
     """Pre-train a small BERT masked LM on the bundled BBC corpus (or --corpus) with one objective
@@ -672,7 +679,7 @@ def pretrain_cmd(
     from .pretrain import pretrain
     from .settings import PretrainSettings
 
-    spec = _corpus_spec(corpus, n_sentences, seed, text_column, split_sentences)
+    spec = _corpus_spec(corpus, n_sentences, seed, text_column, split_sentences, encoding)
     settings = PretrainSettings(
         objective=objective, steps=steps, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
         intermediate_size=intermediate_size, seq_len=seq_len, batch_size=batch_size, lr=lr, seed=seed,
@@ -847,17 +854,18 @@ def _corpus_options(
 
 
 def _corpus_spec(
-    corpus: str, n_sentences: int | None, seed: int, text_column: str | None, split_sentences: bool
+    corpus: str, n_sentences: int | None, seed: int, text_column: str | None, split_sentences: bool,
+    encoding: str = "utf-8",
 ) -> Any:
     """A :class:`~latentatlas.settings.CorpusSpec` from a command's options (None for the plain bundled corpus,
     which the analyses sample themselves as before), checked with the flags named."""
     from .settings import CorpusSpec
 
-    if corpus == "bundled" and text_column is None and not split_sentences:
+    if corpus == "bundled" and text_column is None and not split_sentences and encoding == "utf-8":
         return None
-    if corpus == "bundled" and text_column is not None:
-        raise BadInputError("--text-column names a column of a .csv/.jsonl corpus; pass the file with --corpus.")
-    return CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column, split_sentences))
+    if corpus == "bundled" and (text_column is not None or encoding != "utf-8"):
+        raise BadInputError("--text-column and --encoding describe a corpus file; pass the file with --corpus.")
+    return CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column, split_sentences, encoding))
 
 
 def _check_folders(*, output: Path | None = None, cache: Path | None = None) -> None:
