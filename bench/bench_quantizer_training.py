@@ -36,18 +36,11 @@ STATS = ("pp", "pp_published", "re")
 def load_cloud(n_sentences: int, layer: int, cache: Path, threads: int, max_points: int | None, seed: int):
     import torch
 
-    from latentatlas.corpus import bundled_corpus
-    from latentatlas.extract import ActivationStore, ExtractionOptions
-    from latentatlas.models import load_model
+    import latentatlas as la
 
     torch.set_num_threads(threads)
-    corpus = bundled_corpus(n_sentences, seed=0)
-    lm = load_model("minilm", cache_dir=cache)
-    store = ActivationStore.build_or_open(
-        cache, lm.model, lm.tokenizer, list(corpus.sentences), model_key=lm.fingerprint,
-        options=ExtractionOptions(layers=[layer]), progress=False,
-    )
-    return store.cloud(layer, max_points=max_points, seed=seed), len(corpus)
+    acts = la.extract("minilm", "bundled", layers=[layer], n_sentences=n_sentences, seed=0, cache=cache)
+    return acts.cloud(layer, max_points=max_points, seed=seed), len(acts.sentences)
 
 
 def fit_stats(cloud, kind: str, seed: int, train_size: int, train_iters: int) -> dict[str, float]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import LENIENT_LEARNABILITY
 from latentatlas import logs
 from latentatlas.cli import main
 
@@ -81,7 +82,8 @@ def test_a_study_log_is_quiet_and_honest(tmp_path: Path, minilm_dir: Path, capfd
              "corpus": {"source": "bundled", "n_sentences": 20}, "models": models,
              "measures": ["eee", "pc_ratio", "twonn"], "max_points": 200,
              "tasks": [{"name": "bbc_topic", "max_train": 40, "max_eval": 20}],
-             "downstream": {"mode": "probe", "seeds": [0], "probe": {"classifier": "ridge"}},
+             "downstream": {"mode": "probe", "seeds": [0], "probe": {"classifier": "ridge"},
+                       "learnability": LENIENT_LEARNABILITY},
              "analysis": {"n_boot": 20}}
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
     assert main(["run", str(tmp_path / "study.yaml")]) == 0  # default verbosity, stderr not a terminal

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from scipy import stats
 
+from conftest import LENIENT_LEARNABILITY
 from latentatlas.cli import main
 from latentatlas.stats.predictor import fit_predictor
 
@@ -42,7 +43,8 @@ def study_out(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> 
         "models": [tiny, *(f"{tiny}@perturb(alpha={a},seed=0)" for a in (5, 20, 40, 60, 80))],
         "layers": "all", "measures": ["eee", "isoscore"], "max_points": 400,
         "tasks": [{"name": "bbc_topic", "max_train": 60, "max_eval": 30}],
-        "downstream": {"mode": "probe", "seeds": [0], "probe": {"classifier": "ridge"}},
+        "downstream": {"mode": "probe", "seeds": [0], "probe": {"classifier": "ridge"},
+                       "learnability": LENIENT_LEARNABILITY},
         "analysis": {"n_boot": 20},
     }
     (tmp / "study.yaml").write_text(yaml.safe_dump(spec))

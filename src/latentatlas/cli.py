@@ -192,8 +192,10 @@ def concepts_cmd(
         sweep = None if k_sweep is None else tuple(int(v) for v in k_sweep.split(",") if v.strip())
     except ValueError:
         raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
-    if corpus == "task" and (text_column is not None or split_sentences or encoding != "utf-8"):
-        raise BadInputError("--text-column, --split-sentences and --encoding read a corpus file; pass it with --corpus FILE.")
+    if corpus == "task" and (text_column is not None or split_sentences):
+        raise BadInputError("--text-column and --split-sentences read a corpus file; pass it with --corpus FILE.")
+    if corpus == "task" and encoding != "utf-8":
+        raise BadInputError("--encoding is the encoding of a corpus file; pass the file with --corpus FILE.")
     if corpus != "task" and analysis_split != "validation":
         raise BadInputError(f"--analysis-split {analysis_split} draws the analysed sentences from the task, --corpus "
                             "from a corpus: drop one of the two.")
@@ -300,10 +302,10 @@ def list_tasks(
     baselines: Annotated[bool, typer.Option(
         "--baselines", help="Also compute the offline tasks' baselines at their default sizes (seed 0; "
         "bbc_pos runs spaCy).")] = False,
-    results: Annotated[Path | None, typer.Option(
+    results: Annotated[Path | None, typer.Option(metavar="DIR",
         help="A study output folder: show each task's baselines, best and worst model, seed spread and "
         "whether it enters the average score.")] = None,
-    cache: Annotated[Path | None, typer.Option(help="Cache folder for bbc_pos's spaCy tags (--baselines).")] = None,
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help="Cache folder for bbc_pos's spaCy tags (--baselines).")] = None,
 ) -> None:
     """List the downstream task registry: name, suite, kind, official metric, labels (and baselines)."""
     from .downstream.tasks import TASKS, task_names
@@ -863,8 +865,10 @@ def _corpus_spec(
 
     if corpus == "bundled" and text_column is None and not split_sentences and encoding == "utf-8":
         return None
-    if corpus == "bundled" and (text_column is not None or encoding != "utf-8"):
-        raise BadInputError("--text-column and --encoding describe a corpus file; pass the file with --corpus.")
+    if corpus == "bundled" and text_column is not None:
+        raise BadInputError("--text-column names a column of a .csv/.jsonl corpus; pass the file with --corpus.")
+    if corpus == "bundled" and encoding != "utf-8":
+        raise BadInputError("--encoding is the encoding of a corpus file; pass the file with --corpus.")
     return CorpusSpec(**_corpus_options(corpus, n_sentences, seed, text_column, split_sentences, encoding))
 
 

@@ -114,7 +114,8 @@ def model_downstream(
         with timed(timings, "features"):
             feats = {
                 name: cache.cached(split, task.info, model_key=lm.fingerprint, layers=layers,
-                                   max_length=ds.max_length)
+                                   max_length=ds.max_length, sentence_pooling=ds.probe.sentence_pooling,
+                                   pair_features=ds.probe.pair_features)
                 or cache.get_or_compute(  # only now are the model's weights needed (a deferred model loads)
                     lm.model, lm.tokenizer, split, task.info, model_key=lm.fingerprint, layers=layers,
                     max_length=ds.max_length, batch_size=ds.batch_size, progress=progress,
