@@ -104,7 +104,7 @@ def _check_layers(layers: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
-def _pipes_for(layers: tuple[str, ...]) -> tuple[str, ...]:
+def pipes_for(layers: tuple[str, ...]) -> tuple[str, ...]:
     """Components to enable: the union of the layers' needs (the parser makes the senter redundant)."""
     need: set[str] = set()
     for name in layers:
@@ -235,7 +235,7 @@ def annotate(
             if cached is not None:
                 log.info("annotations of %d sentences loaded from %s", len(texts), path)
                 return cached
-    nlp = _load_pipeline(_pipes_for(chosen))
+    nlp = _load_pipeline(pipes_for(chosen))
     docs: Iterable[Any] = nlp.pipe(texts, batch_size=batch_size)
     if progress:
         from tqdm.auto import tqdm
