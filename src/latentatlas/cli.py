@@ -140,6 +140,32 @@ def _parse_param(text: str) -> tuple[str, str, Any]:
     return measure, key, parsed
 
 
+def _int_list(flag: str, text: str, example: str) -> tuple[int, ...]:
+    """The whole numbers of a comma-separated option (``0,10,100``); one line naming the flag when not."""
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise BadInputError(f"{flag} {text!r} must be comma-separated integers, e.g. {example}.") from None
+
+
+def _check_report_dir(report: Path | None) -> None:
+    """A study folder given with --report must hold a report page: a wrong folder fails now, not after the
+    analysis."""
+    if report is not None:
+        from .report.sections import report_page
+
+        report_page(report)
+
+
+def _echo_json(result: Any) -> None:
+    typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+
+
+def _echo_files(files: dict[str, Path], width: int) -> None:
+    for name, path in files.items():
+        typer.echo(f"  {name:<{width}} {path}")
+
+
 @_command("concepts")
 def concepts_cmd(
     model: Annotated[str, typer.Option("--model", "-m", metavar="SPEC", help="Pre-trained model spec.")] = "minilm",
@@ -183,14 +209,9 @@ def concepts_cmd(
     """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
     from .analyses.concepts.run import run_concepts, write_concepts
     from .settings import ConceptSettings, CorpusSpec
-    from .report.sections import report_page
 
-    if report is not None:
-        report_page(report)  # a wrong folder fails now, not after the analysis
-    try:
-        sweep = None if k_sweep is None else tuple(int(v) for v in k_sweep.split(",") if v.strip())
-    except ValueError:
-        raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
+    _check_report_dir(report)
+    sweep = None if k_sweep is None else _int_list("--k-sweep", k_sweep, "10,50,600")
     if corpus == "task" and (text_column is not None or split_sentences):
         raise BadInputError("--text-column and --split-sentences read a corpus file; pass it with --corpus FILE.")
     if corpus != "task" and analysis_split != "validation":
@@ -208,7 +229,7 @@ def concepts_cmd(
     result = run_concepts(settings, cache_dir=cache, progress=_state["progress"])
     files = write_concepts(result, output, report_dir=report)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        _echo_json(result)
         return
     s, a = result.polarity_summary, result.alignment
     source = "gold" if settings.corpus is None else "predicted"
@@ -218,8 +239,7 @@ def concepts_cmd(
         typer.echo(f"layer {row.layer:>2}: AMI {row.value:.3f} (chance {row.chance:.3f}), type-level A→B excess "
                    f"{float(typed['excess'].sum()):+.3f}, polar concepts of the fine-tuned model {int(n_polar.sum())}"
                    + ("" if source == "gold" else " (predicted classes)"))
-    for name, path in files.items():
-        typer.echo(f"  {name:<22} {path}")
+    _echo_files(files, 22)
 
 
 @_command("measures")
@@ -525,10 +545,9 @@ def compare_cmd(
     result = compare(a, b, settings, progress=_state["progress"])
     files = write_comparison(result, output)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        _echo_json(result)
     else:
-        for name, path in files.items():
-            typer.echo(f"  {name:<16} {path}")
+        _echo_files(files, 16)
 
 
 @_command("topology")
@@ -553,23 +572,19 @@ def topology_cmd(
     from .settings import TaggingSettings
 
     require_tda()  # one line naming the extra, exit 2, before any work
-    try:
-        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
-    except ValueError:
-        raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2,3,4.") from None
+    seed_list = _int_list("--seeds", seeds, "0,1,2,3,4")
     settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences,
                                corpus=_corpus_spec(corpus, n_sentences, 0, text_column, split_sentences))
     _check_folders(output=output, cache=cache)
     result = run_tagging(settings, cache_dir=cache, progress=_state["progress"])
     files = write_tagging(result, output)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        _echo_json(result)
         return
     for row in result.summary.itertuples():
         typer.echo(f"{row.condition:<12} span F1 {row.f1_mean:.4f} ± {row.f1_std:.4f} ({row.n_seeds} seeds)")
     typer.echo(paired_sentence(result.paired))
-    for name, path in files.items():
-        typer.echo(f"  {name:<20} {path}")
+    _echo_files(files, 20)
 
 
 @_command("anchor")
@@ -591,21 +606,16 @@ def anchor_cmd(
     """Anchor vector (Wu, Lee & Ge 2023): how well v0·f(x) predicts the bulk log partition function."""
     from .analyses.anchor import run_anchor, write_anchor
     from .settings import AnchorSettings
-    from .report.sections import report_page
 
-    if report is not None:
-        report_page(report)  # a wrong folder fails now, not after the analysis
-    try:
-        k_list = tuple(int(k) for k in ks.split(",") if k.strip())
-    except ValueError:
-        raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
+    _check_report_dir(report)
+    k_list = _int_list("--ks", ks, "0,10,100,1000")
     settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed, null_seeds=null_seeds,
                               corpus=_corpus_spec(corpus, n_sentences, seed, text_column, split_sentences))
     _check_folders(output=output)
     result = run_anchor(settings)
     files = write_anchor(result, output, report_dir=report)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        _echo_json(result)
         return
     for row in result.table.itertuples():
         c = "with c" if row.intercept else "no c  "
@@ -614,8 +624,7 @@ def anchor_cmd(
                    f"entropy {row.mean_entropy_nats:5.2f} nats")
     for name, verdict in result.info["verdicts"].items():
         typer.echo(f"{name}: {verdict['verdict']}")
-    for name, path in files.items():
-        typer.echo(f"  {name:<16} {path}")
+    _echo_files(files, 16)
 
 
 @_command("pretrain")
