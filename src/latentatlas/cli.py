@@ -128,6 +128,14 @@ def _cache_option(help: str = _CACHE_HELP) -> Any:
     return typer.Option(envvar=CACHE_ENV, show_envvar=False, show_default=False, metavar="DIR", help=help)
 
 
+def _json_option(help: str = "Print the result as JSON.") -> Any:
+    return typer.Option("--json", help=help)
+
+
+def _report_option() -> Any:
+    return typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
+
+
 def _parse_param(text: str) -> tuple[str, str, Any]:
     name, eq, value = text.partition("=")
     measure, dot, key = name.partition(".")
@@ -201,10 +209,8 @@ def concepts_cmd(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of every sample and draw.")] = 0,
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-concepts"),
-    report: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    report: Annotated[Path | None, _report_option()] = None,
+    as_json: Annotated[bool, _json_option()] = False,
 ) -> None:
     """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
     from .analyses.concepts.run import run_concepts, write_concepts
@@ -246,7 +252,7 @@ def concepts_cmd(
 def list_measures(
     name: Annotated[str | None, typer.Argument(metavar="NAME", help="Show one measure in full: formula, reference, direction, minimum points, parameters.")] = None,
     family: Annotated[str | None, typer.Option(metavar="FAMILY", help="Only this family (spread, quantization, dimension, similarity).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
 ) -> None:
     """List the measure registry (name, family, direction, what it computes), or show one measure in full."""
     from .measures import registry as reg
@@ -315,7 +321,7 @@ def _measure_detail(spec: Any) -> str:
 @_command("tasks")
 def list_tasks(
     suite: Annotated[str | None, typer.Option(metavar="glue|offline", help="Only this suite.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
     baselines: Annotated[bool, typer.Option(
         "--baselines", help="Also compute the offline tasks' baselines at their default sizes (seed 0; "
         "bbc_pos runs spaCy).")] = False,
@@ -380,7 +386,7 @@ def measure_cloud(
     max_memory: Annotated[
         float | None, typer.Option(metavar="GB", help="GB the measures that cannot stream may use (default: half the free memory).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object {measure: value}.")] = False,
+    as_json: Annotated[bool, _json_option("Print a JSON object {measure: value}.")] = False,
 ) -> None:
     """Compute measures on a point cloud saved as .npy, memory-mapped: the measures that stream read it in
     chunks; the others need it in memory (see --max-points)."""
@@ -463,7 +469,7 @@ def extract(
     dtype: Annotated[str, typer.Option(metavar="float16|float32", help="Stored precision.")] = "float16",
     batch_size: Annotated[int, typer.Option(metavar="N", help="Sentences per forward pass.")] = 32,
     max_length: Annotated[int, typer.Option(metavar="N", help="Truncation length in tokens.")] = 128,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
     engine: Annotated[str, typer.Option(**_ENGINE)] = "local",
     address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help=_ADDRESS_HELP)] = None,
     device: Annotated[str, typer.Option(metavar="cpu|cuda", help=_DEVICE_HELP)] = "cpu",
@@ -562,7 +568,7 @@ def compare_cmd(
     seed: Annotated[int, typer.Option(metavar="N", help="Sampling seed.")] = 0,
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-compare"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the matrices as JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print the matrices as JSON.")] = False,
 ) -> None:
     """Layer × layer similarity of two models (or two .npy clouds) over the same tokens."""
     from .analyses.compare import compare, write_comparison
@@ -593,7 +599,7 @@ def topology_cmd(
     split_sentences: Annotated[bool, typer.Option("--split-sentences", help=_SPLIT_HELP)] = False,
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-topology"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[bool, _json_option()] = False,
 ) -> None:
     """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds).
 
@@ -629,10 +635,8 @@ def anchor_cmd(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sentence sample, masked positions and split.")] = 0,
     null_seeds: Annotated[int, typer.Option(metavar="N", help="Random null heads per kind (rotation, resample).")] = 3,
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-anchor"),
-    report: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    report: Annotated[Path | None, _report_option()] = None,
+    as_json: Annotated[bool, _json_option()] = False,
 ) -> None:
     """Anchor vector (Wu, Lee & Ge 2023): how well v0·f(x) predicts the bulk log partition function."""
     from .analyses.anchor import run_anchor, write_anchor
@@ -701,7 +705,7 @@ def score_model_cmd(
     predictor: Annotated[Path, typer.Option(metavar="FILE", help="predictor.json written by `latentatlas run`.")] = Path(
         "latentatlas-out/predictor.json"),
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print the predictions as JSON.")] = False,
 ) -> None:
     """Predict a model's downstream score from its geometry, with the relation a study fitted."""
     from .pipeline.predictor import read_predictor, score_models
@@ -753,7 +757,7 @@ def predict_cmd(
         int, typer.Option(metavar="N", help="Permutations of the family-wise test of the best predictor.")
     ] = 1000,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the permutations.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print the full result as JSON.")] = False,
 ) -> None:
     """Fit target ~ predictor (+ factor) by OLS with leave-one-group-out error, held-out predictions, and the
     cost of picking the best predictor (family-wise permutation p, q-values, nested cross-validation)."""
@@ -793,7 +797,7 @@ def _cache_dir(cache: Path | None) -> Path:
 @_command("list", cache_app)
 def cache_list(
     cache: Annotated[Path | None, typer.Option(metavar="DIR", help=_CACHE_DIR_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
 ) -> None:
     """List the cache's entries with their kind, size, age and model (where the entry names it)."""
     from .api import cache_entries
