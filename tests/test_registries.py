@@ -15,7 +15,8 @@ from latentatlas.analyses.concepts.run import ANALYSIS_SPLITS
 from latentatlas.analyses.concepts.triggers import POSITIONS, insert_words
 from latentatlas.annotate import LAYER_PIPES
 from latentatlas.downstream.glue import GLUE_SPECS, SOURCES, load_glue
-from latentatlas.downstream.metrics import METRICS
+from latentatlas.downstream.metrics import BASELINES, METRICS
+from latentatlas.downstream.offline import OFFLINE_TASKS
 from latentatlas.downstream.tasks import TASKS
 from latentatlas.downstream.transferability import TRANSFERABILITY
 from latentatlas.engine import ENGINES
@@ -34,7 +35,7 @@ REGISTRIES = {
     "QUANTISERS": QUANTISERS, "POSITIONS": POSITIONS, "TESTS": TESTS, "ANALYSIS_SPLITS": ANALYSIS_SPLITS,
     "LABEL_SETS": LABEL_SETS, "METRICS": METRICS, "TASKS": TASKS, "TRANSFERABILITY": TRANSFERABILITY,
     "ENGINES": ENGINES, "MEASURES": MEASURES, "SIMILARITY": SIMILARITY, "CORPUS_TRANSFORMS": CORPUS_TRANSFORMS,
-    "OBJECTIVES": OBJECTIVES, "SITE_LAYOUTS": SITE_LAYOUTS,
+    "OBJECTIVES": OBJECTIVES, "SITE_LAYOUTS": SITE_LAYOUTS, "OFFLINE_TASKS": OFFLINE_TASKS, "BASELINES": BASELINES,
 }
 
 
