@@ -31,7 +31,7 @@ def test_loading_settings_imports_no_torch() -> None:
 
 
 PACKAGE = ROOT / "src" / "latentatlas"
-_FENCED = re.compile(r"```.*?```", re.S)
+_FENCED = re.compile(r"```.*?```", re.DOTALL)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _WORD = re.compile(r"[A-Za-z_][\w./<>*-]*")
 

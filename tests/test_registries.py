@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentatlas.analyses.anchor import CONTEXT_BUILDERS, HEAD_KINDS, NULL_HEADS, null_scores
+from latentatlas.analyses.anchor import (
+    CONTEXT_BUILDERS,
+    HEAD_KINDS,
+    NULL_HEADS,
+    null_scores,
+)
 from latentatlas.analyses.concepts.cluster import QUANTISERS, two_stage
 from latentatlas.analyses.concepts.label import LABEL_SETS
 from latentatlas.analyses.concepts.polarity import TESTS, polar_concepts
@@ -44,7 +49,7 @@ def test_table_is_a_registry_that_suggests_close_names(name: str) -> None:
     reg = REGISTRIES[name]
     assert isinstance(reg, Registry) and len(reg) >= 2
     first = reg.names()[0]
-    assert first in reg and reg[first] is reg.get(first) and list(reg)[0] == first
+    assert first in reg and reg[first] is reg.get(first) and next(iter(reg)) == first
     typo = first[:-1] + first[-1] * 2  # "perturb" -> "perturbb"
     with pytest.raises(UnknownNameError) as err:
         reg[typo]
