@@ -328,7 +328,7 @@ def list_tasks(
     results: Annotated[Path | None, typer.Option(
         help="A study output folder: show each task's baselines, best and worst model, seed spread and "
         "whether it enters the average score.")] = None,
-    cache: Annotated[Path | None, typer.Option(help="Cache folder for bbc_pos's spaCy tags (--baselines).")] = None,
+    cache: Annotated[Path | None, typer.Option(metavar="DIR", help="Cache folder for bbc_pos's spaCy tags (--baselines).")] = None,
 ) -> None:
     """List the downstream task registry: name, suite, kind, official metric, labels (and baselines)."""
     from .downstream.tasks import TASKS, task_names
