@@ -325,7 +325,7 @@ def list_tasks(
     baselines: Annotated[bool, typer.Option(
         "--baselines", help="Also compute the offline tasks' baselines at their default sizes (seed 0; "
         "bbc_pos runs spaCy).")] = False,
-    results: Annotated[Path | None, typer.Option(
+    results: Annotated[Path | None, typer.Option(metavar="DIR",
         help="A study output folder: show each task's baselines, best and worst model, seed spread and "
         "whether it enters the average score.")] = None,
     cache: Annotated[Path | None, typer.Option(metavar="DIR", help="Cache folder for bbc_pos's spaCy tags (--baselines).")] = None,
