@@ -154,3 +154,24 @@ def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     GPT2Model(cfg).eval().save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path):  # type: ignore[no-untyped-def]
+    """A small study over the tiny BERT with its own cache: 30 bundled sentences, three training models and
+    one held out, two measures, one probed task (ridge, two seeds, a lenient learnability rule so the random
+    model's task counts)."""
+    from latentatlas.settings import Study
+
+    root = tmp_path_factory.mktemp("tiny_study")
+    t = str(tiny_bert_dir)
+    return Study(
+        name="tiny", output=str(root / "out"), cache=str(root / "cache"),
+        corpus={"source": "bundled", "n_sentences": 30, "seed": 0},
+        models=[t, f"{t}@perturb(alpha=20,seed=0)", f"{t}@perturb(alpha=50,seed=0)", f"{t}@shuffle_emb(seed=0)"],
+        measures=["eee", "twonn"], max_points=300,
+        tasks=[{"name": "bbc_topic", "max_train": 40, "max_eval": 20}],
+        downstream={"mode": "probe", "seeds": [0, 1], "probe": {"classifier": "ridge"},
+                    "learnability": {"min_margin": -1.0, "n_seed_sd": 0.0, "spread_ratio": 0.0}},
+        analysis={"holdout": [f"{t}@shuffle_emb(seed=0)"], "n_boot": 20},
+    )

@@ -42,9 +42,9 @@ def test_fields_line_up_and_are_correct(full: list[Annotation]) -> None:
 
 
 def test_layers_select_components(full: list[Annotation], monkeypatch: pytest.MonkeyPatch) -> None:
-    assert ann._pipes_for(("tag",)) == ("tagger", "tok2vec")
-    assert "parser" not in ann._pipes_for(("pos", "lemma")) and "ner" not in ann._pipes_for(("pos",))
-    assert "senter" not in ann._pipes_for(("dep", "sent"))
+    assert ann.pipes_for(("tag",)) == ("tagger", "tok2vec")
+    assert "parser" not in ann.pipes_for(("pos", "lemma")) and "ner" not in ann.pipes_for(("pos",))
+    assert "senter" not in ann.pipes_for(("dep", "sent"))
     tags_only = annotate(TEXTS, layers=["tag"])
     assert [a.tag for a in tags_only] == [a.tag for a in full]  # same tagger, parser off
     assert tags_only[0].dep == () and tags_only[0].ent_bio == () and tags_only[0].layers == ("tag",)

@@ -112,6 +112,9 @@ CASES: list[tuple[str, list[str], str]] = [
     # anchor
     ("anchor-ks", ["anchor", "-m", "{tiny}", "--ks", "x", "--output", "anc"], "--ks 'x' must be comma-separated integers"),
     ("anchor-model", ["anchor", "-m", "/no/such/dir", "--output", "anc"], "model directory '/no/such/dir' does not exist"),
+    # concepts
+    ("concepts-k-sweep", ["concepts", "--k-sweep", "10,x", "--output", "con"], "--k-sweep '10,x' must be comma-separated integers"),
+    ("concepts-report", ["concepts", "--report", "nowhere", "--output", "con"], "--report nowhere: no report.html there"),
     # pretrain
     ("pretrain-objective", ["pretrain", "--objective", "nope", "--output", "pt"], "unknown pre-training objective 'nope'"),
     ("pretrain-steps", ["pretrain", "--steps", "0", "--output", "pt"], "invalid option --steps: Input should be greater than or equal to 1"),

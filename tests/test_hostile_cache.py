@@ -174,8 +174,7 @@ def test_damaged_variant_weights_are_rebuilt_with_a_warning(
 def test_damaged_zoo_model_is_trained_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     import torch
 
-    from latentatlas.models import load as load_mod
-    from latentatlas.models import load_model
+    from latentatlas.models import forget_loaded_models, load_model
     from latentatlas.pretrain.zoo import zoo_folder
 
     spec = ("zoo:mlm(hidden_size=16,num_layers=1,num_heads=2,intermediate_size=32,seq_len=16,batch_size=4,"
@@ -183,7 +182,7 @@ def test_damaged_zoo_model_is_trained_again(tmp_path: Path, caplog: pytest.LogCa
     first = load_model(spec, cache_dir=tmp_path)
     want = {k: v.clone() for k, v in first.model.state_dict().items()}
     _flip_weight_bits(zoo_folder(spec, tmp_path), n=512)
-    load_mod._load_base.cache_clear()  # as a new process would: read the folder again
+    forget_loaded_models()  # as a new process would: read the folder again
     with caplog.at_level("WARNING"):
         again = load_model(spec, cache_dir=tmp_path)
     assert any("zoo model" in rec.getMessage() and "damaged" in rec.getMessage() for rec in caplog.records)

@@ -313,7 +313,7 @@ def test_dkls_published_against_histograms(aniso: np.ndarray) -> None:
     X = aniso[:500]
     n, d = X.shape
     G = np.empty((n, d))
-    for j, block in sp._gaussian_columns(n, d, seed=9):
+    for j, block in sp.gaussian_columns(n, d, seed=9):
         G[:, j : j + block.shape[0]] = block.T
     Z = _matched_scores(X) * math.sqrt(G.var(axis=0, ddof=1).sum() / d)  # total variance of the sample
     lo, hi = G.min(), G.max()
@@ -362,7 +362,7 @@ def test_koleo_against_brute_force(aniso: np.ndarray) -> None:
     analytic = la.compute("koleo", X, max_points=None, reference="analytic")
     assert analytic == pytest.approx(h / (d / 2 * math.log(2 * math.pi * math.e)), rel=1e-6)
     # the default divides by the same estimator on the seeded reference sample
-    G = sp._gaussian_reference(n, d, seed=0).X.astype(np.float64)
+    G = sp.gaussian_reference(n, d, seed=0).X.astype(np.float64)
     rho_g = _brute_nn(G, 1)[:, 0]
     h_g = d * np.log(rho_g).mean() + log_vd + np.euler_gamma + math.log(n - 1)
     assert la.compute("koleo", X, max_points=None) == pytest.approx(h / h_g, rel=1e-5)
@@ -379,7 +379,7 @@ def test_knn_kl_against_brute_force(aniso: np.ndarray) -> None:
     n, d = X.shape
     s = math.sqrt(d / np.var(X, axis=0, ddof=1).sum())
     Z = (X - X.mean(0)) * s
-    G = sp._gaussian_reference(n, d, seed=2).X.astype(np.float64)
+    G = sp.gaussian_reference(n, d, seed=2).X.astype(np.float64)
     rho = _brute_nn(X, 1)[:, 0] * s
     nu = np.sqrt(((Z[:, None, :] - G[None, :, :]) ** 2).sum(-1)).min(axis=1)
     expected = d * np.log(nu / rho).mean() + math.log(n / (n - 1))
@@ -521,11 +521,11 @@ def test_deterministic_defaults_ignore_the_seed(aniso: np.ndarray) -> None:
 
 def test_sampled_reference_variance_is_close_to_d(aniso: np.ndarray) -> None:
     n, d = aniso.shape
-    draws = np.array([sp._sampled_v_ref(n, d, s) for s in range(400)])
+    draws = np.array([sp.sampled_v_ref(n, d, s) for s in range(400)])
     sd = d * math.sqrt(2 / (d * (n - 1)))  # χ²_{d(n−1)}/(n − 1): mean d, sd d·√(2/(d(n−1)))
     assert draws.mean() == pytest.approx(d, abs=4 * sd / 20)
     assert draws.std() == pytest.approx(sd, rel=0.2)
-    v = sp._sampled_v_ref(n, d, 3)
+    v = sp.sampled_v_ref(n, d, 3)
     lam = np.linalg.eigvalsh(np.cov(_f32(aniso).T)) * v / np.trace(np.cov(_f32(aniso).T))
     assert la.compute("gauss_kl", aniso, seed=3, v_ref="sampled") == pytest.approx(
         0.5 * (v - d - np.log(lam).sum()), rel=1e-5

@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import BadInputError, MissingAssetError, require
 from .io import entry_intact, write_sealed
+from .registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,14 @@ CACHE_FORMAT = 1
 BATCH_SIZE = 256
 
 #: annotation layer -> pipeline components it needs (registry; the union over requested layers is run).
-LAYER_PIPES: dict[str, tuple[str, ...]] = {
+LAYER_PIPES: Registry[tuple[str, ...]] = Registry.of("annotation layer", {
     "tag": ("tok2vec", "tagger"),
     "pos": ("tok2vec", "tagger", "attribute_ruler"),
     "lemma": ("tok2vec", "tagger", "attribute_ruler", "lemmatizer"),
     "dep": ("tok2vec", "parser"),
     "ner": ("ner",),
     "sent": ("senter",),  # sentence starts without the parser; the parser sets them when "dep" runs
-}
+})
 ALL_LAYERS: tuple[str, ...] = tuple(LAYER_PIPES)
 
 
@@ -98,15 +99,12 @@ class Annotation:
 
 def _check_layers(layers: Iterable[str]) -> tuple[str, ...]:
     chosen = tuple(sorted(set(layers)))
-    unknown = [name for name in chosen if name not in LAYER_PIPES]
-    if unknown:
-        raise BadInputError(
-            f"unknown annotation layer(s) {unknown}; choose from {list(ALL_LAYERS)}."
-        )
+    for name in chosen:
+        LAYER_PIPES[name]  # an unknown layer fails here, with close names
     return chosen
 
 
-def _pipes_for(layers: tuple[str, ...]) -> tuple[str, ...]:
+def pipes_for(layers: tuple[str, ...]) -> tuple[str, ...]:
     """Components to enable: the union of the layers' needs (the parser makes the senter redundant)."""
     need: set[str] = set()
     for name in layers:
@@ -237,7 +235,7 @@ def annotate(
             if cached is not None:
                 log.info("annotations of %d sentences loaded from %s", len(texts), path)
                 return cached
-    nlp = _load_pipeline(_pipes_for(chosen))
+    nlp = _load_pipeline(pipes_for(chosen))
     docs: Iterable[Any] = nlp.pipe(texts, batch_size=batch_size)
     if progress:
         from tqdm.auto import tqdm

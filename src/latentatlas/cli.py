@@ -128,6 +128,14 @@ def _cache_option(help: str = _CACHE_HELP) -> Any:
     return typer.Option(envvar=CACHE_ENV, show_envvar=False, show_default=False, metavar="DIR", help=help)
 
 
+def _json_option(help: str = "Print the result as JSON.") -> Any:
+    return typer.Option("--json", help=help)
+
+
+def _report_option() -> Any:
+    return typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
+
+
 def _parse_param(text: str) -> tuple[str, str, Any]:
     name, eq, value = text.partition("=")
     measure, dot, key = name.partition(".")
@@ -138,6 +146,32 @@ def _parse_param(text: str) -> tuple[str, str, Any]:
     except json.JSONDecodeError:
         parsed = value
     return measure, key, parsed
+
+
+def _int_list(flag: str, text: str, example: str) -> tuple[int, ...]:
+    """The whole numbers of a comma-separated option (``0,10,100``); one line naming the flag when not."""
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise BadInputError(f"{flag} {text!r} must be comma-separated integers, e.g. {example}.") from None
+
+
+def _check_report_dir(report: Path | None) -> None:
+    """A study folder given with --report must hold a report page: a wrong folder fails now, not after the
+    analysis."""
+    if report is not None:
+        from .report.sections import report_page
+
+        report_page(report)
+
+
+def _echo_json(result: Any) -> None:
+    typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+
+
+def _echo_files(files: dict[str, Path], width: int) -> None:
+    for name, path in files.items():
+        typer.echo(f"  {name:<{width}} {path}")
 
 
 @_command("concepts")
@@ -176,22 +210,15 @@ def concepts_cmd(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of every sample and draw.")] = 0,
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-concepts"),
-    report: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    report: Annotated[Path | None, _report_option()] = None,
+    as_json: Annotated[bool, _json_option()] = False,
 ) -> None:
     """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
     from .analyses.concepts.run import run_concepts, write_concepts
-    from .report.sections import report_page
     from .settings import ConceptSettings, CorpusSpec
 
-    if report is not None:
-        report_page(report)  # a wrong folder fails now, not after the analysis
-    try:
-        sweep = None if k_sweep is None else tuple(int(v) for v in k_sweep.split(",") if v.strip())
-    except ValueError:
-        raise BadInputError(f"--k-sweep {k_sweep!r}: give whole numbers separated by commas, e.g. 10,50,600.") from None
+    _check_report_dir(report)
+    sweep = None if k_sweep is None else _int_list("--k-sweep", k_sweep, "10,50,600")
     if corpus == "task" and (text_column is not None or split_sentences):
         raise BadInputError("--text-column and --split-sentences read a corpus file; pass it with --corpus FILE.")
     if corpus == "task" and encoding != "utf-8":
@@ -211,7 +238,7 @@ def concepts_cmd(
     result = run_concepts(settings, cache_dir=cache, progress=_state["progress"])
     files = write_concepts(result, output, report_dir=report)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        _echo_json(result)
         return
     s, a = result.polarity_summary, result.alignment
     source = "gold" if settings.corpus is None else "predicted"
@@ -221,15 +248,14 @@ def concepts_cmd(
         typer.echo(f"layer {row.layer:>2}: AMI {row.value:.3f} (chance {row.chance:.3f}), type-level A→B excess "
                    f"{float(typed['excess'].sum()):+.3f}, polar concepts of the fine-tuned model {int(n_polar.sum())}"
                    + ("" if source == "gold" else " (predicted classes)"))
-    for name, path in files.items():
-        typer.echo(f"  {name:<22} {path}")
+    _echo_files(files, 22)
 
 
 @_command("measures")
 def list_measures(
     name: Annotated[str | None, typer.Argument(metavar="NAME", help="Show one measure in full: formula, reference, direction, minimum points, parameters.")] = None,
     family: Annotated[str | None, typer.Option(metavar="FAMILY", help="Only this family (spread, quantization, dimension, similarity).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
 ) -> None:
     """List the measure registry (name, family, direction, what it computes), or show one measure in full."""
     from .measures import registry as reg
@@ -298,7 +324,7 @@ def _measure_detail(spec: Any) -> str:
 @_command("tasks")
 def list_tasks(
     suite: Annotated[str | None, typer.Option(metavar="glue|offline", help="Only this suite.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
     baselines: Annotated[bool, typer.Option(
         "--baselines", help="Also compute the offline tasks' baselines at their default sizes (seed 0; "
         "bbc_pos runs spaCy).")] = False,
@@ -363,7 +389,7 @@ def measure_cloud(
     max_memory: Annotated[
         float | None, typer.Option(metavar="GB", help="GB the measures that cannot stream may use (default: half the free memory).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object {measure: value}.")] = False,
+    as_json: Annotated[bool, _json_option("Print a JSON object {measure: value}.")] = False,
 ) -> None:
     """Compute measures on a point cloud saved as .npy, memory-mapped: the measures that stream read it in
     chunks; the others need it in memory (see --max-points)."""
@@ -446,7 +472,7 @@ def extract(
     dtype: Annotated[str, typer.Option(metavar="float16|float32", help="Stored precision.")] = "float16",
     batch_size: Annotated[int, typer.Option(metavar="N", help="Sentences per forward pass.")] = 32,
     max_length: Annotated[int, typer.Option(metavar="N", help="Truncation length in tokens.")] = 128,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
     engine: Annotated[str, typer.Option(**_ENGINE)] = "local",
     address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help=_ADDRESS_HELP)] = None,
     device: Annotated[str, typer.Option(metavar="cpu|cuda", help=_DEVICE_HELP)] = "cpu",
@@ -548,7 +574,7 @@ def compare_cmd(
     seed: Annotated[int, typer.Option(metavar="N", help="Sampling seed.")] = 0,
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-compare"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the matrices as JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print the matrices as JSON.")] = False,
 ) -> None:
     """Layer × layer similarity of two models (or two .npy clouds) over the same tokens."""
     from .analyses.compare import compare, write_comparison
@@ -562,10 +588,9 @@ def compare_cmd(
     result = compare(a, b, settings, progress=_state["progress"])
     files = write_comparison(result, output)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        _echo_json(result)
     else:
-        for name, path in files.items():
-            typer.echo(f"  {name:<16} {path}")
+        _echo_files(files, 16)
 
 
 @_command("topology")
@@ -581,7 +606,7 @@ def topology_cmd(
     encoding: Annotated[str, typer.Option(metavar="ENCODING", help=_ENCODING_HELP)] = "utf-8",
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-topology"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[bool, _json_option()] = False,
 ) -> None:
     """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds).
 
@@ -591,23 +616,19 @@ def topology_cmd(
     from .settings import TaggingSettings
 
     require_tda()  # one line naming the extra, exit 2, before any work
-    try:
-        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
-    except ValueError:
-        raise BadInputError(f"--seeds {seeds!r} must be comma-separated integers, e.g. 0,1,2,3,4.") from None
+    seed_list = _int_list("--seeds", seeds, "0,1,2,3,4")
     settings = TaggingSettings(model=model, layer=layer, k=k, seeds=seed_list, n_sentences=n_sentences,
                                corpus=_corpus_spec(corpus, n_sentences, 0, text_column, split_sentences, encoding))
     _check_folders(output=output, cache=cache)
     result = run_tagging(settings, cache_dir=cache, progress=_state["progress"])
     files = write_tagging(result, output)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        _echo_json(result)
         return
     for row in result.summary.itertuples():
         typer.echo(f"{row.condition:<12} span F1 {row.f1_mean:.4f} ± {row.f1_std:.4f} ({row.n_seeds} seeds)")
     typer.echo(paired_sentence(result.paired))
-    for name, path in files.items():
-        typer.echo(f"  {name:<20} {path}")
+    _echo_files(files, 20)
 
 
 @_command("anchor")
@@ -622,29 +643,22 @@ def anchor_cmd(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the sentence sample, masked positions and split.")] = 0,
     null_seeds: Annotated[int, typer.Option(metavar="N", help="Random null heads per kind (rotation, resample).")] = 3,
     output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("latentatlas-anchor"),
-    report: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Study output folder whose report.html gets this section (e.g. latentatlas-out).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    report: Annotated[Path | None, _report_option()] = None,
+    as_json: Annotated[bool, _json_option()] = False,
 ) -> None:
     """Anchor vector (Wu, Lee & Ge 2023): how well v0·f(x) predicts the bulk log partition function."""
     from .analyses.anchor import run_anchor, write_anchor
-    from .report.sections import report_page
     from .settings import AnchorSettings
 
-    if report is not None:
-        report_page(report)  # a wrong folder fails now, not after the analysis
-    try:
-        k_list = tuple(int(k) for k in ks.split(",") if k.strip())
-    except ValueError:
-        raise BadInputError(f"--ks {ks!r} must be comma-separated integers, e.g. 0,10,100,1000.") from None
+    _check_report_dir(report)
+    k_list = _int_list("--ks", ks, "0,10,100,1000")
     settings = AnchorSettings(models=tuple(model), ks=k_list, n_sentences=n_sentences, seed=seed, null_seeds=null_seeds,
                               corpus=_corpus_spec(corpus, n_sentences, seed, text_column, split_sentences, encoding))
     _check_folders(output=output)
     result = run_anchor(settings)
     files = write_anchor(result, output, report_dir=report)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        _echo_json(result)
         return
     for row in result.table.itertuples():
         c = "with c" if row.intercept else "no c  "
@@ -653,8 +667,7 @@ def anchor_cmd(
                    f"entropy {row.mean_entropy_nats:5.2f} nats")
     for name, verdict in result.info["verdicts"].items():
         typer.echo(f"{name}: {verdict['verdict']}")
-    for name, path in files.items():
-        typer.echo(f"  {name:<16} {path}")
+    _echo_files(files, 16)
 
 
 @_command("pretrain")
@@ -701,7 +714,7 @@ def score_model_cmd(
     predictor: Annotated[Path, typer.Option(metavar="FILE", help="predictor.json written by `latentatlas run`.")] = Path(
         "latentatlas-out/predictor.json"),
     cache: Annotated[Path, _cache_option()] = Path(DEFAULT_CACHE),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print the predictions as JSON.")] = False,
 ) -> None:
     """Predict a model's downstream score from its geometry, with the relation a study fitted."""
     from .pipeline.predictor import read_predictor, score_models
@@ -753,7 +766,7 @@ def predict_cmd(
         int, typer.Option(metavar="N", help="Permutations of the family-wise test of the best predictor.")
     ] = 1000,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the permutations.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print the full result as JSON.")] = False,
 ) -> None:
     """Fit target ~ predictor (+ factor) by OLS with leave-one-group-out error, held-out predictions, and the
     cost of picking the best predictor (family-wise permutation p, q-values, nested cross-validation)."""
@@ -793,7 +806,7 @@ def _cache_dir(cache: Path | None) -> Path:
 @_command("list", cache_app)
 def cache_list(
     cache: Annotated[Path | None, typer.Option(metavar="DIR", help=_CACHE_DIR_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, _json_option("Print JSON.")] = False,
 ) -> None:
     """List the cache's entries with their kind, size, age and model (where the entry names it)."""
     from .api import cache_entries

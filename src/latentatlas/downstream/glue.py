@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BadInputError, MissingAssetError, UnknownNameError, require
+from ..errors import BadInputError, MissingAssetError, require
+from ..registry import Registry
 from .base import Split, TaskData, TaskInfo, TaskKind
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class GlueSpec:
 _BINARY = {"0": 0, "1": 1}
 
 #: task name -> storage description (registry; GLUE benchmark order).
-GLUE_SPECS: dict[str, GlueSpec] = {
+GLUE_SPECS: Registry[GlueSpec] = Registry.of("GLUE task", {
     s.name: s
     for s in (
         GlueSpec(
@@ -139,14 +140,12 @@ GLUE_SPECS: dict[str, GlueSpec] = {
             description="WNLI: Winograd-schema entailment (accuracy; adversarial dev set)",
         ),
     )
-}
+})
 
 
 def glue_spec(name: str) -> GlueSpec:
-    try:
-        return GLUE_SPECS[name]
-    except KeyError:
-        raise UnknownNameError("GLUE task", name, GLUE_SPECS) from None
+    """The storage description of GLUE task ``name`` (:class:`UnknownNameError` with close names)."""
+    return GLUE_SPECS[name]
 
 
 # ---------------------------------------------------------------- TSV files
@@ -323,7 +322,10 @@ def _load_hub(spec: GlueSpec, data_dir: Path | None) -> TaskData:
 
 GlueSource = Callable[[GlueSpec, Path], TaskData]
 #: source name -> loader (``auto`` picks one from the contents of ``data_dir``).
-SOURCES: dict[str, GlueSource] = {"files": _load_files, "disk": _load_disk, "hub": _load_hub}
+SOURCES: Registry[GlueSource] = Registry.of(
+    "GLUE source", {"files": _load_files, "disk": _load_disk, "hub": _load_hub},
+    hint="Sources: auto (from the data directory), files, disk, hub.",
+)
 
 
 def _auto_source(spec: GlueSpec, data_dir: str | Path | None) -> str:
@@ -353,11 +355,10 @@ def load_glue(name: str, *, data_dir: str | Path | None = None, source: str = "a
     """
     spec = glue_spec(name)
     chosen = _auto_source(spec, data_dir) if source == "auto" else source
-    if chosen not in SOURCES:
-        raise UnknownNameError("GLUE source", chosen, [*SOURCES, "auto"])
+    load = SOURCES[chosen]
     if chosen != "hub" and data_dir is None:
         raise MissingAssetError(f"GLUE {spec.name} source {chosen!r} needs a data directory; {MISSING_HINT}.")
-    loaded = SOURCES[chosen](spec, Path(data_dir) if data_dir is not None else None)  # type: ignore[arg-type]
+    loaded = load(spec, Path(data_dir) if data_dir is not None else None)  # type: ignore[arg-type]
     log.info(
         "GLUE %s (%s): %d train, %d validation examples", name, chosen, len(loaded.train), len(loaded.validation)
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -306,19 +307,27 @@ def per_word_baseline(task: TaskData) -> dict[str, float]:
     return evaluate(info, val.tags, pred)
 
 
-#: baseline name -> (description for tables, function); :func:`task_baselines` applies the ones that fit.
-BASELINES: dict[str, tuple[str, Callable[[TaskData], dict[str, float]]]] = {
-    "majority": ("majority class / tag (train mean for regression)", majority_baseline),
-    "per_word_majority": ("per-word most frequent tag", per_word_baseline),
-}
+@dataclass(frozen=True)
+class Baseline:
+    """An input-blind predictor of a task: what it is (for tables), its scores on a task, and the task
+    kinds it applies to (None: every kind)."""
+
+    description: str
+    scores: Callable[[TaskData], dict[str, float]]
+    kinds: tuple[str, ...] | None = None
+
+
+#: baseline name -> :class:`Baseline`; :func:`task_baselines` applies the ones that fit a task.
+BASELINES: Registry[Baseline] = Registry.of("baseline", {
+    "majority": Baseline("majority class / tag (train mean for regression)", majority_baseline),
+    "per_word_majority": Baseline("per-word most frequent tag", per_word_baseline, kinds=("tagging",)),
+})
 
 
 def task_baselines(task: TaskData) -> dict[str, dict[str, float]]:
-    """Every baseline that applies to ``task``: ``majority`` always, ``per_word_majority`` for tagging."""
-    out = {"majority": majority_baseline(task)}
-    if task.info.kind == "tagging":
-        out["per_word_majority"] = per_word_baseline(task)
-    return out
+    """Every baseline of :data:`BASELINES` that applies to ``task``: ``majority`` always,
+    ``per_word_majority`` for tagging."""
+    return {name: b.scores(task) for name, b in BASELINES.items() if b.kinds is None or task.info.kind in b.kinds}
 
 
 def glue_average(scores: Mapping[str, float]) -> dict[str, float]:

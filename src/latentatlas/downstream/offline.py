@@ -31,6 +31,7 @@ import numpy as np
 
 from ..corpus import bbc_articles, n_words, split_sentences
 from ..errors import BadInputError, MissingAssetError
+from ..registry import Registry
 from .base import Split, TaskData, TaskInfo
 
 log = logging.getLogger(__name__)
@@ -301,12 +302,12 @@ def _each_split(name: str, build: SplitBuilder) -> SplitsBuilder:
 
 
 #: offline task name -> (info, builder of its train and validation splits), in registry order.
-OFFLINE_TASKS: dict[str, tuple[TaskInfo, SplitsBuilder]] = {
+OFFLINE_TASKS: Registry[tuple[TaskInfo, SplitsBuilder]] = Registry.of("offline task", {
     "bbc_topic": (_TOPIC, _each_split("bbc_topic", _topic_split)),
     "bbc_pos": (_POS, _pos_splits),
     "bbc_pair": (_PAIR, _each_split("bbc_pair", _pair_split)),
     "bbc_order": (_ORDER, _each_split("bbc_order", _order_split)),
-}
+})
 
 
 def load_offline(

@@ -141,15 +141,18 @@ def _padded_spectrum(cloud: PointCloud) -> np.ndarray:
     return out
 
 
-def _sampled_v_ref(n: int, d: int, seed: int) -> float:
-    """Total sample variance of an n×d N(0, I) sample, drawn exactly: χ²_{d(n−1)}/(n − 1)."""
+def sampled_v_ref(n: int, d: int, seed: int) -> float:
+    """Total sample variance of an n×d N(0, I) sample, drawn exactly: χ²_{d(n−1)}/(n − 1).
+
+    The ``v_ref="sampled"`` reference of ``gauss_kl`` and ``vrm`` (mean d, sd d·√(2/(d(n−1)))).
+    """
     return float(_rng(seed, _STREAM_VREF).chisquare(d * (n - 1)) / (n - 1))
 
 
 def _v_ref(measure_name: str, v_ref: str, n: int, d: int, seed: int) -> float:
     if _choice(measure_name, "v_ref", v_ref, ("analytic", "sampled")) == "analytic":
         return float(d)
-    return _sampled_v_ref(n, d, seed)
+    return sampled_v_ref(n, d, seed)
 
 
 def _matched_components(cloud: PointCloud) -> np.ndarray:
@@ -204,15 +207,18 @@ def _knn_sample(
     return base, subsample(base, max_points, seed)
 
 
-def _gaussian_reference(n: int, d: int, seed: int) -> PointCloud:
-    """A seeded N(0, I_d) sample of n rows (float32) as a PointCloud, so its k-NN graph is reusable."""
+def gaussian_reference(n: int, d: int, seed: int) -> PointCloud:
+    """A seeded N(0, I_d) sample of n rows (float32) as a PointCloud, so its k-NN graph is reusable.
+
+    The reference sample of ``koleo`` and ``knn_kl`` (one per k-NN subsample and seed).
+    """
     G = _rng(seed, _STREAM_REFERENCE).standard_normal((n, d), dtype=np.float32)
     return PointCloud(G, name=f"N(0, I_{d}) reference sample", validate=False)
 
 
 def _shared_reference(sub: PointCloud, seed: int) -> PointCloud:
     """The reference sample for a k-NN subsample, shared by KoLeo and k-NN KL."""
-    return sub.cached(("spread.gaussian_reference", seed), lambda: _gaussian_reference(sub.n, sub.d, seed))
+    return sub.cached(("spread.gaussian_reference", seed), lambda: gaussian_reference(sub.n, sub.d, seed))
 
 
 # -- cosine / partition-function measures ------------------------------------------------------------
@@ -511,8 +517,10 @@ def _bin_counts(Z: np.ndarray, lo: float, hi: float, bins: int, *, clip: bool) -
     return np.bincount(flat, minlength=rows * bins).reshape(rows, bins).astype(np.float64)
 
 
-def _gaussian_columns(n: int, d: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
+def gaussian_columns(n: int, d: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
     """The columns of a seeded n×d N(0, 1) sample, as (first column, block of ≤ 8 columns as rows).
+
+    The reference sample of ``dkls`` with ``reference="sampled"`` (the published form).
 
     Each block has its own child seed, so the sample can be regenerated block by block without being
     held in memory.
@@ -576,11 +584,11 @@ def dkls(
         return float((kls**2).mean())
     # published: one pass for the sample's range and total variance, one for its column histograms
     lo, hi, total = math.inf, -math.inf, 0.0
-    for _, G in _gaussian_columns(n, d, seed):
+    for _, G in gaussian_columns(n, d, seed):
         lo, hi = min(lo, float(G.min())), max(hi, float(G.max()))
         total += float(G.var(axis=1, ddof=1, dtype=np.float64).sum())
     c = math.sqrt(total / d)
-    for j, G in _gaussian_columns(n, d, seed):
+    for j, G in gaussian_columns(n, d, seed):
         q = _bin_counts(G, lo, hi, bins, clip=False) + 1e-16
         q /= q.sum(axis=1, keepdims=True)
         b = G.shape[0]

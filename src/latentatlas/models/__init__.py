@@ -6,6 +6,7 @@ from .load import (
     check_model_folder,
     check_spec_folders,
     fingerprint,
+    forget_loaded_models,
     lazy_model,
     load_model,
 )
@@ -13,4 +14,4 @@ from .spec import ModelSpec
 from .variants import VARIANTS, Variant
 
 __all__ = ["VARIANTS", "LoadedModel", "ModelSpec", "Variant", "base_path", "check_model_folder", "check_spec_folders",
-           "fingerprint", "lazy_model", "load_model"]
+           "fingerprint", "forget_loaded_models", "lazy_model", "load_model"]

@@ -351,6 +351,12 @@ def _load_base(base: str, cache_dir: str | None = None) -> tuple[nn.Module, Any]
     return _from_pretrained(where, base_kind(base) == "hub")
 
 
+def forget_loaded_models() -> None:
+    """Drop the in-process memo of base models, so the next :func:`load_model` reads their folders again
+    (as a new process would: after a model folder changed on disk)."""
+    _load_base.cache_clear()
+
+
 def load_model(spec: str | ModelSpec, *, cache_dir: Path | str | None = None) -> LoadedModel:
     """Resolve ``spec`` to a :class:`LoadedModel` (eval mode), building and caching variants.
 
@@ -448,5 +454,6 @@ def _save_atomically(model: nn.Module, tokenizer: Any, target: Path) -> None:
         raise
 
 
-__all__ = ["LoadedModel", "base_path", "check_model_folder", "check_spec_folders", "fingerprint", "hidden_size",
+__all__ = ["LoadedModel", "base_path", "check_model_folder", "check_spec_folders", "fingerprint", "forget_loaded_models",
+           "hidden_size",
            "lazy_model", "load_model", "read_config"]

@@ -110,10 +110,6 @@ class ModelSpec:
         base_kind(base)
         if variant is None:
             return cls(base=base)
-        if variant not in VARIANTS:
-            raise UnknownNameError(
-                "model variant", variant, VARIANTS, hint=f"Variants: {', '.join(sorted(VARIANTS))}."
-            )
         spec_params = VARIANTS[variant].params
         given: dict[str, Any] = {}
         for part in _split_args(args or ""):

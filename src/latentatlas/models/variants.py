@@ -1,7 +1,8 @@
 """Model variants (Marbut et al. 2024, §2.1 of the notes), each seeded and reproducible.
 
 A variant takes a loaded base encoder and returns a modified copy. Builders are registered by name in
-:data:`VARIANTS` with their parameters; the zoo validates a spec's parameters against this table.
+the :data:`VARIANTS` registry with their parameters; :class:`~latentatlas.models.spec.ModelSpec` validates
+a spec's parameters against it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from ..registry import Registry
 
 REQUIRED = object()
 
@@ -30,13 +33,13 @@ class Variant:
     doc: str
 
 
-VARIANTS: dict[str, Variant] = {}
+VARIANTS: Registry[Variant] = Registry("model variant")
 
 
 def _variant(name: str, **params: tuple[type, Any]) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = (fn.__doc__ or "").strip().splitlines()[0]
-        VARIANTS[name] = Variant(name=name, build=fn, params=params, doc=doc)
+        VARIANTS.register(name, Variant(name=name, build=fn, params=params, doc=doc))
         return fn
 
     return deco

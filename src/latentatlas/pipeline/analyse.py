@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from ..corpus import Corpus
+from ..settings import RESIDUAL, MeasureEntry, Study
 from ..stats.groups import model_group
 from ..stats.relate import StudyAnalysis, relate
-from ..settings import RESIDUAL, Study
 from .downstream import ModelScores
+from .predictor import build_predictor
 
 log = logging.getLogger(__name__)
 
@@ -58,4 +62,35 @@ def analyse(
     )
 
 
-__all__ = ["MIN_TRAINING_MODELS", "analyse", "site_measures"]
+@dataclass
+class Analysed:
+    """The analyse stage's output: the analysis (None when it could not run), its tables by name and the
+    JSON documents it adds to the outputs (``predictor.json``)."""
+
+    analysis: StudyAnalysis | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    documents: dict[str, Any] = field(default_factory=dict)
+
+
+def analyse_study(
+    results: pd.DataFrame,
+    summary: ModelScores,
+    transfer: pd.DataFrame,
+    models: list[dict[str, Any]],
+    study: Study,
+    corpus: Corpus,
+    entries: Sequence[MeasureEntry],
+) -> Analysed:
+    """The analyse stage: :func:`analyse` when some task is learnable, then the predictor of the main
+    target (:func:`~.predictor.build_predictor`). ``models``: one record per model (spec, family, holdout)."""
+    if len(summary.targets) < 2:  # only "average", and it is NaN
+        log.warning("no task is learnable (see task_summary.csv): the geometry → score analysis is skipped")
+        return Analysed()
+    analysis = analyse(results, summary, transfer, models, study)
+    if analysis is None:
+        return Analysed()
+    predictor = build_predictor(analysis, study, corpus, entries)
+    return Analysed(analysis, analysis.tables(), {"predictor.json": predictor} if predictor is not None else {})
+
+
+__all__ = ["MIN_TRAINING_MODELS", "Analysed", "analyse", "analyse_study", "site_measures"]

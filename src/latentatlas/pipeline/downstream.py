@@ -42,12 +42,15 @@ BASELINE_COLUMNS = ["task", "metric", "value", "baseline"]
 
 
 def load_tasks(study: Study) -> list[TaskData]:
-    """Load every task of ``study`` (seeded splits, sample sizes from the study)."""
-    return [
+    """Load every task of ``study`` (seeded splits, sample sizes from the study); none without tasks."""
+    tasks = [
         load_task(t.name, data_dir=t.data_dir, seed=study.seed, max_train=t.max_train, max_eval=t.max_eval,
                   cache_dir=Path(study.cache))
         for t in task_entries(study)
     ]
+    if tasks:
+        log.info("tasks: %s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks))
+    return tasks
 
 
 def baselines(tasks: list[TaskData]) -> pd.DataFrame:
@@ -111,15 +114,14 @@ def model_downstream(
     timings = timings if timings is not None else {}
     for task in tasks:
         layers = probe_layers if ds.mode == "probe" else [score_layer]
+        # one set of arguments for the look-up and the computation, so both name the same cache entry
+        entry: dict[str, Any] = {"model_key": lm.fingerprint, "layers": layers, "max_length": ds.max_length,
+                                 "sentence_pooling": ds.probe.sentence_pooling, "pair_features": ds.probe.pair_features}
         with timed(timings, "features"):
             feats = {
-                name: cache.cached(split, task.info, model_key=lm.fingerprint, layers=layers,
-                                   max_length=ds.max_length, sentence_pooling=ds.probe.sentence_pooling,
-                                   pair_features=ds.probe.pair_features)
+                name: cache.cached(split, task.info, **entry)
                 or cache.get_or_compute(  # only now are the model's weights needed (a deferred model loads)
-                    lm.model, lm.tokenizer, split, task.info, model_key=lm.fingerprint, layers=layers,
-                    max_length=ds.max_length, batch_size=ds.batch_size, progress=progress,
-                    sentence_pooling=ds.probe.sentence_pooling, pair_features=ds.probe.pair_features,
+                    lm.model, lm.tokenizer, split, task.info, batch_size=ds.batch_size, progress=progress, **entry
                 )
                 for name, split in (("train", task.train), ("validation", task.validation))
             }

@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..engine import Engine, LocalEngine, run_all
+from ..errors import BadInputError
 from ..io import atomic_write_json, content_key, entry_lock, warn_read_only, writable
 from ..measures import registry as reg
-from ..settings import MeasureEntry
+from ..settings import MeasureEntry, Study
 from ..store import ActivationStore
+from .extract import ExtractedModel
+from .results import results_table
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +196,40 @@ def measure_grid(
     return run_all(engine, measure_job, jobs, ctx)
 
 
+@dataclass
+class Measured:
+    """The measure stage's output: the tidy results table and the seconds spent per measure."""
+
+    results: pd.DataFrame
+    measure_times: dict[str, float]
+
+
+def measure_study(
+    models: list[ExtractedModel],
+    entries: list[MeasureEntry],
+    study: Study,
+    engine: Engine,
+    *,
+    progress: bool = False,
+) -> Measured:
+    """The measure stage: every entry on every (model, site, layer) cloud of the extracted ``models``,
+    through the measure cache, as the tidy results table (:func:`~.results.results_table`).
+
+    Raises BadInputError when the grid gives no row (no layer, no measure)."""
+    grid = [(m.spec, site, layer, MeasureJob(str(store.path), layer, cloud_key(store, layer, study.max_points, study.seed)))
+            for m in models for site, store in m.stores.items() for layer in store.layers]
+    ctx = GridContext(tuple(entries), study.max_points, study.seed, str(study.cache))
+    outcomes = measure_grid(ctx, [job for *_, job in grid], engine, progress=progress)
+    log.info("measures: %d clouds × %d measures", len(grid), len(entries))
+    measure_times: dict[str, float] = {}
+    results = results_table(grid, outcomes, {e.name: reg.get(e.name).family for e in entries},
+                            {e.name: dict(e.params) for e in entries}, study.seed, measure_times)
+    if results.empty:
+        raise BadInputError("the study produced no results; check its models, layers and measures.")
+    return Measured(results, measure_times)
+
+
 __all__ = [
-    "GridContext", "MeasureCache", "MeasureJob", "cached_battery", "cloud_key", "entry_key", "measure_grid",
-    "measure_job",
+    "GridContext", "MeasureCache", "MeasureJob", "Measured", "cached_battery", "cloud_key", "entry_key", "measure_grid",
+    "measure_job", "measure_study",
 ]

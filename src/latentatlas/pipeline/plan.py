@@ -6,6 +6,7 @@ entries, tasks, held-out specs, families) with close-name suggestions for every 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..downstream.tasks import get_task
@@ -107,6 +108,24 @@ def family_of(study: Study, spec: str) -> str:
     return families.get(str(parsed), parsed.base)
 
 
+@dataclass(frozen=True)
+class StudyPlan:
+    """What a study runs, every name checked: the measure entries, the model specs in study order (each
+    once) and the normalised specs of the held-out models."""
+
+    entries: list[MeasureEntry]
+    specs: list[ModelSpec]
+    holdout: set[str]
+
+
+def plan_study(study: Study) -> StudyPlan:
+    """The plan stage: measures, models and held-out models of ``study`` checked (names against the
+    registries, folders on disk, product-quantizer blocks against every model's width) before any work."""
+    entries, specs, holdout = measure_entries(study), model_specs(study), holdout_specs(study)
+    check_widths(entries, specs)
+    return StudyPlan(entries, specs, holdout)
+
+
 def check_study(study: Study) -> Study:
     """Check every registry name (and the form of the layer selection) of ``study`` now, so a bad study
     fails before any work."""
@@ -123,4 +142,5 @@ def load_study(path: str | Path | None = None, *, preset: str = "default") -> St
     return check_study(read_study(path, preset=preset))
 
 
-__all__ = ["check_study", "check_widths", "family_of", "holdout_specs", "load_study", "measure_entries", "model_specs", "task_entries"]
+__all__ = ["StudyPlan", "check_study", "check_widths", "family_of", "holdout_specs", "load_study", "measure_entries",
+           "model_specs", "plan_study", "task_entries"]

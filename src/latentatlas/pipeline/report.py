@@ -12,17 +12,21 @@ the renames can leave a folder without ``run.json``, which a rerun completes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..corpus import Corpus
+from ..downstream.base import TaskData
 from ..io import (
     TEMP_SUFFIX,
     atomic_write,
@@ -31,6 +35,7 @@ from ..io import (
     file_sha256,
     remove_stale_temps,
     temp_prefix,
+    timed,
 )
 from ..provenance import machine, peak_rss_mb, versions
 from ..report.html import Report, build_report
@@ -38,6 +43,85 @@ from ..report.sections import load_sections
 from ..settings import Study
 from ..stats.groups import model_group
 from .results import write_results
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunLog:
+    """Where a run's time and memory went, for ``run.json``: seconds per stage (summed over calls, so a
+    per-model stage adds up over the models) and the peak RSS after each stage."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    t_start: float = field(default_factory=time.perf_counter)
+
+    @contextmanager
+    def stage(self, name: str, *, peak: str | None = None) -> Iterator[None]:
+        """Add the block's seconds to ``timings[name]``; with ``peak``, record the peak RSS under it after."""
+        with timed(self.timings, name):
+            yield
+        log.debug("stage %s: %.1f s so far", name, self.timings[name])
+        if peak is not None:
+            self.peak(peak)
+
+    def peak(self, name: str) -> None:
+        """Record the process's peak RSS so far under ``name``."""
+        self.peaks[name] = peak_rss_mb()
+
+
+@dataclass
+class StudyOutputs:
+    """What the report stage writes besides the manifest: the results table, the other tables by name
+    (downstream, then analysis), the downstream summary and the analysis for the page, JSON documents, and
+    for ``run.json`` the seconds per measure, the tasks and each model's score layer."""
+
+    results: pd.DataFrame
+    measure_times: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summary: Any = None
+    analysis: Any = None
+    documents: dict[str, Any] = field(default_factory=dict)
+    tasks: list[TaskData] = field(default_factory=list)
+    score_layers: dict[str, int] = field(default_factory=dict)
+
+
+def task_records(tasks: list[TaskData]) -> list[dict[str, Any]]:
+    """The manifest's ``tasks``: name, kind, metric, split sizes and suite of every task."""
+    return [{"name": t.info.name, "kind": t.info.kind, "metric": t.info.metric, "n_train": len(t.train),
+             "n_validation": len(t.validation), "suite": t.info.suite} for t in tasks]
+
+
+def report_study(
+    out_dir: Path,
+    study: Study,
+    corpus: Corpus,
+    models: list[dict[str, Any]],
+    outputs: StudyOutputs,
+    run: RunLog,
+    engine: str,
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The report stage: the manifest (``run.json``), the page and every table, rendered, then written as
+    one set (:func:`write_outputs`). Returns where each file is and the manifest."""
+    t0 = time.perf_counter()
+    run.timings["total"] = t0 - run.t_start
+    manifest = build_manifest(study, corpus, models, run.timings, outputs.measure_times, run.started)
+    manifest["peak_rss_mb_by_stage"] = run.peaks
+    manifest["engine"] = engine
+    if outputs.tasks:
+        manifest["tasks"] = task_records(outputs.tasks)
+        manifest["score_layers"] = outputs.score_layers
+        eps = outputs.tables["scores"].query("metric == 'examples_per_s'")["value"]
+        if len(eps):
+            manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
+    t = outputs.tables
+    report = render(out_dir, outputs.results, manifest, scores=t.get("scores"), model_scores=outputs.summary,
+                    baselines=t.get("baselines"), transfer=t.get("transfer"), analysis=outputs.analysis)
+    manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
+    files = write_outputs(out_dir, outputs.results, t, report.page, manifest, outputs.documents, report.files)
+    log.info("results, report and manifest written to %s", out_dir)
+    return files, manifest
 
 
 def build_manifest(
@@ -139,4 +223,5 @@ def _commit(out_dir: Path, staged: Mapping[str, Path]) -> None:
     os.replace(staged["run.json"], out_dir / "run.json")
 
 
-__all__ = ["build_manifest", "render", "write_outputs", "write_tables"]
+__all__ = ["RunLog", "StudyOutputs", "build_manifest", "render", "report_study", "task_records", "write_outputs",
+           "write_tables"]

@@ -8,7 +8,6 @@ commit marker (:func:`latentatlas.pipeline.report.write_outputs`).
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +16,15 @@ from typing import Any
 import pandas as pd
 
 from ..engine import Engine, LocalEngine
-from ..errors import BadInputError
-from ..io import timed
-from ..measures import registry as reg
-from ..models import ModelSpec, lazy_model
-from ..provenance import peak_rss_mb
+from ..models import lazy_model
 from ..settings import Study
-from .analyse import analyse
+from .analyse import analyse_study
 from .corpus import study_corpus
-from .downstream import ModelScores, StudyScores, load_tasks
-from .extract import model_store
-from .measure import GridContext, MeasureJob, cloud_key, measure_grid
-from .plan import check_widths, family_of, holdout_specs, measure_entries, model_specs
-from .predictor import build_predictor
-from .report import build_manifest, render, write_outputs
-from .results import results_table
-
-log = logging.getLogger(__name__)
+from .downstream import StudyScores, load_tasks
+from .extract import ExtractedModel, extract_model, log_model
+from .measure import measure_study
+from .plan import plan_study
+from .report import RunLog, StudyOutputs, report_study
 
 
 @dataclass
@@ -58,108 +49,40 @@ def run_study(
     results do not depend on the engine.
     """
     engine = engine if engine is not None else LocalEngine()
-    t_start, started = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out_dir = Path(output if output is not None else study.output)
-    entries, specs, holdout = measure_entries(study), model_specs(study), holdout_specs(study)  # checked first
-    check_widths(entries, specs)
-    timings: dict[str, float] = {}
-    peak: dict[str, float] = {}
-
-    with timed(timings, "corpus"):
+    run = RunLog()
+    plan = plan_study(study)  # every name, folder and width checked before any work
+    with run.stage("corpus"):
         corpus = study_corpus(study.corpus)
-    log.info("corpus: %d sentences (%s) in %.1f s", len(corpus), corpus.source, timings["corpus"])
-    tasks = []
-    if study.tasks:
-        with timed(timings, "tasks"):
-            tasks = load_tasks(study)
-        log.info("tasks: %s in %.1f s", ", ".join(f"{t.info.name} ({len(t.train)}/{len(t.validation)})" for t in tasks),
-                 timings["tasks"])
-    peak["corpus and tasks"] = peak_rss_mb()
-
-    # Per model: extract, score on the tasks (the weights loaded only where a cache entry is missing), free.
-    timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
-    models: list[dict[str, Any]] = []
-    grid: list[tuple[ModelSpec, str, int, MeasureJob]] = []
-    downstream = StudyScores()
-    for i, spec in enumerate(specs, 1):
-        t_model = time.perf_counter()
-        # Deferred: the weights load only if the stores, features or fine-tuning runs are not all cached.
-        lm = lazy_model(spec, cache_dir=Path(study.cache))
-        stores = {site: model_store(lm, study, corpus, site=site, progress=progress, timings=timings, engine=engine)[0]
-                  for site in study.sites}
-        peak["extract"] = peak_rss_mb()
-        for site, store in stores.items():
-            grid += [(spec, site, layer,
-                      MeasureJob(str(store.path), layer, cloud_key(store, layer, study.max_points, study.seed)))
-                     for layer in store.layers]
-        store = stores[study.sites[0]]
+    with run.stage("tasks", peak="corpus and tasks"):
+        tasks = load_tasks(study)
+    run.timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
+    models: list[ExtractedModel] = []
+    scores = StudyScores()
+    for i, spec in enumerate(plan.specs, 1):  # one model in memory at a time, its weights loaded only if needed
+        t0, lm = time.perf_counter(), lazy_model(spec, cache_dir=Path(study.cache))
+        models.append(extract_model(lm, study, corpus, plan.holdout, progress=progress, timings=run.timings,
+                                    engine=engine))
+        run.peak("extract")
         if tasks:
-            with timed(timings, "downstream"):
-                downstream.add_model(lm, tasks, study, progress=progress, timings=timings)
-            peak["downstream"] = peak_rss_mb()
-        models.append({"spec": str(spec), "store": store.key, "n_tokens": store.n_tokens, "layers": store.layers,
-                       "sites": {site: {"store": s.key, "layers": s.layers, "modules": s.modules}
-                                 for site, s in stores.items()},
-                       "holdout": str(spec) in holdout, "family": family_of(study, str(spec))})
-        log.info("model %d/%d %s: %d tokens, %d clouds to measure (%s) in %.1f s", i, len(specs), spec,
-                 store.n_tokens, sum(len(s.layers) for s in stores.values()),
-                 "weights loaded" if lm.loaded else "all cached, not loaded", time.perf_counter() - t_model)
+            with run.stage("downstream", peak="downstream"):
+                scores.add_model(lm, tasks, study, progress=progress, timings=run.timings)
+        log_model(i, len(plan.specs), models[-1], loaded=lm.loaded, seconds=time.perf_counter() - t0)
         del lm
-
-    measure_times: dict[str, float] = {}
-    with timed(timings, "measures"):
-        ctx = GridContext(tuple(entries), study.max_points, study.seed, str(study.cache))
-        outcomes = measure_grid(ctx, [job for *_, job in grid], engine, progress=progress)
-    log.info("measures: %d clouds × %d measures in %.1f s", len(grid), len(entries), timings["measures"])
-    if grid:
-        peak["measures"] = peak_rss_mb()
-    results = results_table(grid, outcomes, {e.name: reg.get(e.name).family for e in entries},
-                            {e.name: dict(e.params) for e in entries}, study.seed, measure_times)
-    if results.empty:
-        raise BadInputError("the study produced no results; check its models, layers and measures.")
-
-    tables: dict[str, pd.DataFrame] = {}
-    documents: dict[str, Any] = {}
-    summary: ModelScores | None = None
-    analysis = None
+    with run.stage("measures", peak="measures"):
+        measured = measure_study(models, plan.entries, study, engine, progress=progress)
+    out = StudyOutputs(measured.results, measured.measure_times, tasks=tasks, score_layers=scores.score_layer)
+    records = [m.record() for m in models]
     if tasks:
-        tables, summary = downstream.tables(tasks, study.downstream.learnability)
-        with timed(timings, "analysis"):
-            if len(summary.targets) < 2:  # only "average", and it is NaN
-                log.warning("no task is learnable (see task_summary.csv): the geometry → score analysis is skipped")
-            else:
-                analysis = analyse(results, summary, tables["transfer"], models, study)
-            if analysis is not None:
-                tables.update(analysis.tables())
-                predictor = build_predictor(analysis, study, corpus, entries)
-                if predictor is not None:
-                    documents["predictor.json"] = predictor
-        peak["analysis"] = peak_rss_mb()
-        log.info("analysis in %.1f s", timings["analysis"])
-
-    t0 = time.perf_counter()
-    timings["total"] = time.perf_counter() - t_start
-    manifest = build_manifest(study, corpus, models, timings, measure_times, started)
-    manifest["peak_rss_mb_by_stage"] = peak
-    manifest["engine"] = engine.name
-    if tasks:
-        manifest["tasks"] = [
-            {"name": t.info.name, "kind": t.info.kind, "metric": t.info.metric, "n_train": len(t.train),
-             "n_validation": len(t.validation), "suite": t.info.suite}
-            for t in tasks
-        ]
-        manifest["score_layers"] = downstream.score_layer
-        eps = tables["scores"].query("metric == 'examples_per_s'")["value"]
-        if len(eps):
-            manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
-    report = render(out_dir, results, manifest, scores=tables.get("scores"), model_scores=summary,
-                    baselines=tables.get("baselines"), transfer=tables.get("transfer"), analysis=analysis)
-    manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
-
-    files = write_outputs(out_dir, results, tables, report.page, manifest, documents, report.files)
-    log.info("results, report and manifest written to %s", out_dir)
-    return RunResult(results=results, output_dir=out_dir, files=files, manifest=manifest, timings=timings,
-                     scores=tables.get("scores"), analysis=analysis)
+        out.tables, out.summary = scores.tables(tasks, study.downstream.learnability)
+        with run.stage("analysis", peak="analysis"):
+            analysed = analyse_study(out.results, out.summary, out.tables["transfer"], records, study, corpus,
+                                     plan.entries)
+        out.tables.update(analysed.tables)
+        out.analysis, out.documents = analysed.analysis, analysed.documents
+    files, manifest = report_study(out_dir, study, corpus, records, out, run, engine.name)
+    return RunResult(results=out.results, output_dir=out_dir, files=files, manifest=manifest, timings=run.timings,
+                     scores=out.tables.get("scores"), analysis=out.analysis)
 
 
 __all__ = ["RunResult", "run_study"]

@@ -31,7 +31,7 @@ are one group): every cross-validation leaves out whole groups and every permuta
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,8 +294,26 @@ def _finite_block(train: pd.DataFrame, target: str, columns: Sequence[str]) -> t
     return rows, [c for c, good in zip(columns, ok) if good]
 
 
-def _merge_by_predictor(corr: pd.DataFrame, frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
-    """``corr`` left-joined on (measure, layer, target) with frames keyed by ``predictor`` and ``target``."""
+def _join_per_target(
+    corr: pd.DataFrame,
+    train: pd.DataFrame,
+    targets: Sequence[str],
+    columns: Sequence[str],
+    compute: Callable[[pd.DataFrame, list[str], str], pd.DataFrame],
+) -> pd.DataFrame:
+    """``corr`` left-joined on (measure, layer, target) with ``columns`` of ``compute(rows, usable, target)``.
+
+    For every target, ``rows`` are the training rows with a finite target and ``usable`` the geometry
+    columns finite on all of them (:func:`_finite_block`); a target with fewer than 3 such rows or no
+    usable column is skipped (NaN). ``compute`` returns one row per usable column: ``predictor`` (the
+    geometry column), ``target`` and ``columns``.
+    """
+    geo_cols = [c for c in train.columns if SEP in c]
+    frames = []
+    for target in targets:
+        rows, usable = _finite_block(train, target, geo_cols)
+        if len(rows) >= 3 and usable:
+            frames.append(compute(rows, usable, target))
     if not frames:
         return corr.assign(**{c: np.nan for c in columns})
     extra = pd.concat(frames, ignore_index=True)
@@ -308,16 +326,13 @@ def with_group_pvalues(corr: pd.DataFrame, train: pd.DataFrame, *, targets: Sequ
     """``corr`` plus ``p_group`` (the t-test p of the correlation of group means, :mod:`.multiple`) and
     ``q_value``, its Benjamini–Hochberg q over every (measure, layer, target) of the table, both placed
     after ``pearson_p``. With one model per group ``p_group`` equals ``pearson_p``."""
-    geo_cols = [c for c in train.columns if SEP in c]
-    frames = []
-    for target in targets:
-        rows, usable = _finite_block(train, target, geo_cols)
-        if len(rows) < 3 or not usable:
-            continue
+
+    def group_p(rows: pd.DataFrame, usable: list[str], target: str) -> pd.DataFrame:
         p, _ = group_level_pvalues(rows[usable].to_numpy(dtype=float), rows[target].to_numpy(dtype=float),
                                    rows["group"].astype(str).to_numpy())
-        frames.append(pd.DataFrame({"predictor": usable, "target": target, "p_group": p}))
-    out = _merge_by_predictor(corr, frames, ["p_group"])
+        return pd.DataFrame({"predictor": usable, "target": target, "p_group": p})
+
+    out = _join_per_target(corr, train, targets, ["p_group"], group_p)
     out["q_value"] = bh_qvalues(out["p_group"].to_numpy(dtype=float))
     at = list(out.columns).index("pearson_p") + 1
     order = [*list(out.columns)[:at], "p_group", "q_value"]
@@ -335,12 +350,8 @@ def with_within_family(
     (measure, layer, target) over the training models, with family-blocked bootstrap CIs (groups of
     related models resampled within families). NaN where the column misses a model or has no
     within-family variation."""
-    geo_cols = [c for c in train.columns if SEP in c]
-    frames = []
-    for target in targets:
-        rows, usable = _finite_block(train, target, geo_cols)
-        if len(rows) < 3 or not usable:
-            continue
+
+    def within(rows: pd.DataFrame, usable: list[str], target: str) -> pd.DataFrame:
         got = within_family_bootstrap(
             rows[usable].to_numpy(dtype=float).T, rows[[target]].to_numpy(dtype=float).T,
             families=rows["family"].astype(str).to_numpy(), groups=rows["group"].astype(str).to_numpy(),
@@ -350,8 +361,9 @@ def with_within_family(
         for c in WITHIN_COLUMNS[:-1]:
             part[c] = got[c][:, 0]
         part["n_families"] = got["n_families"]
-        frames.append(part)
-    return _merge_by_predictor(corr, frames, WITHIN_COLUMNS)
+        return part
+
+    return _join_per_target(corr, train, targets, WITHIN_COLUMNS, within)
 
 
 SELECTION_COLUMNS = [

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ...errors import BadInputError
+from ...registry import Registry
 from .fit import head_log_partition
 from .heads import LMWithHead
 
@@ -81,7 +82,9 @@ def causal_rows(lm: LMWithHead, sentences: Sequence[str], *, seed: int, batch_si
         yield f[real], start + np.nonzero(real.numpy())[0].astype(np.int64)
 
 
-CONTEXT_BUILDERS: dict[str, Callable[..., Rows]] = {"masked": masked_rows, "causal": causal_rows}
+CONTEXT_BUILDERS: Registry[Callable[..., Rows]] = Registry.of(
+    "context builder", {"masked": masked_rows, "causal": causal_rows}
+)
 
 
 def collect_contexts(

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ...errors import BadInputError, MissingAssetError
+from ...registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,10 @@ def _causal(where: str) -> Any:
     return AutoModelForCausalLM.from_pretrained(where, output_loading_info=True)
 
 
-HEAD_KINDS: dict[str, HeadKind] = {
+HEAD_KINDS: Registry[HeadKind] = Registry.of("language-model head kind", {
     "masked": HeadKind("masked", ("ForMaskedLM", "ForPreTraining"), _masked, ("cls.", "lm_head.", "predictions.")),
     "causal": HeadKind("causal", ("LMHeadModel", "ForCausalLM"), _causal, ("lm_head.",)),
-}
+})
 
 
 @dataclass

@@ -47,6 +47,7 @@ import pandas as pd
 import torch
 
 from ...errors import BadInputError
+from ...registry import Registry
 from ...settings import AnchorSettings
 from .fit import DEFAULT_RIDGE, anchor_table, bulk_log_partition
 
@@ -87,10 +88,10 @@ def resampled_head(weight: np.ndarray, bias: np.ndarray, seed: int) -> Head:
     return W[idx], np.asarray(bias, dtype=np.float64)[idx]
 
 
-NULL_HEADS: dict[str, Callable[[np.ndarray, np.ndarray, int], Head]] = {
+NULL_HEADS: Registry[Callable[[np.ndarray, np.ndarray, int], Head]] = Registry.of("null head", {
     "rotation": rotated_head,
     "resample": resampled_head,
-}
+})
 
 
 def prediction_entropy(logits: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -138,13 +139,11 @@ def null_scores(
     """
     if n_seeds < 1:
         raise BadInputError(f"null_seeds={n_seeds} must be at least 1 (3 or more to see the null's spread).")
-    unknown = [n for n in nulls if n not in NULL_HEADS]
-    if unknown:
-        raise BadInputError(f"unknown null head(s) {unknown}; choose from {sorted(NULL_HEADS)}.")
+    heads = {name: NULL_HEADS[name] for name in nulls}  # every name checked before any work
     records: list[dict[str, Any]] = []
     for name in nulls:
         for j in range(n_seeds):
-            W, b = NULL_HEADS[name](weight, bias, seed * 1000 + j)
+            W, b = heads[name](weight, bias, seed * 1000 + j)
             Y, H = head_targets(features, W, b, ks)
             for row in anchor_table(features, Y, ks, test_fraction=test_fraction, seed=seed, ridge=ridge, groups=groups):
                 records.append({"null": name, "null_seed": seed * 1000 + j, "k": row["k"],

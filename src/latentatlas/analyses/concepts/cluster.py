@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import BadInputError
+from ...registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -334,10 +335,10 @@ def _kmeans_sklearn(X: np.ndarray, n_cells: int, seed: int) -> np.ndarray:
 
 
 #: first-stage quantisers: (X, n_cells, seed) -> cell of every point
-QUANTISERS: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
+QUANTISERS: Registry[Callable[[np.ndarray, int, int], np.ndarray]] = Registry.of("quantiser", {
     "faiss": _kmeans_faiss,
     "sklearn": _kmeans_sklearn,
-}
+})
 
 
 def two_stage(
@@ -348,14 +349,11 @@ def two_stage(
     Cells are used as given by the final assignment; centroids and sizes are recomputed from it in
     float64, so the second stage is Ward on the points constrained to keep each cell whole.
     """
-    from ...errors import UnknownNameError
-
-    if quantiser not in QUANTISERS:
-        raise UnknownNameError("quantiser", quantiser, QUANTISERS)
+    quantise = QUANTISERS[quantiser]
     X = np.asarray(X)
     if not 2 <= n_cells <= X.shape[0]:
         raise BadInputError(f"n_cells={n_cells} must lie in [2, {X.shape[0]}] (the number of points); lower it.")
-    cell = QUANTISERS[quantiser](X, n_cells, seed)
+    cell = quantise(X, n_cells, seed)
     used, cell = np.unique(cell, return_inverse=True)
     cell = cell.ravel()
     counts = np.bincount(cell).astype(np.float64)
@@ -377,9 +375,3 @@ def two_stage_agreement(
     approx = two_stage(sub, min(n_cells, sub.shape[0]), seed=seed, quantiser=quantiser).labels(k)
     return float(adjusted_rand_score(exact, approx))
 
-
-#: name -> builder(X, seed) of a hierarchy (registry used by the analysis and the CLI)
-METHODS: dict[str, Callable[..., Hierarchy]] = {
-    "exact": lambda X, seed=0, **kw: ward_tree(X, **kw),
-    "two_stage": lambda X, seed=0, **kw: two_stage(X, seed=seed, **kw),
-}

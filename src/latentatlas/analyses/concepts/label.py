@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...errors import BadInputError, UnknownNameError
+from ...errors import BadInputError
 from ...registry import Registry
 
 log = logging.getLogger(__name__)
@@ -144,9 +144,8 @@ def occurrence_labels(
     model word takes the label of the spaCy word containing its first character; first/last word refer
     to the model's words of the sentence.
     """
-    unknown = [s for s in sets if s not in LABEL_SETS]
-    if unknown:
-        raise UnknownNameError("label set", unknown[0], LABEL_SETS)
+    for name in sets:  # every name checked before any work
+        LABEL_SETS[name]
     needs_spacy = [s for s in sets if s in ANNOTATION_LAYERS]
     if needs_spacy and (annotations is None or len(annotations) != len(sentences)):
         raise BadInputError(

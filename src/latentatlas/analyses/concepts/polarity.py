@@ -41,7 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ...errors import BadInputError, UnknownNameError
+from ...errors import BadInputError
+from ...registry import Registry
 from .label import DEFAULT_THETA, exceeds
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,10 @@ def hypergeometric_pvalues(counts: np.ndarray, class_totals: np.ndarray | None =
 
 
 #: test name -> f((K, C) counts, class totals) -> (K, C) one-sided p-values of enrichment
-TESTS: dict[str, Callable[..., np.ndarray]] = {
+TESTS: Registry[Callable[..., np.ndarray]] = Registry.of("polarity test", {
     "hypergeometric": hypergeometric_pvalues,
     "binomial": binomial_pvalues,
-}
+})
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -183,8 +184,7 @@ def polar_concepts(
         unit_prior, p, q, polar, examples] sorted by q; one row per (tested concept, class). ``prior`` is
         the occurrence share of the class, ``unit_prior`` its share of units (the test's prior).
     """
-    if test not in TESTS:
-        raise UnknownNameError("polarity test", test, TESTS)
+    pvalues = TESTS[test]
     if not 0 < alpha < 1:
         raise BadInputError(f"alpha={alpha} must lie in (0, 1); 0.05 is usual.")
     n_classes = len(class_names)
@@ -197,7 +197,7 @@ def polar_concepts(
     else:
         _, U, unit_totals = unit_counts(concepts, classes, units, n_classes)
     unit_prior = unit_totals / max(int(unit_totals.sum()), 1)
-    P = TESTS[test](U, unit_totals)
+    P = pvalues(U, unit_totals)
     tested = size >= min_size
     q = np.full(M.shape, np.nan)
     q[tested] = benjamini_hochberg(P[tested])

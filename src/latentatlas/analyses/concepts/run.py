@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import BadInputError
+from ...registry import Registry
 from ...settings import ConceptSettings
 from .align import DEFAULT_MIN_TYPES, DEFAULT_SIZE_RATIO
 from .cluster import DEFAULT_K, PAPER_OCCURRENCES
@@ -71,11 +72,11 @@ def label_sets_of(settings: ConceptSettings) -> tuple[str, ...]:
         LABEL_SETS[name]
     return tuple(settings.label_sets)
 #: where the analysed sentences come from -> what the output says about them
-ANALYSIS_SPLITS: dict[str, str] = {
+ANALYSIS_SPLITS: Registry[str] = Registry.of("analysis split", {
     "validation": "the task's validation split, without the validation sentences that evaluate fine-tuning and "
                   "serve as trigger inputs; disjoint from the fine-tuning data",
     "heldout": "a seeded part of the task's train split that fine-tuning and the probes never saw",
-}
+})
 WORD_SETS = ("polar", "random", "frequency")
 TRIGGER_SCORES = ("flip_rate", "flip_rate_lo", "flip_rate_hi", "flip_to_target_rate", "flip_to_target_lo",
                   "flip_to_target_hi", "confidence_drop", "target_gain")
@@ -281,8 +282,7 @@ def analysis_sentences(
     """
     from ...downstream.tasks import load_task
 
-    if split not in ANALYSIS_SPLITS:
-        raise BadInputError(f"analysis split {split!r}: use one of {', '.join(ANALYSIS_SPLITS)}.")
+    ANALYSIS_SPLITS[split]  # an unknown split fails here, before the task is loaded again
     n_train, n_eval = len(task.train), len(task.validation)
     wider = load_task(task.info.name, seed=seed, cache_dir=cache_dir,
                       max_train=n_train + (n if split == "heldout" else 0),

@@ -38,7 +38,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ...errors import BadInputError, UnknownNameError
+from ...errors import BadInputError
+from ...registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,11 @@ def _at(text: str, block: str, index: int) -> str:
 
 
 #: position -> f(text, block, rng) -> text with the block inserted
-POSITIONS: dict[str, Callable[[str, str, np.random.Generator], str]] = {
+POSITIONS: Registry[Callable[[str, str, np.random.Generator], str]] = Registry.of("trigger position", {
     "prefix": lambda text, block, rng: f"{block} {text}",
     "suffix": lambda text, block, rng: f"{text} {block}",
     "random": lambda text, block, rng: _at(text, block, int(rng.integers(0, len(text.split()) + 1))),
-}
+})
 
 
 def insert_words(text: str, words: Sequence[str], position: str = "prefix", rng: np.random.Generator | None = None) -> str:
@@ -73,11 +74,10 @@ def insert_words(text: str, words: Sequence[str], position: str = "prefix", rng:
     ``random`` splits on whitespace and inserts at a word boundary drawn from ``rng`` (0 = before the
     first word, n = after the last), then re-joins with single spaces.
     """
-    if position not in POSITIONS:
-        raise UnknownNameError("trigger position", position, POSITIONS)
+    insert = POSITIONS[position]
     if not words:
         return text
-    return POSITIONS[position](text, " ".join(words), rng if rng is not None else np.random.default_rng(0))
+    return insert(text, " ".join(words), rng if rng is not None else np.random.default_rng(0))
 
 
 # -- word sets -------------------------------------------------------------------------------------
@@ -217,8 +217,7 @@ def evaluate_triggers(
     ``flip_to_target_hi``, ``confidence_drop``, ``target_gain``, ``words`` (``_lo``/``_hi``: the
     ``level`` percentile bootstrap interval over the inputs, :func:`bootstrap_ci`, seeded with ``seed``).
     """
-    if position not in POSITIONS:
-        raise UnknownNameError("trigger position", position, POSITIONS)
+    POSITIONS[position]  # an unknown position fails here, before any work
     if n_insert < 1:
         raise BadInputError(f"n_insert={n_insert}: insert at least one word.")
     labels = np.asarray(labels, dtype=np.int64)
