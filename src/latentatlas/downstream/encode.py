@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -163,22 +163,31 @@ def _pooled(
     bar: Any,
 ) -> dict[int, np.ndarray]:
     """Pooled features (``how``) of every sequence of ``enc`` at ``layers``, one batched pass."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     width = _WIDTH[how] * int(model.config.hidden_size)
     out = {layer: np.zeros((len(enc), width), dtype=np.float32) for layer in layers}
-    for batch in length_sorted_batches(enc.lengths(), batch_size):
-        H = forward_batch(
-            model, [enc.input_ids[i] for i in batch], pad_id, list(layers),
-            token_type_ids=[enc.token_type_ids[i] for i in batch],
-        ).numpy()
+    for batch, H in _batched_states(model, tokenizer, enc, layers, batch_size, bar):
         for j, i in enumerate(batch):
             n = len(enc.input_ids[i])
             keep = ~enc.special[i][:n]
             for li, layer in enumerate(layers):
                 out[layer][i] = pool_tokens(H[li, j, :n], keep, how)
+    return out
+
+
+def _batched_states(
+    model: torch.nn.Module, tokenizer: Any, enc: EncodedSplit, layers: Sequence[int], batch_size: int, bar: Any,
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """``(batch, H)`` over length-sorted batches of ``enc``: the example indices and their hidden states at
+    ``layers`` (layers × batch × tokens × d); the progress bar advances after each batch is used."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for batch in length_sorted_batches(enc.lengths(), batch_size):
+        H = forward_batch(
+            model, [enc.input_ids[i] for i in batch], pad_id, list(layers),
+            token_type_ids=[enc.token_type_ids[i] for i in batch],
+        ).numpy()
+        yield batch, H
         if bar is not None:
             bar.update(len(batch))
-    return out
 
 
 def _word_vectors(
@@ -186,23 +195,16 @@ def _word_vectors(
 ) -> dict[int, np.ndarray]:
     """First-subword vector of every word of every sentence (rows: words in order; dropped words: 0)."""
     assert enc.word_token is not None
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     offsets = np.concatenate([[0], np.cumsum([len(w) for w in enc.word_token])])
     d = int(model.config.hidden_size)
     out = {layer: np.zeros((int(offsets[-1]), d), dtype=np.float32) for layer in layers}
-    for batch in length_sorted_batches(enc.lengths(), batch_size):
-        H = forward_batch(
-            model, [enc.input_ids[i] for i in batch], pad_id, list(layers),
-            token_type_ids=[enc.token_type_ids[i] for i in batch],
-        ).numpy()
+    for batch, H in _batched_states(model, tokenizer, enc, layers, batch_size, bar):
         for j, i in enumerate(batch):
             wt = enc.word_token[i]
             kept = wt >= 0
             rows = offsets[i] + np.flatnonzero(kept)
             for li, layer in enumerate(layers):
                 out[layer][rows] = H[li, j, wt[kept]]
-        if bar is not None:
-            bar.update(len(batch))
     return out
 
 
