@@ -37,10 +37,13 @@ def analyse(
     transfer: pd.DataFrame,
     models: list[dict[str, Any]],
     study: Study,
+    *,
+    noise: pd.DataFrame | None = None,
 ) -> StudyAnalysis | None:
     """The study's analysis tables, or None (with a warning) when too few models are trained on.
 
-    ``models``: one record per model with ``spec``, ``family`` and ``holdout``.
+    ``models``: one record per model with ``spec``, ``family`` and ``holdout``; ``noise``: the measures'
+    own noise (:func:`latentatlas.pipeline.noise.study_noise`), set beside each candidate.
     """
     n_train = sum(1 for m in models if not m["holdout"])
     if n_train < MIN_TRAINING_MODELS:
@@ -55,6 +58,7 @@ def analyse(
         groups={m["spec"]: model_group(m["spec"]) for m in models},
         n_boot=study.analysis.n_boot,
         seed=study.analysis.seed,
+        noise=noise,
     )
 
 

@@ -23,11 +23,13 @@ from ..measures import registry as reg
 from ..models import ModelSpec, lazy_model
 from ..provenance import peak_rss_mb
 from ..settings import Study
+from ..stats.noise import noise_summary
 from .analyse import analyse
 from .corpus import study_corpus
 from .downstream import ModelScores, StudyScores, load_tasks
 from .extract import model_store
 from .measure import GridContext, MeasureJob, cloud_key, measure_grid
+from .noise import measure_draws, noise_jobs, study_noise
 from .plan import check_widths, family_of, holdout_specs, measure_entries, model_specs
 from .predictor import build_predictor
 from .report import build_manifest, render, write_outputs
@@ -80,6 +82,7 @@ def run_study(
     timings.update({"models": 0.0, "extract": 0.0, "measures": 0.0})
     models: list[dict[str, Any]] = []
     grid: list[tuple[ModelSpec, str, int, MeasureJob]] = []
+    redraws: dict[int, list[tuple[ModelSpec, str, int, MeasureJob]]] = {s: [] for s in study.noise_seeds}
     downstream = StudyScores()
     for i, spec in enumerate(specs, 1):
         t_model = time.perf_counter()
@@ -92,6 +95,9 @@ def run_study(
             grid += [(spec, site, layer,
                       MeasureJob(str(store.path), layer, cloud_key(store, layer, study.max_points, study.seed)))
                      for layer in store.layers]
+            if str(spec) not in holdout:  # the noise of the rows the analysis fits on
+                for seed, jobs in noise_jobs(store, study).items():
+                    redraws[seed] += [(spec, site, job.layer, job) for job in jobs]
         store = stores[study.sites[0]]
         if tasks:
             with timed(timings, "downstream"):
@@ -119,13 +125,23 @@ def run_study(
         raise BadInputError("the study produced no results; check its models, layers and measures.")
 
     tables: dict[str, pd.DataFrame] = {}
+    noise = None
+    if study.noise_seeds:
+        with timed(timings, "noise"):
+            draws = measure_draws(study, entries, redraws, engine, progress=progress)
+            noise = study_noise(results, draws, seed=study.seed,
+                                training={m["spec"] for m in models if not m["holdout"]})
+        peak["noise"] = peak_rss_mb()
+        log.info("noise: %d clouds measured again (%d noise seed(s)) in %.1f s; %d of %d (measure, layer) have "
+                 "noise ≥ half their between-model SD", sum(len(g) for g in redraws.values()), len(redraws),
+                 timings["noise"], int(noise["noisy"].sum()), len(noise))
     documents: dict[str, Any] = {}
     summary: ModelScores | None = None
     analysis = None
     if tasks:
         tables, summary = downstream.tables(tasks)
         with timed(timings, "analysis"):
-            analysis = analyse(results, summary, tables["transfer"], models, study)
+            analysis = analyse(results, summary, tables["transfer"], models, study, noise=noise)
             if analysis is not None:
                 tables.update(analysis.tables())
                 predictor = build_predictor(analysis, study, corpus, entries)
@@ -133,6 +149,8 @@ def run_study(
                     documents["predictor.json"] = predictor
         peak["analysis"] = peak_rss_mb()
         log.info("analysis in %.1f s", timings["analysis"])
+    if noise is not None:
+        tables["measure_noise"] = noise
 
     t0 = time.perf_counter()
     timings["total"] = time.perf_counter() - t_start
@@ -149,7 +167,8 @@ def run_study(
         if len(eps):
             manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
     report = render(out_dir, results, manifest, scores=tables.get("scores"), model_scores=summary,
-                    baselines=tables.get("baselines"), transfer=tables.get("transfer"), analysis=analysis)
+                    baselines=tables.get("baselines"), transfer=tables.get("transfer"), analysis=analysis,
+                    noise=noise, noise_summary=None if noise is None else noise_summary(noise))
     manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
 
     files = write_outputs(out_dir, results, tables, report.page, manifest, documents, report.files)
