@@ -11,8 +11,15 @@ import torch
 from latentatlas.downstream.base import Split, TaskData, TaskInfo
 from latentatlas.downstream.encode import FeatureCache, encode_split, features
 from latentatlas.downstream.finetune import FinetuneSettings, finetune, run_key
+from latentatlas.downstream.probe import (
+    CV_MAX_ITER,
+    CV_TOL,
+    ProbeSettings,
+    cv_folds,
+    probe,
+    select_C,
+)
 from latentatlas.errors import BadInputError
-from latentatlas.downstream.probe import ProbeSettings, probe
 
 NOUNS = ["cat", "dog", "market", "team", "minister", "phone", "film", "bank", "player", "court"]
 
@@ -79,6 +86,111 @@ def test_pair_features_use_segment_ids(tiny) -> None:
         h = model(**enc, output_hidden_states=True).hidden_states[1][0]
     special = np.array(tok.get_special_tokens_mask(enc["input_ids"][0].tolist(), already_has_special_tokens=True), bool)
     np.testing.assert_allclose(feats.by_layer[1][0], h[~special].mean(0).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _hidden(model, tok, *texts: str, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hidden states of one encoded text (or pair) at ``layer`` and its special-token mask."""
+    enc = tok(*[[t] for t in texts], return_tensors="pt")
+    with torch.inference_mode():
+        h = model(**enc, output_hidden_states=True).hidden_states[layer][0].numpy()
+    special = np.array(tok.get_special_tokens_mask(enc["input_ids"][0].tolist(), already_has_special_tokens=True), bool)
+    return h, special
+
+
+def test_sentence_poolings_halves_and_cls_mean_max(tiny) -> None:
+    model, tok = tiny
+    task = _sentiment_task(3, 1)
+    h, special = _hidden(model, tok, task.train.text_a[0], layer=2)
+    tokens = h[~special]
+    k = len(tokens)
+    assert k >= 5  # "the NOUN was ADJ today": at least 5 word pieces
+    halves = features(model, tok, task.train, task.info, layers=[2], sentence_pooling="halves").by_layer[2][0]
+    expected = np.concatenate([tokens[: k // 2].mean(0), tokens[k // 2 :].mean(0)])
+    np.testing.assert_allclose(halves, expected, rtol=1e-4, atol=1e-5)
+    three = features(model, tok, task.train, task.info, layers=[2], sentence_pooling="cls_mean_max").by_layer[2][0]
+    np.testing.assert_allclose(three, np.concatenate([h[0], tokens.mean(0), tokens.max(0)]), rtol=1e-4, atol=1e-5)
+    with pytest.raises(BadInputError, match="sentence pooling"):
+        features(model, tok, task.train, task.info, layers=[2], sentence_pooling="meen")  # type: ignore[arg-type]
+
+
+def test_senteval_pair_features_encode_each_sentence_alone(tiny, tmp_path: Path) -> None:
+    model, tok = tiny
+    info = TaskInfo("toy_pair", "classification", "accuracy", ("a", "b"), True, "offline", "toy")
+    split = Split(text_a=("a cat sat", "the old dog ran far"), text_b=("a dog ran", "news"), labels=np.array([0, 1]))
+    feats = features(model, tok, split, info, layers=[1], pair_features="senteval").by_layer[1]
+    assert feats.shape == (2, 4 * 32)
+    for i in range(2):
+        ha, sa = _hidden(model, tok, split.text_a[i], layer=1)
+        hb, sb = _hidden(model, tok, split.text_b[i], layer=1)
+        u, v = ha[~sa].mean(0), hb[~sb].mean(0)
+        np.testing.assert_allclose(feats[i], np.concatenate([u, v, np.abs(u - v), u * v]), rtol=1e-4, atol=1e-5)
+    # the cache keys on the feature kind: joint and separate features are two entries
+    cache = FeatureCache(tmp_path)
+    cache.get_or_compute(model, tok, split, info, model_key="m", layers=[1], pair_features="senteval")
+    cache.get_or_compute(model, tok, split, info, model_key="m", layers=[1], pair_features="joint_mean")
+    assert len(list((tmp_path / "features").glob("*.npz"))) == 2
+
+
+def test_cv_folds_are_stratified_grouped_and_seeded() -> None:
+    y = np.array([0] * 10 + [1] * 5 + [2] * 3)
+    folds = cv_folds(y, 3, seed=0)
+    for c, n_c in ((0, 10), (1, 5), (2, 3)):
+        counts = np.bincount(folds[y == c], minlength=3)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == n_c
+    sizes = np.bincount(folds, minlength=3)
+    assert sizes.max() - sizes.min() <= 1
+    np.testing.assert_array_equal(folds, cv_folds(y, 3, seed=0))
+    assert not np.array_equal(folds, cv_folds(y, 3, seed=1))
+    groups = np.repeat(np.arange(9), 2)  # 9 sentences of 2 words
+    gfolds = cv_folds(np.zeros(18, int), 3, seed=0, groups=groups)
+    assert all(len(set(gfolds[groups == g])) == 1 for g in range(9))
+    assert (np.bincount(gfolds) == 6).all()
+
+
+def test_select_C_matches_plain_cross_validation() -> None:
+    """Warm-started grid fits give the scores of independent fits with the same folds, and the best C."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    n, d = 150, 40
+    y = rng.integers(0, 3, n)
+    F = rng.normal(size=(n, d))
+    F[:, :3] += 0.8 * np.eye(3)[y]  # a weak signal in 3 of 40 dimensions: the grid's ends differ
+    info = TaskInfo("toy3", "classification", "accuracy", ("a", "b", "c"), False, "offline", "toy")
+    settings = ProbeSettings()
+    C, scores = select_C(F, y, info, settings, seed=0)
+    folds = cv_folds(y, 3, seed=0)
+    expected = []
+    for c in settings.C_grid:
+        acc = []
+        for f in range(3):
+            est = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=CV_MAX_ITER, tol=CV_TOL))
+            est.fit(F[folds != f], y[folds != f])
+            acc.append(np.mean(est.predict(F[folds == f]) == y[folds == f]))
+        expected.append(np.mean(acc))
+    np.testing.assert_allclose(scores, expected, atol=0.02)
+    assert C == settings.C_grid[int(np.argmax(scores))]
+    assert scores.max() - scores.min() > 0.1  # the choice matters here
+    # too few examples to validate on: C = 1
+    C1, s1 = select_C(F[:1], y[:1], info, settings, seed=0)
+    assert C1 == 1.0 and np.isnan(s1).all()
+
+
+def test_probe_chooses_C_once_per_layer_or_uses_the_fixed_one(tiny) -> None:
+    model, tok = tiny
+    task = _sentiment_task(60, 30)
+    tr = features(model, tok, task.train, task.info, layers=[0, 2])
+    va = features(model, tok, task.validation, task.info, layers=[0, 2])
+    rows = probe(task, tr, va, layers=[0, 2], seeds=[0, 1])
+    for layer in (0, 2):
+        chosen = {r["C"] for r in rows if r["layer"] == layer}
+        assert len(chosen) == 1 and chosen <= set(ProbeSettings().C_grid)
+    fixed = probe(task, tr, va, layers=[2], seeds=[0], settings=ProbeSettings(C=0.5))
+    assert fixed[0]["C"] == 0.5
+    ridge = probe(task, tr, va, layers=[2], seeds=[0], settings=ProbeSettings(classifier="ridge"))
+    assert "C" not in ridge[0]
 
 
 def test_tagging_features_take_first_subword_and_mark_truncated_words(tiny) -> None:

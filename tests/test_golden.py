@@ -21,7 +21,7 @@ import yaml
 from latentatlas.cli import main
 
 GOLDEN = Path(__file__).parent / "golden"
-TABLES = ("results", "scores", "model_scores", "transfer", "correlations")
+TABLES = ("results", "scores", "model_scores", "transfer", "correlations", "task_summary")
 
 
 def _study(tmp: Path, tiny: Path) -> Path:
@@ -37,7 +37,9 @@ def _study(tmp: Path, tiny: Path) -> Path:
         "measures": ["eee", "koleo", "twonn", "mle", {"name": "pq_pp", "params": {"nbits": 4}}],
         "max_points": 400,
         "tasks": [{"name": "bbc_topic", "max_train": 60, "max_eval": 30}],
-        "downstream": {"mode": "probe", "seeds": [0, 1], "probe": {"classifier": "ridge"}},
+        # the random tiny BERT barely beats chance: a lenient learnability rule keeps the analysis in the guard
+        "downstream": {"mode": "probe", "seeds": [0, 1], "probe": {"classifier": "ridge"},
+                       "learnability": {"min_margin": -1.0, "n_seed_sd": 0.0, "spread_ratio": 0.0}},
         "analysis": {"holdout": [f"{tiny}@shuffle_emb(seed=0)"], "n_boot": 50},
     }
     path = tmp / "study.yaml"

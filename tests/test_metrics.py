@@ -19,7 +19,9 @@ from latentatlas.downstream.metrics import (
     majority_baseline,
     mcc,
     pearson_spearman,
+    per_word_baseline,
     span_f1,
+    task_baselines,
     token_accuracy,
 )
 from latentatlas.errors import BadInputError, UnknownNameError
@@ -153,7 +155,7 @@ def test_majority_baseline_classification_and_regression() -> None:
     assert majority_baseline(TaskData(mcc_info, _split([1, 1, 0]), _split([0, 1])))["score"] == 0.0
 
 
-def test_majority_baseline_tagging_per_word() -> None:
+def test_tagging_baselines_majority_tag_and_per_word() -> None:
     info = _info("tagging", "token_accuracy", ("DT", "NN", "VB"))
     words = (("the", "run", "run"), ("the", "dog", "run"))
     tags = (np.array([0, 2, 1]), np.array([0, 1, 1]))  # 'run': VB once, NN twice -> NN; overall NN
@@ -161,8 +163,16 @@ def test_majority_baseline_tagging_per_word() -> None:
     vwords = (("the", "run", "cat"),)
     vtags = (np.array([0, 2, 1]),)
     val = Split(text_a=("",), words=vwords, tags=vtags)
-    # predictions: the->DT (right), run->NN (wrong), cat unseen -> NN (right) = 2/3
-    assert majority_baseline(TaskData(info, train, val))["score"] == pytest.approx(2 / 3)
+    # per word: the->DT (right), run->NN (wrong), cat unseen -> NN (right) = 2/3
+    assert per_word_baseline(TaskData(info, train, val))["score"] == pytest.approx(2 / 3)
+    # majority: NN (3 of 6 train tags) everywhere = 1/3
+    assert majority_baseline(TaskData(info, train, val))["score"] == pytest.approx(1 / 3)
+    both = task_baselines(TaskData(info, train, val))
+    assert both == {"majority": majority_baseline(TaskData(info, train, val)),
+                    "per_word_majority": per_word_baseline(TaskData(info, train, val))}
+    assert set(task_baselines(TaskData(_info("classification", "accuracy"), _split([0, 1]), _split([1])))) == {"majority"}
+    with pytest.raises(BadInputError, match="not a tagging task"):
+        per_word_baseline(TaskData(_info("classification", "accuracy"), _split([0, 1]), _split([1])))
 
 
 def test_glue_average() -> None:

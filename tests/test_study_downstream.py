@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -33,7 +34,10 @@ def _study(tmp_path: Path, tiny_bert_dir: Path, **overrides) -> Path:
             {"name": "bbc_topic", "max_train": 60, "max_eval": 30},
             {"name": "bbc_order", "max_train": 60, "max_eval": 30},
         ],
-        "downstream": {"mode": "probe", "seeds": [0, 1], "probe_layers": "all", "probe": {"classifier": "ridge"}},
+        # tiny random BERTs on 60 examples are at chance (the default learnability rule leaves every task out
+        # and skips the analysis); a permissive rule keeps both tasks so the analysis runs
+        "downstream": {"mode": "probe", "seeds": [0, 1], "probe_layers": "all", "probe": {"classifier": "ridge"},
+                       "learnability": {"min_margin": -1.0, "n_seed_sd": 0.0, "spread_ratio": 0.0}},
         "analysis": {"holdout": [f"{tiny_bert_dir}@shuffle_emb(seed=0)"], "n_boot": 50},
     }
     spec.update(overrides)
@@ -65,7 +69,9 @@ def test_study_with_tasks_writes_scores_analysis_and_report(tiny_run: Path, tiny
         assert row["average"] == pytest.approx((row["bbc_topic"] + row["bbc_order"]) / 2)
 
     baselines = pd.read_csv(out / "baselines.csv")
-    assert set(baselines["task"]) == {"bbc_topic", "bbc_order"}
+    assert set(baselines["task"]) == {"bbc_topic", "bbc_order"} and set(baselines["baseline"]) == {"majority"}
+    learn = pd.read_csv(out / "task_summary.csv").set_index("task")
+    assert learn["learnable"].all() and learn.loc["bbc_topic", "n_models"] == 5
     transfer = pd.read_csv(out / "transfer.csv")
     assert set(transfer["method"]) == {"logme", "hscore"} and len(transfer) == 5 * 2 * 2
 
@@ -87,14 +93,17 @@ def test_study_with_tasks_writes_scores_analysis_and_report(tiny_run: Path, tiny
         assert row["predicted"] == pytest.approx(intercept + slope * x, rel=1e-6, abs=1e-9)
 
     page = (out / "report.html").read_text()
-    for anchor in ('id="downstream"', 'id="analysis"', 'id="correlation-heatmap"', 'id="scores"', 'id="transfer"'):
+    for anchor in ('id="downstream"', 'id="analysis"', 'id="correlation-heatmap"', 'id="scores"', 'id="transfer"',
+                   'id="task-signal"', 'id="task-learnability"'):
         assert anchor in page
     # the random tiny BERT's probes stay at the majority-class baseline of bbc_topic (0.3): said under the scores
     base = pd.read_csv(out / "baselines.csv").query("metric == 'score'").set_index("task")["value"]
     low = official[(official["layer"] == 2) & (official["value"] <= official["task"].map(base) + 1e-9)]
     assert len(low) and f"{len(low)} probe run(s) ended at or below the majority-class baseline" in page
     assert f"{Path(str(tiny_bert_dir)).name} on bbc_topic (seed 0, 1)" in page
+    assert "Every task is averaged." in page
     manifest = json.loads((out / "run.json").read_text())
+    assert manifest["score_layers"] == {spec: 2 for spec in summary.index}
     assert {"features", "probe", "analysis", "downstream"} <= set(manifest["timings_s"])
     assert manifest["tasks"][0]["name"] == "bbc_topic"
     assert "downstream" in manifest["peak_rss_mb_by_stage"]
@@ -294,6 +303,48 @@ def test_glue_task_with_a_bad_file_exits_2(tmp_path: Path, tiny_bert_dir: Path,
     assert not (tmp_path / "out").exists()
 
 
+def test_default_rule_leaves_tasks_at_chance_out_and_tasks_command_shows_why(
+        tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Under the default rule both tasks of the tiny study are at chance: `latentatlas tasks --results`
+    recomputes the verdict from scores.csv (with the study's own, permissive rule) and the library call
+    with the default rule says why each task would be left out."""
+    from latentatlas.downstream.learnability import LearnabilityRule, results_summary
+
+    strict = results_summary(tiny_run, rule=LearnabilityRule()).set_index("task")
+    assert not strict["learnable"].any()
+    assert "from the majority baseline" in strict.loc["bbc_topic", "reason"]
+    official = pd.read_csv(tiny_run / "scores.csv").query("metric == 'score' and layer == 2")
+    topic = official[official["task"] == "bbc_topic"].groupby("spec")["value"].mean()
+    assert strict.loc["bbc_topic", "best"] == pytest.approx(topic.max())
+    assert strict.loc["bbc_topic", "best_spec"] == topic.idxmax()
+    assert strict.loc["bbc_topic", "baseline_majority"] == strict.loc["bbc_topic", "baseline"]
+    assert main(["tasks", "--suite", "offline", "--results", str(tiny_run)]) == 0
+    out = capsys.readouterr().out
+    assert "best" in out and "seed SD" in out and out.count(": averaged") == 2  # the study's own rule
+    assert main(["tasks", "--suite", "offline", "--results", str(tiny_run), "--json"]) == 0
+    listed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
+    assert listed["bbc_topic"]["best"] == pytest.approx(topic.max()) and "bbc_pos" in listed
+    assert "best" not in listed["bbc_pos"]  # not in the study
+    assert main(["tasks", "--results", str(tiny_run.parent)]) == 2
+    assert "scores.csv" in capsys.readouterr().err
+
+
+def test_tasks_command_baselines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """--baselines computes each offline task's baselines (small sizes here: spaCy on a few sentences)."""
+    pytest.importorskip("spacy", reason="bbc_pos needs the optional 'nlp' extra")
+    from latentatlas.downstream import tasks as registry
+
+    real = registry.load_task
+    monkeypatch.setattr(registry, "load_task", lambda name, **kw: real(name, max_train=40, max_eval=20, **kw))
+    assert main(["tasks", "--suite", "offline", "--baselines", "--cache", str(tmp_path), "--json"]) == 0
+    listed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
+    assert listed["bbc_pair"]["baseline_majority"] == 0.5 and listed["bbc_order"]["baseline_majority"] == 0.0
+    assert "baseline_per_word_majority" not in listed["bbc_topic"]
+    pos = listed["bbc_pos"]
+    assert pos["baseline_per_word_majority"] > pos["baseline_majority"] > 0
+
+
 def test_tasks_command_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tasks", "--json"]) == 0
     listed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
@@ -305,3 +356,65 @@ def test_tasks_command_lists_the_registry(capsys: pytest.CaptureFixture[str]) ->
     assert {t["suite"] for t in json.loads(capsys.readouterr().out)} == {"offline"}
     assert main(["tasks", "--suite", "gleu"]) == 2
     assert "did you mean 'glue'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the learnability rule, on synthetic scores
+
+def _scores(task: str, values: dict[str, list[float]]) -> pd.DataFrame:
+    """Per-model, per-seed official scores of one task (spec, task, run_seed, value)."""
+    return pd.DataFrame([{"spec": m, "task": task, "run_seed": s, "value": v}
+                         for m, vs in values.items() for s, v in enumerate(vs)])
+
+
+def test_learnability_rule_on_synthetic_score_tables() -> None:
+    from latentatlas.downstream.learnability import task_learnability
+
+    official = pd.concat([
+        # clearly learnable: models spread 0.3..0.9, seeds ±0.01, baseline 0.2
+        _scores("good", {"a": [0.89, 0.91], "b": [0.69, 0.71], "c": [0.49, 0.51], "d": [0.29, 0.31]}),
+        # at chance: every model at the 0.5 baseline
+        _scores("chance", {"a": [0.51, 0.53], "b": [0.49, 0.50], "c": [0.48, 0.52], "d": [0.50, 0.47]}),
+        # well above the baseline, but the models differ by seed noise only
+        _scores("noise", {"a": [0.85, 0.75], "b": [0.76, 0.86], "c": [0.84, 0.74], "d": [0.75, 0.85]}),
+        # 8 points above the baseline, but noisy seeds: below 3 seed SDs
+        _scores("noisy", {"a": [0.62, 0.54], "b": [0.30, 0.34], "c": [0.10, 0.14], "d": [0.40, 0.46]}),
+    ])
+    table = task_learnability(official, {"good": 0.2, "chance": 0.5, "noise": 0.2, "noisy": 0.5}).set_index("task")
+    good = table.loc["good"]
+    assert bool(good["learnable"]) and good["reason"] == ""
+    assert good["best_spec"] == "a" and good["best"] == pytest.approx(0.9) and good["worst_spec"] == "d"
+    assert good["margin"] == pytest.approx(0.7) and good["seed_sd"] == pytest.approx(np.sqrt(2e-4))
+    assert good["model_sd"] == pytest.approx(np.std([0.9, 0.7, 0.5, 0.3], ddof=1))
+    assert not table.loc["chance", "learnable"] and "from the majority baseline" in table.loc["chance", "reason"]
+    noise = table.loc["noise"]
+    assert noise["margin"] == pytest.approx(0.61) and noise["seed_sd"] == pytest.approx(np.sqrt(0.005))
+    assert not noise["learnable"] and "seed noise" in noise["reason"] and "baseline" not in noise["reason"]
+    noisy = table.loc["noisy"]
+    assert noisy["margin"] == pytest.approx(0.08) and not noisy["learnable"]
+    assert "below 3 seed SDs" in noisy["reason"] and "from the majority baseline" not in noisy["reason"]
+    # one seed: the seed-noise criteria cannot be checked, and the reason says so
+    one = task_learnability(_scores("t", {"a": [0.9], "b": [0.3]}), {"t": 0.2}).iloc[0]
+    assert one["learnable"] and np.isnan(one["seed_sd"]) and "not checked: one seed" in one["reason"]
+    assert not task_learnability(_scores("t", {"a": [0.9, 0.8]}), {}).iloc[0]["learnable"]  # no baseline
+
+
+def test_model_scores_average_only_learnable_tasks() -> None:
+    from latentatlas.pipeline.downstream import model_scores
+
+    official = pd.concat([
+        _scores("good", {"a": [0.89, 0.91], "b": [0.69, 0.71], "c": [0.49, 0.51]}),
+        _scores("chance", {"a": [0.51, 0.53], "b": [0.49, 0.50], "c": [0.48, 0.52]}),
+    ])
+    scores = official.assign(mode="probe", layer=3, metric="score")
+    baselines = pd.DataFrame({"task": ["good", "chance"], "metric": "score", "value": [0.2, 0.5],
+                              "baseline": "majority"})
+    summary = model_scores(scores, {"a": 3, "b": 3, "c": 3}, baselines)
+    table = summary.table.set_index("spec")
+    assert table.loc["a", "average"] == pytest.approx(0.9)  # 'chance' left out
+    assert table.loc["a", "chance"] == pytest.approx(0.52)  # but still reported
+    assert summary.targets == ["good", "average"]
+    assert list(summary.left_out) == ["chance"]
+    everything = model_scores(scores, {"a": 3, "b": 3, "c": 3})  # no baselines: nothing judged
+    assert everything.table.set_index("spec").loc["a", "average"] == pytest.approx((0.9 + 0.52) / 2)
+    none = model_scores(scores[scores["task"] == "chance"], {"a": 3, "b": 3, "c": 3}, baselines)
+    assert none.table["average"].isna().all() and none.targets == ["average"]

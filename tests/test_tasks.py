@@ -10,8 +10,14 @@ import pytest
 
 from latentatlas.downstream import glue, offline
 from latentatlas.downstream.base import TaskData
-from latentatlas.downstream.metrics import majority_baseline
-from latentatlas.downstream.tasks import TASKS, get_task, load_task, subsample, task_names
+from latentatlas.downstream.metrics import majority_baseline, per_word_baseline
+from latentatlas.downstream.tasks import (
+    TASKS,
+    get_task,
+    load_task,
+    subsample,
+    task_names,
+)
 from latentatlas.errors import BadInputError, MissingAssetError, UnknownNameError
 
 # ---------------------------------------------------------------- GLUE fixtures in the real formats
@@ -321,7 +327,31 @@ def test_bbc_order_shuffles(bbc: offline.BBCSentences, sentence_tasks: dict) -> 
             assert (text in originals) == (lab == 1)
             source = by_words[(int(g), key)]  # a permutation of the words of a sentence of its article
             assert (" ".join(bbc.text[source].split()) == text) == (lab == 1)
+            # the ends stay: a capital first word and the final full stop do not give the class away
+            words, original = text.split(), bbc.text[source].split()
+            assert (words[0], words[-1]) == (original[0], original[-1])
     assert majority_baseline(task) == {"mcc": 0.0, "score": 0.0}  # constant prediction
+
+
+def test_shuffle_interior_keeps_the_ends() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        out = offline.shuffle_interior(["The", "cat", "sat", "down."], rng)
+        assert out == ["The", "sat", "cat", "down."]
+    with pytest.raises(BadInputError, match="two distinct words"):
+        offline.shuffle_interior(["A", "b", "b", "c."], rng)
+
+
+def test_bbc_pair_no_text_crosses_splits(bbc: offline.BBCSentences) -> None:
+    """Every candidate pair (all of them, not a sample): no anchor or partner text of validation is in
+    training. A positive partner is the next sentence, so it must obey the first-occurrence rule too."""
+    task = load_task("bbc_pair", max_train=10**6, max_eval=10**6)
+    train = set(task.train.text_a) | set(task.train.text_b)
+    val = set(task.validation.text_a) | set(task.validation.text_b)
+    assert len(task.train) > 25_000 and len(task.validation) > 6_000
+    assert not train & val
+    anchors = np.flatnonzero(bbc.usable & bbc.has_next)
+    assert bbc.usable[anchors + 1].all()
 
 
 def test_shuffle_words_never_returns_the_original() -> None:
@@ -365,4 +395,7 @@ def test_bbc_pos_tags_cache_and_tagset(tmp_path: Path, monkeypatch: pytest.Monke
             pred = min(by_word[w], key=lambda k: (-by_word[w][k], k)) if w in by_word else overall
             hits += pred == t
             total += 1
-    assert majority_baseline(task)["score"] == pytest.approx(hits / total)
+    assert per_word_baseline(task)["score"] == pytest.approx(hits / total)
+    # the constant baseline: the most frequent train tag for every word
+    flat = np.concatenate(task.validation.tags)
+    assert majority_baseline(task)["score"] == pytest.approx(float(np.mean(flat == overall)))

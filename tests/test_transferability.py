@@ -144,12 +144,28 @@ def test_hscore_direct_and_invariant(rng: np.random.Generator) -> None:
     F[:, 1] += y
     g = np.stack([F[y == c].mean(axis=0) for c in range(3)])[y]  # E[f | y] per example
     direct = np.trace(np.linalg.pinv(np.cov(F, rowvar=False)) @ np.cov(g, rowvar=False))
-    assert hscore(F, y) == pytest.approx(direct, rel=1e-10)
+    assert hscore(F, y, shrinkage=None) == pytest.approx(direct, rel=1e-10)
     A = rng.normal(size=(5, 5)) + 3 * np.eye(5)
-    assert hscore(F @ A + 4.0, y) == pytest.approx(direct, rel=1e-8)
+    assert hscore(F @ A + 4.0, y, shrinkage=None) == pytest.approx(direct, rel=1e-8)
     # singular covariance: pseudo-inverse ignores the duplicated direction
     dup = np.column_stack([F, F[:, 1]])
-    assert hscore(dup, y) == pytest.approx(direct, rel=1e-8)
+    assert hscore(dup, y, shrinkage=None) == pytest.approx(direct, rel=1e-8)
+
+
+def test_hscore_default_is_shrunk_and_has_no_null_floor_growing_with_width() -> None:
+    """Random features, 5 random classes, n = 2,000: the unshrunk H-score sits at its null floor
+    (C − 1)·d/n (0.128 at d = 64, 0.768 at d = 384); the default Ledoit-Wolf form stays near 0."""
+    rng = np.random.default_rng(0)
+    n, c = 2000, 5
+    y = rng.integers(0, c, n)
+    for d in (64, 384):
+        F = rng.normal(size=(n, d))
+        floor = (c - 1) * d / n
+        assert hscore(F, y, shrinkage=None) == pytest.approx(floor, rel=0.1)
+        assert transferability("hscore_unshrunk", F, y) == hscore(F, y, shrinkage=None)
+        assert hscore(F, y) == hscore(F, y, shrinkage="ledoit_wolf")
+        assert abs(hscore(F, y)) < 0.01
+        assert transferability("hscore", F, y) == hscore(F, y)
 
 
 def test_hscore_shrinkage(rng: np.random.Generator) -> None:
@@ -170,16 +186,17 @@ def test_hscore_shrinkage(rng: np.random.Generator) -> None:
     shrunk = (1 - lw) * cov + lw * np.trace(cov) / 8 * np.eye(8)
     expected = (1 - lw) * np.trace(np.linalg.solve(shrunk, G))
     assert hscore(F, y, shrinkage="ledoit_wolf") == pytest.approx(expected, rel=1e-8)
-    assert hscore(F, y, shrinkage=0.0) == pytest.approx(hscore(F, y), rel=1e-10)
+    assert hscore(F, y, shrinkage=0.0) == pytest.approx(hscore(F, y, shrinkage=None), rel=1e-10)
 
 
 def test_registry_and_errors(rng: np.random.Generator) -> None:
     F = rng.normal(size=(30, 3))
     y = rng.integers(0, 2, 30)
-    assert set(TRANSFERABILITY) == {"logme", "hscore"}
+    assert set(TRANSFERABILITY) == {"logme", "hscore", "hscore_unshrunk"}
     assert transferability("logme", F, y) == logme(F, y)
     assert transferability("hscore", F, y) == hscore(F, y)
     assert TRANSFERABILITY["logme"].regression and not TRANSFERABILITY["hscore"].regression
+    assert not TRANSFERABILITY["hscore_unshrunk"].regression
     with pytest.raises(BadInputError, match="H-score needs class labels"):
         transferability("hscore", F, rng.normal(size=30), regression=True)
     with pytest.raises(BadInputError, match="non-integer"):

@@ -182,8 +182,8 @@ def concepts_cmd(
 ) -> None:
     """Latent concepts of a model before and after fine-tuning: alignment, labels, polarity, triggers."""
     from .analyses.concepts.run import run_concepts, write_concepts
-    from .settings import ConceptSettings, CorpusSpec
     from .report.sections import report_page
+    from .settings import ConceptSettings, CorpusSpec
 
     if report is not None:
         report_page(report)  # a wrong folder fails now, not after the analysis
@@ -296,20 +296,51 @@ def _measure_detail(spec: Any) -> str:
 def list_tasks(
     suite: Annotated[str | None, typer.Option(metavar="glue|offline", help="Only this suite.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    baselines: Annotated[bool, typer.Option(
+        "--baselines", help="Also compute the offline tasks' baselines at their default sizes (seed 0; "
+        "bbc_pos runs spaCy).")] = False,
+    results: Annotated[Path | None, typer.Option(
+        help="A study output folder: show each task's baselines, best and worst model, seed spread and "
+        "whether it enters the average score.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Cache folder for bbc_pos's spaCy tags (--baselines).")] = None,
 ) -> None:
-    """List the downstream task registry: name, suite, kind, official metric, labels."""
+    """List the downstream task registry: name, suite, kind, official metric, labels (and baselines)."""
     from .downstream.tasks import TASKS, task_names
 
     infos = [TASKS[n].info for n in task_names(suite)]
+    extra: dict[str, dict[str, Any]] = {i.name: {} for i in infos}
+    if baselines:
+        from .downstream.metrics import task_baselines
+        from .downstream.tasks import load_task
+
+        for i in infos:
+            if i.suite == "offline":
+                found = task_baselines(load_task(i.name, cache_dir=cache))
+                extra[i.name].update({f"baseline_{k}": v["score"] for k, v in found.items()})
+    if results is not None:
+        from .downstream.learnability import results_summary
+
+        for r in results_summary(results).to_dict("records"):
+            if r["task"] in extra:
+                extra[r["task"]].update({k: v for k, v in r.items() if k != "task"})
     if as_json:
         typer.echo(json.dumps([
             {"name": i.name, "suite": i.suite, "kind": i.kind, "metric": i.metric, "pair": i.pair,
-             "labels": list(i.labels), "description": i.description}
+             "labels": list(i.labels), "description": i.description, **extra[i.name]}
             for i in infos
-        ], indent=2))
+        ], indent=2, default=float))
         return
     for i in infos:
         typer.echo(f"{i.name:<10} {i.suite:<8} {i.kind:<15} {i.metric:<17} {i.description}")
+        e = extra[i.name]
+        if any(k.startswith("baseline_") for k in e):
+            typer.echo("           baselines: " + ", ".join(
+                f"{k.removeprefix('baseline_')} {v:.3f}" for k, v in e.items() if k.startswith("baseline_")))
+        if "best" in e:
+            verdict = "averaged" if e["learnable"] else "LEFT OUT of the average"
+            typer.echo(f"           best {e['best']:.3f} ({e['best_spec']}), worst {e['worst']:.3f} "
+                       f"({e['worst_spec']}), seed SD {e['seed_sd']:.3f}, model SD {e['model_sd']:.3f}: {verdict}"
+                       + (f"; {e['reason']}" if e["reason"] else ""))
 
 
 @_command("measure")
@@ -548,8 +579,8 @@ def topology_cmd(
     """NER tagging on frozen LM vectors with and without local topology features (span F1 over seeds).
 
     Needs the [tda] extra (ripser, persim): pip install 'latentatlas[tda]'."""
-    from .measures.topology import require_tda
     from .analyses.topology import paired_sentence, run_tagging, write_tagging
+    from .measures.topology import require_tda
     from .settings import TaggingSettings
 
     require_tda()  # one line naming the extra, exit 2, before any work
@@ -590,8 +621,8 @@ def anchor_cmd(
 ) -> None:
     """Anchor vector (Wu, Lee & Ge 2023): how well v0·f(x) predicts the bulk log partition function."""
     from .analyses.anchor import run_anchor, write_anchor
-    from .settings import AnchorSettings
     from .report.sections import report_page
+    from .settings import AnchorSettings
 
     if report is not None:
         report_page(report)  # a wrong folder fails now, not after the analysis

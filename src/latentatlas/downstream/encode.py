@@ -3,8 +3,9 @@
 Shared by the probe (frozen features) and fine-tuning (the same token ids feed the trainable model):
 
 * sentence tasks: ``text_a`` (and ``text_b`` for pairs, as ``[CLS] a [SEP] b [SEP]`` with segment ids),
-  truncated to ``max_length`` tokens; the feature of an example is the mean of its non-special token
-  vectors at a layer (mean pooling, as sentence-transformers does for MiniLM);
+  truncated to ``max_length`` tokens; the feature of an example pools its non-special token vectors at a
+  layer (:data:`SENTENCE_POOLINGS`); pair tasks can instead encode each sentence alone and combine the
+  two sentence vectors u, v as SentEval does (:data:`PAIR_FEATURES`);
 * tagging tasks: the pre-split ``words`` (``is_split_into_words``); a word is represented by its first
   subword token (the usual convention for token classification). Words cut off by truncation have no
   vector; :attr:`EncodedSplit.word_token` marks them with -1 and callers predict them explicitly.
@@ -15,18 +16,36 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..errors import UnknownNameError
 from ..io import content_key, entry_intact, write_sealed
+from ..settings import PairFeatures, SentencePooling
 from ..store.extractor import forward_batch, length_sorted_batches
 from .base import Split, TaskInfo
 
 log = logging.getLogger(__name__)
+
+#: How a sentence's non-special token vectors h_1..h_k (k ≥ 1) of one layer become its feature:
+#: ``mean``: (1/k) Σ h_t (d values; sentence-transformers' pooling for MiniLM);
+#: ``halves``: [mean(h_1..h_m); mean(h_{k−m'+1}..h_k)] with m = max(1, ⌊k/2⌋) and m' = k − ⌊k/2⌋, the
+#: means of the first and the second half of the tokens (2d values; position-aware: moving a word
+#: between halves changes the feature even for an encoder that ignores order);
+#: ``cls_mean_max``: [h_[CLS]; mean; element-wise max] (3d values; the first position is the
+#: tokenizer's first special token).
+SENTENCE_POOLINGS: tuple[str, ...] = ("mean", "halves", "cls_mean_max")
+_WIDTH = {"mean": 1, "halves": 2, "cls_mean_max": 3}  # feature size in units of the hidden size
+#: Features of a sentence pair (a, b):
+#: ``joint_mean``: one pass over ``[CLS] a [SEP] b [SEP]``, mean of every non-special token (d values);
+#: ``senteval``: a and b encoded alone, u = mean(a), v = mean(b), feature [u; v; |u − v|; u ∗ v]
+#: (4d values; Conneau et al. 2017, InferSent, and the SentEval toolkit). The two texts of every pair
+#: share one batched pass, so the cost is that of one pass over the same tokens.
+PAIR_FEATURES: tuple[str, ...] = ("joint_mean", "senteval")
 
 
 @dataclass(frozen=True)
@@ -99,7 +118,8 @@ def split_digest(info: TaskInfo, split: Split) -> str:
 
 @dataclass(frozen=True)
 class Features:
-    """Frozen features of one split: ``by_layer[layer]`` is ``(n_rows, d)`` float32.
+    """Frozen features of one split: ``by_layer[layer]`` is ``(n_rows, k·d)`` float32 (k: 1 for mean
+    pooling and tagging, 2–4 for the other poolings, see :func:`features`).
 
     Rows are examples (sentence tasks) or the words of all sentences in order (tagging); ``kept`` marks
     the rows that have a vector (False for words dropped by truncation, whose rows are zeros).
@@ -107,6 +127,87 @@ class Features:
 
     by_layer: dict[int, np.ndarray]
     kept: np.ndarray
+
+
+def pool_tokens(h: np.ndarray, keep: np.ndarray, how: str) -> np.ndarray:
+    """One sentence's feature from its token vectors ``h`` (T × d) at one layer (:data:`SENTENCE_POOLINGS`).
+
+    ``keep`` marks the non-special tokens; a sequence of special tokens only pools all of them.
+    """
+    if not keep.any():
+        keep = np.ones(len(h), dtype=bool)
+    tokens = h[keep]
+    if how == "mean":
+        return tokens.mean(axis=0)
+    if how == "halves":
+        k = len(tokens)
+        return np.concatenate([tokens[: max(1, k // 2)].mean(axis=0), tokens[k // 2 :].mean(axis=0)])
+    if how == "cls_mean_max":
+        return np.concatenate([h[0], tokens.mean(axis=0), tokens.max(axis=0)])
+    raise UnknownNameError("sentence pooling", how, SENTENCE_POOLINGS)
+
+
+def senteval_pair(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """SentEval's pair feature ``[u; v; |u − v|; u ∗ v]`` (rows are pairs)."""
+    return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+
+
+def _pooled(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    enc: EncodedSplit,
+    *,
+    layers: Sequence[int],
+    how: str,
+    batch_size: int,
+    bar: Any,
+) -> dict[int, np.ndarray]:
+    """Pooled features (``how``) of every sequence of ``enc`` at ``layers``, one batched pass."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    width = _WIDTH[how] * int(model.config.hidden_size)
+    out = {layer: np.zeros((len(enc), width), dtype=np.float32) for layer in layers}
+    for batch in length_sorted_batches(enc.lengths(), batch_size):
+        H = forward_batch(
+            model, [enc.input_ids[i] for i in batch], pad_id, list(layers),
+            token_type_ids=[enc.token_type_ids[i] for i in batch],
+        ).numpy()
+        for j, i in enumerate(batch):
+            n = len(enc.input_ids[i])
+            keep = ~enc.special[i][:n]
+            for li, layer in enumerate(layers):
+                out[layer][i] = pool_tokens(H[li, j, :n], keep, how)
+        if bar is not None:
+            bar.update(len(batch))
+    return out
+
+
+def _word_vectors(
+    model: torch.nn.Module, tokenizer: Any, enc: EncodedSplit, *, layers: Sequence[int], batch_size: int, bar: Any,
+) -> dict[int, np.ndarray]:
+    """First-subword vector of every word of every sentence (rows: words in order; dropped words: 0)."""
+    assert enc.word_token is not None
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    offsets = np.concatenate([[0], np.cumsum([len(w) for w in enc.word_token])])
+    d = int(model.config.hidden_size)
+    out = {layer: np.zeros((int(offsets[-1]), d), dtype=np.float32) for layer in layers}
+    for batch in length_sorted_batches(enc.lengths(), batch_size):
+        H = forward_batch(
+            model, [enc.input_ids[i] for i in batch], pad_id, list(layers),
+            token_type_ids=[enc.token_type_ids[i] for i in batch],
+        ).numpy()
+        for j, i in enumerate(batch):
+            wt = enc.word_token[i]
+            kept = wt >= 0
+            rows = offsets[i] + np.flatnonzero(kept)
+            for li, layer in enumerate(layers):
+                out[layer][rows] = H[li, j, wt[kept]]
+        if bar is not None:
+            bar.update(len(batch))
+    return out
+
+
+def _concat(a: EncodedSplit, b: EncodedSplit) -> EncodedSplit:
+    return EncodedSplit(a.input_ids + b.input_ids, a.token_type_ids + b.token_type_ids, a.special + b.special, None)
 
 
 def features(
@@ -119,48 +220,43 @@ def features(
     max_length: int = 128,
     batch_size: int = 32,
     progress: bool = False,
+    sentence_pooling: SentencePooling = "mean",
+    pair_features: PairFeatures = "joint_mean",
 ) -> Features:
-    """Frozen features per layer: ``(n_examples, d)`` for sentence tasks, ``(n_words, d)`` for tagging."""
+    """Frozen features per layer: ``(n_examples, k·d)`` for sentence tasks, ``(n_words, d)`` for tagging.
+
+    ``sentence_pooling`` (single sentences, :data:`SENTENCE_POOLINGS`) and ``pair_features`` (pairs,
+    :data:`PAIR_FEATURES`) default to plain mean pooling, the features of a sentence encoder; the probe
+    mode of a study passes its :class:`~latentatlas.downstream.probe.ProbeSettings` (``halves`` and
+    ``senteval`` by default, see there for why).
+    """
     model.eval()
-    enc = encode_split(tokenizer, split, info, max_length=max_length)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    d = int(model.config.hidden_size)
-    if enc.word_token is not None:
-        offsets = np.concatenate([[0], np.cumsum([len(w) for w in enc.word_token])])
-        n_rows = int(offsets[-1])
+    if sentence_pooling not in SENTENCE_POOLINGS:
+        raise UnknownNameError("sentence pooling", sentence_pooling, SENTENCE_POOLINGS)
+    if pair_features not in PAIR_FEATURES:
+        raise UnknownNameError("pair features", pair_features, PAIR_FEATURES)
+    separate = info.pair and split.text_b is not None and pair_features == "senteval"
+    if separate:
+        single = replace(info, pair=False)
+        enc = _concat(
+            encode_split(tokenizer, Split(text_a=split.text_a), single, max_length=max_length),
+            encode_split(tokenizer, Split(text_a=split.text_b), single, max_length=max_length),  # type: ignore[arg-type]
+        )
     else:
-        offsets, n_rows = None, len(enc)
-    out = {layer: np.zeros((n_rows, d), dtype=np.float32) for layer in layers}
-    batches = length_sorted_batches(enc.lengths(), batch_size)
+        enc = encode_split(tokenizer, split, info, max_length=max_length)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(enc), desc=f"features {info.name}", unit="ex", leave=False)
-    for batch in batches:
-        H = forward_batch(
-            model,
-            [enc.input_ids[i] for i in batch],
-            pad_id,
-            list(layers),
-            token_type_ids=[enc.token_type_ids[i] for i in batch],
-        ).numpy()
-        for j, i in enumerate(batch):
-            if offsets is not None:
-                wt = enc.word_token[i]  # type: ignore[index]
-                kept = wt >= 0
-                rows = offsets[i] + np.flatnonzero(kept)
-                for li, layer in enumerate(layers):
-                    out[layer][rows] = H[li, j, wt[kept]]
-            else:
-                n = len(enc.input_ids[i])
-                keep = ~enc.special[i][:n]
-                if not keep.any():  # nothing but special tokens: fall back to all of them
-                    keep = np.ones(n, dtype=bool)
-                for li, layer in enumerate(layers):
-                    out[layer][i] = H[li, j, :n][keep].mean(axis=0)
-        if bar is not None:
-            bar.update(len(batch))
+    if enc.word_token is not None:
+        out = _word_vectors(model, tokenizer, enc, layers=layers, batch_size=batch_size, bar=bar)
+    else:
+        how = "mean" if info.pair else sentence_pooling
+        out = _pooled(model, tokenizer, enc, layers=layers, how=how, batch_size=batch_size, bar=bar)
+        if separate:
+            n = len(split)
+            out = {layer: senteval_pair(v[:n], v[n:]) for layer, v in out.items()}
     if bar is not None:
         bar.close()
     if enc.word_token is not None:
@@ -168,8 +264,17 @@ def features(
         if not kept.all():
             log.info("%s: %d words beyond max_length=%d have no vector", info.name, (~kept).sum(), max_length)
     else:
-        kept = np.ones(n_rows, dtype=bool)
+        kept = np.ones(len(split), dtype=bool)
     return Features(by_layer=out, kept=kept)
+
+
+def feature_kind(info: TaskInfo, sentence_pooling: str = "mean", pair_features: str = "joint_mean") -> str:
+    """The name of the features :func:`features` computes for ``info`` with these settings (cache keys)."""
+    if info.kind == "tagging":
+        return "first-subword"
+    if info.pair:
+        return "senteval-mean" if pair_features == "senteval" else "mean-non-special"
+    return "mean-non-special" if sentence_pooling == "mean" else sentence_pooling
 
 
 class FeatureCache:
@@ -183,24 +288,29 @@ class FeatureCache:
         self.root = Path(root) / "features"
 
     @staticmethod
-    def key(model_key: str, info: TaskInfo, split: Split, layers: Sequence[int], max_length: int) -> str:
+    def key(model_key: str, info: TaskInfo, split: Split, layers: Sequence[int], max_length: int,
+            pooling: str = "mean-non-special") -> str:
+        """Cache key; ``pooling`` is :func:`feature_kind` (the old names are kept, so old entries stay valid)."""
         blob = {
             "model": model_key,
             "split": split_digest(info, split),
             "layers": list(layers),
             "max_length": max_length,
-            "pooling": "first-subword" if info.kind == "tagging" else "mean-non-special",
+            "pooling": "first-subword" if info.kind == "tagging" else pooling,
         }
         return content_key(blob)
 
-    def path(self, model_key: str, info: TaskInfo, split: Split, layers: Sequence[int], max_length: int) -> Path:
-        return self.root / f"{self.key(model_key, info, split, layers, max_length)}.npz"
+    def path(self, model_key: str, info: TaskInfo, split: Split, layers: Sequence[int], max_length: int,
+             pooling: str = "mean-non-special") -> Path:
+        return self.root / f"{self.key(model_key, info, split, layers, max_length, pooling)}.npz"
 
     def cached(
-        self, split: Split, info: TaskInfo, *, model_key: str, layers: Sequence[int], max_length: int = 128
+        self, split: Split, info: TaskInfo, *, model_key: str, layers: Sequence[int], max_length: int = 128,
+        sentence_pooling: SentencePooling = "mean", pair_features: PairFeatures = "joint_mean",
     ) -> Features | None:
         """The cached features of this entry, or None (absent or unreadable): no model needed."""
-        path = self.path(model_key, info, split, layers, max_length)
+        pooling = feature_kind(info, sentence_pooling, pair_features)
+        path = self.path(model_key, info, split, layers, max_length, pooling)
         if not entry_intact(path, "feature cache entry"):
             return None
         try:
@@ -224,14 +334,19 @@ class FeatureCache:
         max_length: int = 128,
         batch_size: int = 32,
         progress: bool = False,
+        sentence_pooling: SentencePooling = "mean",
+        pair_features: PairFeatures = "joint_mean",
     ) -> Features:
-        cached = self.cached(split, info, model_key=model_key, layers=layers, max_length=max_length)
+        cached = self.cached(split, info, model_key=model_key, layers=layers, max_length=max_length,
+                             sentence_pooling=sentence_pooling, pair_features=pair_features)
         if cached is not None:
             return cached
-        path = self.path(model_key, info, split, layers, max_length)
+        path = self.path(model_key, info, split, layers, max_length,
+                         feature_kind(info, sentence_pooling, pair_features))
         feats = features(
             model, tokenizer, split, info,
             layers=layers, max_length=max_length, batch_size=batch_size, progress=progress,
+            sentence_pooling=sentence_pooling, pair_features=pair_features,
         )
 
         def write(p: Path) -> None:

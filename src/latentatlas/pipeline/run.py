@@ -139,9 +139,12 @@ def run_study(
     summary: ModelScores | None = None
     analysis = None
     if tasks:
-        tables, summary = downstream.tables(tasks)
+        tables, summary = downstream.tables(tasks, study.downstream.learnability)
         with timed(timings, "analysis"):
-            analysis = analyse(results, summary, tables["transfer"], models, study, noise=noise)
+            if len(summary.targets) < 2:  # only "average", and it is NaN
+                log.warning("no task is learnable (see task_summary.csv): the geometry → score analysis is skipped")
+            else:
+                analysis = analyse(results, summary, tables["transfer"], models, study, noise=noise)
             if analysis is not None:
                 tables.update(analysis.tables())
                 predictor = build_predictor(analysis, study, corpus, entries)
@@ -163,6 +166,7 @@ def run_study(
              "n_validation": len(t.validation), "suite": t.info.suite}
             for t in tasks
         ]
+        manifest["score_layers"] = downstream.score_layer
         eps = tables["scores"].query("metric == 'examples_per_s'")["value"]
         if len(eps):
             manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)

@@ -293,20 +293,37 @@ def _downstream(model_scores: Any, baselines: pd.DataFrame | None, scores: pd.Da
     """Tables and figures of the downstream and analysis sections."""
     out: dict[str, Any] = {}
     table = model_scores.table.copy()
-    tasks = [t for t in model_scores.targets if t != "average"]
+    tasks = [c for c in table.columns if c not in ("spec", "average") and not str(c).endswith("_std")]  # all, averaged or not
     cols = ["spec", *[c for t in tasks for c in (t, f"{t}_std")], "average"]
     shown = table[[c for c in cols if c in table.columns]].copy()
-    base = pd.Series(dtype=float)
+    base = pd.Series(dtype=float)  # the majority baseline per task
+    averaged = [t for t in model_scores.targets if t != "average"]
     if baselines is not None and not baselines.empty:
-        base = baselines[baselines["metric"] == "score"].set_index("task")["value"]
-        row = {"spec": "majority-class baseline", **{t: base.get(t) for t in tasks}}
-        known = [float(base[t]) for t in tasks if t in base.index]
-        row["average"] = float(np.mean(known)) if known else np.nan
-        shown = pd.concat([shown, pd.DataFrame([row])], ignore_index=True)
+        rows = baselines[baselines["metric"] == "score"]
+        kind = rows["baseline"] if "baseline" in rows.columns else pd.Series("majority", index=rows.index)
+        for name, label in (("majority", "majority-class baseline"),
+                            ("per_word_majority", "per-word most frequent tag baseline")):
+            values = rows[kind == name].set_index("task")["value"]
+            if values.empty:
+                continue
+            if name == "majority":
+                base = values
+            row: dict[str, Any] = {"spec": label, **{t: values.get(t) for t in tasks}}
+            row["average"] = (float(np.mean([values[t] for t in averaged]))
+                              if averaged and all(t in values.index for t in averaged) else np.nan)
+            shown = pd.concat([shown, pd.DataFrame([row])], ignore_index=True)
     shown["spec"] = _names(shown["spec"])
     out["scores_table"] = _table(shown.map(lambda v: v if isinstance(v, str) else _num(v, 4)), "scores",
                                  empty="no model has a downstream score")
     out["at_baseline"] = _at_baseline(scores, base, manifest)
+    learn = getattr(model_scores, "learnability", None)
+    if learn is not None and not learn.empty:
+        cols = ["task", "baseline", "best_spec", "best", "worst_spec", "worst", "seed_sd", "model_sd",
+                "learnable", "reason"]
+        shown_learn = learn[cols].assign(best_spec=_names(learn["best_spec"]), worst_spec=_names(learn["worst_spec"]))
+        out["tasks_table"] = _table(shown_learn.map(lambda v: v if isinstance(v, (str, bool)) else _num(v, 3)),
+                                    "task-learnability", empty="no task could be judged")
+        out["left_out"] = model_scores.left_out
     if analysis is not None:
         out.update(_analysis(analysis, df, models, styles, figs))
     else:

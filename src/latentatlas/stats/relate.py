@@ -1,7 +1,7 @@
 """Relate a study's geometry to its downstream scores: the tables behind the report's analysis section.
 
 Input: the tidy geometry table (one row per model spec × layer × measure), the per-model scores
-(:class:`~latentatlas.downstream.stage.ModelScores`) and the transferability table. The training
+(:class:`~latentatlas.pipeline.downstream.ModelScores`) and the transferability table. The training
 family is every model not held out (``analysis.holdout`` of the study); correlations and fits use only
 training models, and held-out models are predicted (Marbut's protocol, reference/marbut.md §2.3).
 
