@@ -338,6 +338,11 @@ class AnalysisSpec(Settings):
 class Study(Settings):
     """A full study: models × layers × measures on one corpus, plus downstream tasks and the analysis.
 
+    ``noise_seeds``: each seed draws another ``max_points`` subsample of every training model's clouds
+    (and seeds the measures' own random choices), measured like the first; the spread over the draws is
+    each measure's own noise, set beside the spread between models in ``measure_noise.csv`` and the
+    report (:mod:`latentatlas.stats.noise`). Default none (no extra draws).
+
     ``sites``: where in each block the vectors are read (:data:`SITES` or ``module:PATTERN``; default the
     residual stream). Every site's layers are stored and measured like the residual stream's; the site is
     a column of the results table. Names are checked against the registries by :func:`latentatlas.pipeline.plan.check_study`.
@@ -353,10 +358,23 @@ class Study(Settings):
     measures: Literal["all"] | list[str | MeasureEntry] = "all"
     max_points: int | None = Field(default=20000, ge=10)
     seed: int = 0
+    noise_seeds: list[int] = Field(
+        default_factory=list,
+        description="extra subsample seeds: each training model's clouds measured again on a max_points subsample "
+                    "drawn with each, giving every measure's own noise beside the spread between models",
+    )
     extraction: ExtractionSettings = ExtractionSettings()
     tasks: list[str | TaskEntry] = Field(default_factory=list)
     downstream: DownstreamSpec = DownstreamSpec()
     analysis: AnalysisSpec = AnalysisSpec()
+
+    @model_validator(mode="after")
+    def _distinct_noise_seeds(self) -> Study:
+        seeds = [self.seed, *self.noise_seeds]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"noise_seeds {self.noise_seeds} must differ from each other and from seed {self.seed}: "
+                             "each is another subsample of the same cloud")
+        return self
 
     @field_validator("models")
     @classmethod

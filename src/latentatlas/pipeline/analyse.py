@@ -41,10 +41,13 @@ def analyse(
     transfer: pd.DataFrame,
     models: list[dict[str, Any]],
     study: Study,
+    *,
+    noise: pd.DataFrame | None = None,
 ) -> StudyAnalysis | None:
     """The study's analysis tables, or None (with a warning) when too few models are trained on.
 
-    ``models``: one record per model with ``spec``, ``family`` and ``holdout``.
+    ``models``: one record per model with ``spec``, ``family`` and ``holdout``; ``noise``: the measures'
+    own noise (:func:`latentatlas.pipeline.noise.study_noise`), set beside each candidate.
     """
     n_train = sum(1 for m in models if not m["holdout"])
     if n_train < MIN_TRAINING_MODELS:
@@ -59,6 +62,7 @@ def analyse(
         groups={m["spec"]: model_group(m["spec"]) for m in models},
         n_boot=study.analysis.n_boot,
         seed=study.analysis.seed,
+        noise=noise,
     )
 
 
@@ -80,13 +84,16 @@ def analyse_study(
     study: Study,
     corpus: Corpus,
     entries: Sequence[MeasureEntry],
+    *,
+    noise: pd.DataFrame | None = None,
 ) -> Analysed:
     """The analyse stage: :func:`analyse` when some task is learnable, then the predictor of the main
-    target (:func:`~.predictor.build_predictor`). ``models``: one record per model (spec, family, holdout)."""
+    target (:func:`~.predictor.build_predictor`). ``models``: one record per model (spec, family, holdout);
+    ``noise``: the measures' own noise (:func:`~.noise.noise_study`), set beside each candidate."""
     if len(summary.targets) < 2:  # only "average", and it is NaN
         log.warning("no task is learnable (see task_summary.csv): the geometry → score analysis is skipped")
         return Analysed()
-    analysis = analyse(results, summary, transfer, models, study)
+    analysis = analyse(results, summary, transfer, models, study, noise=noise)
     if analysis is None:
         return Analysed()
     predictor = build_predictor(analysis, study, corpus, entries)

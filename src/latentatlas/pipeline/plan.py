@@ -16,6 +16,7 @@ from ..measures import registry as reg
 from ..models import ModelSpec, check_spec_folders
 from ..models.load import hidden_size
 from ..models.spec import base_kind
+from ..pretrain.zoo import is_zoo, zoo_family
 from ..settings import MeasureEntry, Study, TaskEntry, read_study
 
 
@@ -102,10 +103,13 @@ def holdout_specs(study: Study) -> set[str]:
 
 def family_of(study: Study, spec: str) -> str:
     """The family (architecture) of a model for the ``score ~ measure + family`` fit: given in
-    ``analysis.families`` or, by default, the base model's name."""
+    ``analysis.families`` or, by default, the base model's name; a ``zoo:`` base's family is its
+    architecture (:func:`~latentatlas.pretrain.zoo.zoo_family`: ``zoo`` for the default one), so the
+    checkpoints, seeds and objectives of the miniature zoo are one family, not one family each."""
     families = {str(ModelSpec.parse(k)): v for k, v in study.analysis.families.items()}
     parsed = ModelSpec.parse(spec)
-    return families.get(str(parsed), parsed.base)
+    default = zoo_family(parsed.base) if is_zoo(parsed.base) else parsed.base
+    return families.get(str(parsed), default)
 
 
 @dataclass(frozen=True)

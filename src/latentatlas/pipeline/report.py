@@ -42,6 +42,7 @@ from ..report.html import Report, build_report
 from ..report.sections import load_sections
 from ..settings import Study
 from ..stats.groups import model_group
+from ..stats.noise import noise_summary
 from .results import write_results
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ class RunLog:
 @dataclass
 class StudyOutputs:
     """What the report stage writes besides the manifest: the results table, the other tables by name
-    (downstream, then analysis), the downstream summary and the analysis for the page, JSON documents, and
-    for ``run.json`` the seconds per measure, the tasks and each model's score layer."""
+    (downstream, then analysis), the downstream summary and the analysis for the page, JSON documents, the
+    measures' own noise, and for ``run.json`` the seconds per measure, the tasks and each model's score layer."""
 
     results: pd.DataFrame
     measure_times: dict[str, float] = field(default_factory=dict)
@@ -85,6 +86,7 @@ class StudyOutputs:
     documents: dict[str, Any] = field(default_factory=dict)
     tasks: list[TaskData] = field(default_factory=list)
     score_layers: dict[str, int] = field(default_factory=dict)
+    noise: pd.DataFrame | None = None
 
 
 def task_records(tasks: list[TaskData]) -> list[dict[str, Any]]:
@@ -116,8 +118,10 @@ def report_study(
         if len(eps):
             manifest["finetune_examples_per_s"] = round(float(eps.mean()), 2)
     t = outputs.tables
+    noise = outputs.noise
     report = render(out_dir, outputs.results, manifest, scores=t.get("scores"), model_scores=outputs.summary,
-                    baselines=t.get("baselines"), transfer=t.get("transfer"), analysis=outputs.analysis)
+                    baselines=t.get("baselines"), transfer=t.get("transfer"), analysis=outputs.analysis,
+                    noise=noise, noise_summary=None if noise is None else noise_summary(noise))
     manifest["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
     files = write_outputs(out_dir, outputs.results, t, report.page, manifest, outputs.documents, report.files)
     log.info("results, report and manifest written to %s", out_dir)

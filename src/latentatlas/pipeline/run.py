@@ -1,4 +1,4 @@
-"""The study as a sequence of stages: corpus → models (extract, downstream) → measures → analysis → report.
+"""The study as a sequence of stages: corpus → models (extract, downstream) → measures → noise → analysis → report.
 
 Every stage is cached under the study's cache folder (models and activations content-addressed by their
 inputs, measure values per cloud and measure parameters), so rerunning an interrupted study redoes only
@@ -23,6 +23,7 @@ from .corpus import study_corpus
 from .downstream import StudyScores, load_tasks
 from .extract import ExtractedModel, extract_model, log_model
 from .measure import measure_study
+from .noise import noise_study
 from .plan import plan_study
 from .report import RunLog, StudyOutputs, report_study
 
@@ -72,14 +73,19 @@ def run_study(
     with run.stage("measures", peak="measures"):
         measured = measure_study(models, plan.entries, study, engine, progress=progress)
     out = StudyOutputs(measured.results, measured.measure_times, tasks=tasks, score_layers=scores.score_layer)
+    if study.noise_seeds:
+        with run.stage("noise", peak="noise"):
+            out.noise = noise_study(models, plan.entries, out.results, study, engine, progress=progress)
     records = [m.record() for m in models]
     if tasks:
         out.tables, out.summary = scores.tables(tasks, study.downstream.learnability)
         with run.stage("analysis", peak="analysis"):
             analysed = analyse_study(out.results, out.summary, out.tables["transfer"], records, study, corpus,
-                                     plan.entries)
+                                     plan.entries, noise=out.noise)
         out.tables.update(analysed.tables)
         out.analysis, out.documents = analysed.analysis, analysed.documents
+    if out.noise is not None:
+        out.tables["measure_noise"] = out.noise
     files, manifest = report_study(out_dir, study, corpus, records, out, run, engine.name)
     return RunResult(results=out.results, output_dir=out_dir, files=files, manifest=manifest, timings=run.timings,
                      scores=out.tables.get("scores"), analysis=out.analysis)

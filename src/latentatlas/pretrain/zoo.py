@@ -112,6 +112,25 @@ def _parse(base: str) -> tuple[PretrainSettings, int | None]:
     return s, at
 
 
+#: The pre-training settings that make a zoo model's architecture (the rest is how it was trained).
+ARCHITECTURE = ("hidden_size", "num_layers", "num_heads", "intermediate_size")
+
+
+def zoo_family(base: str) -> str:
+    """The architecture family of a ``zoo:`` base: ``zoo``, with the architecture settings
+    (:data:`ARCHITECTURE`) that differ from the defaults, e.g. ``zoo(hidden_size=64)``.
+
+    Objective, steps, seed and checkpoint are how a model of the family was trained, not which family it
+    is: every checkpoint and every objective of the default architecture is family ``zoo``, as every
+    variant of MiniLM (random init included) is family ``minilm`` (Marbut et al.'s families are
+    architectures).
+    """
+    s = zoo_settings(base)
+    default = PretrainSettings()
+    changed = [f"{k}={getattr(s, k)}" for k in ARCHITECTURE if getattr(s, k) != getattr(default, k)]
+    return f"zoo({','.join(changed)})" if changed else "zoo"
+
+
 def zoo_folder(base: str, cache_dir: str | Path | None = None) -> Path:
     """Where the model of ``base`` lives (built or not): ``<cache>/zoo/<objective>-<settings digest>``."""
     s = zoo_settings(base)
@@ -170,5 +189,5 @@ def _status(folder: Path) -> tuple[str, str]:
     return ("ready", "") if finished else ("damaged", "pretrain.json does not mark it finished")
 
 
-__all__ = ["AT", "PREFIX", "ensure_zoo_model", "is_zoo", "snapshot_folder", "zoo_checkpoint", "zoo_folder",
-           "zoo_settings"]
+__all__ = ["AT", "ARCHITECTURE", "PREFIX", "ensure_zoo_model", "is_zoo", "snapshot_folder", "zoo_checkpoint",
+           "zoo_family", "zoo_folder", "zoo_settings"]

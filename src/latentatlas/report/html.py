@@ -95,12 +95,16 @@ def build_report(
     analysis: Any = None,
     extra_sections: list[tuple[str, str]] | None = None,
     groups: Mapping[str, str] | None = None,
+    noise: pd.DataFrame | None = None,
+    noise_summary: pd.DataFrame | None = None,
 ) -> Report:
     """The report page and its figure files (the downstream and analysis sections when given).
 
     ``groups``: model spec → group of related models (seed twins are drawn as one line with a band);
     default: the analysis's groups, else each model alone. ``extra_sections``: ``(name, html fragment)``
-    pairs of attached analyses (see :mod:`.sections`)."""
+    pairs of attached analyses (see :mod:`.sections`). ``noise`` / ``noise_summary``: the measures' own
+    noise per (measure, layer) and per measure (:mod:`latentatlas.stats.noise`), shown beside the
+    spread between models."""
     n_models = df["spec"].nunique()
     if "site" in df.columns and df["site"].nunique() > 1:  # one line (and last-layer column) per model and site
         df = df.assign(spec=df["spec"] + " [" + df["site"] + "]")
@@ -123,6 +127,7 @@ def build_report(
         n_measures=df["measure"].nunique(),
         escape=html.escape,
         extra_sections=extra_sections or [],
+        noise=_noise(noise, noise_summary, analysis),
         slot=SLOT,
     )
     return Report(page=page, files=figs.files)
@@ -391,6 +396,30 @@ def _analysis(analysis: Any, df: pd.DataFrame, models: pd.DataFrame, styles: Map
     return out
 
 
+def _noise(noise: pd.DataFrame | None, summary: pd.DataFrame | None, analysis: Any) -> dict[str, Any] | None:
+    """The measure-noise section: one sentence, the per-measure table, and the selected candidates' ratios."""
+    if noise is None:
+        return None
+    ok = noise.dropna(subset=["noise_ratio"])
+    out: dict[str, Any] = {"n": len(ok), "n_noisy": int(ok["noisy"].sum()) if len(ok) else 0,
+                           "n_models": int(noise["n_models"].max()) if len(noise) else 0,
+                           "n_draws": int(noise["n_draws"].max()) if len(noise) else 0,
+                           "median": _num(float(ok["noise_ratio"].median()), 2) if len(ok) else "–"}
+    rows = [{"measure": r["measure"], "layers": _num(r["layers"]), "median noise / spread": _num(r["median_ratio"], 2),
+             "largest (layer)": f"{_num(r['max_ratio'], 2)} ({int(r['max_layer'])})",
+             "noisy layers": _num(r["noisy_layers"])}
+            for _, r in (summary if summary is not None else pd.DataFrame()).iterrows()]
+    out["table"] = _table(pd.DataFrame(rows), "noise-table",
+                          empty="no noise could be estimated: fewer than 2 training models with 2 draws, or no spread")
+    selected = []
+    if analysis is not None and not analysis.selection.empty and "best_noise_ratio" in analysis.selection:
+        for _, r in analysis.selection.iterrows():
+            if isinstance(r["best"], str):
+                selected.append(f"{r['target']}: {r['best']} {_num(r['best_noise_ratio'], 2)}")
+    out["selected"] = selected
+    return out
+
+
 def _without_repeated_last(analysis: Any, df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """The correlation table without layer -1 when every training model has the same depth: there -1 (each
     model's own last layer, added so that shallower held-out models can be predicted) repeats the deepest
@@ -428,6 +457,7 @@ def _selection_table(selection: pd.DataFrame, order: list[str]) -> str:
             "best (measure@layer)": r["best"] or "–",
             "best r": _num(r["best_r"], 2),
             "family-wise p": _p(r["p_family_wise"]),
+            **({"noise / spread of best": _num(r["best_noise_ratio"], 2)} if "best_noise_ratio" in r.index else {}),
             "permutations": _num(r["n_permutations"]),
             "folds picked": chosen,
             "note": r["note"] if isinstance(r["note"], str) else "",
@@ -578,6 +608,7 @@ def _best_table(analysis: Any, target: str, show_ci: bool, skip_last: bool = Fal
             "within-family partial r": _ci(r.get("partial_r"), r.get("partial_r_lo"), r.get("partial_r_hi"), show_ci),
             "within-family ρ": _ci(r.get("within_rho"), r.get("within_rho_lo"), r.get("within_rho_hi"), show_ci),
             "families": _num(r.get("n_families")),
+            **({"noise / spread": _num(r.get("noise_ratio"), 2)} if "noise_ratio" in r.index else {}),
         })
     return _table(pd.DataFrame(rows), "best-correlations",
                   empty=f"no correlation with {target} could be computed (a constant score or measure)")

@@ -66,6 +66,7 @@ class StudyAnalysis:
     has_factor: bool
     selection: pd.DataFrame = field(default_factory=pd.DataFrame)
     cv: str = CV_NAME
+    noise: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The output tables of the analysis, by file name stem."""
@@ -77,6 +78,15 @@ class StudyAnalysis:
             "selection": self.selection,
             "models": self.models,
         }
+
+    def noise_ratio(self, predictor: str) -> float:
+        """Noise SD / between-model SD of a ``measure@layer`` candidate (:mod:`.noise`); NaN when the study
+        measured no noise or not that candidate's."""
+        if self.noise is None or self.noise.empty or not isinstance(predictor, str) or SEP not in predictor:
+            return float("nan")
+        measure, layer = predictor.rsplit(SEP, 1)
+        hit = self.noise[(self.noise["measure"] == measure) & (self.noise["layer"] == int(layer))]
+        return float(hit["noise_ratio"].iloc[0]) if len(hit) else float("nan")
 
     def best(self, target: str = "average", k: int = 5) -> pd.DataFrame:
         """The ``k`` (measure, layer) with the largest |Pearson r| against ``target`` on training models."""
@@ -244,11 +254,16 @@ def relate(
     n_boot: int = 1000,
     n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
+    noise: pd.DataFrame | None = None,
 ) -> StudyAnalysis:
     """Correlations, fits, held-out predictions, selection cost and the baseline comparison of every
     (measure, layer) for every target.
 
     ``groups``: model spec → group label (related models share one); a model not in it is its own group.
+    ``noise``: the measures' own noise (:func:`.noise.noise_table`, keyed by measure and layer as here);
+    given, the correlations gain ``noise_ratio`` and the selection ``best_noise_ratio`` (noise SD over
+    between-model SD of the candidate; ≥ :data:`.noise.NOISY_RATIO` flags a candidate whose values are
+    largely subsample noise). The selection itself does not look at it.
     When the models differ in depth, every measure also gets layer ``LAST`` (-1): each model's own last
     layer, so that a shallow held-out model (a miniature zoo model) is compared with deep training models
     at the same relative place; a fixed layer index past its depth has no value for it.
@@ -283,7 +298,13 @@ def relate(
     selection = selection_table(train, targets=list(targets), n_permutations=n_permutations, seed=seed)
     comparison = transfer_comparison(table, targets=[t for t in targets if t != "average"], n_boot=n_boot,
                                      n_permutations=n_permutations, seed=seed)
-    return StudyAnalysis(table, corr, fits_df, held_df, comparison, list(targets), use_factor, selection)
+    result = StudyAnalysis(table, corr, fits_df, held_df, comparison, list(targets), use_factor, selection,
+                           noise=noise)
+    if noise is not None:
+        result.correlations = corr.merge(noise[["measure", "layer", "noise_ratio"]], on=["measure", "layer"],
+                                         how="left")
+        result.selection = selection.assign(best_noise_ratio=[result.noise_ratio(b) for b in selection["best"]])
+    return result
 
 
 def _finite_block(train: pd.DataFrame, target: str, columns: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
