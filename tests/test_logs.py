@@ -86,6 +86,7 @@ def test_a_study_log_is_quiet_and_honest(tmp_path: Path, minilm_dir: Path, capfd
                        "learnability": LENIENT_LEARNABILITY},
              "analysis": {"n_boot": 20}}
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    capfd.readouterr()  # the fixture's own save_pretrained bar (before any latentatlas logging is configured)
     assert main(["run", str(tmp_path / "study.yaml")]) == 0  # default verbosity, stderr not a terminal
     err = capfd.readouterr().err
     assert "\r" not in err  # no progress bars in a log file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,10 +94,12 @@ def analyse_study(
     if len(summary.targets) < 2:  # only "average", and it is NaN
         log.warning("no task is learnable (see task_summary.csv): the geometry → score analysis is skipped")
         return Analysed()
+    t0 = time.perf_counter()
     analysis = analyse(results, summary, transfer, models, study, noise=noise)
     if analysis is None:
         return Analysed()
     predictor = build_predictor(analysis, study, corpus, entries)
+    log.info("analysis in %.1f s", time.perf_counter() - t0)  # the stage's one line in a log
     return Analysed(analysis, analysis.tables(), {"predictor.json": predictor} if predictor is not None else {})
 
 
