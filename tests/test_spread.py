@@ -540,3 +540,15 @@ def test_published_variants_order_the_clouds(gauss: np.ndarray, aniso: np.ndarra
     assert la.compute("dkls", a, reference="sampled") > la.compute("dkls", g, reference="sampled")
     assert la.compute("knn_kl", a, clip=True) > la.compute("knn_kl", g, clip=True) >= 0
     assert la.compute("koleo", a, reference="published") < la.compute("koleo", g, reference="published")
+
+
+def test_clouds_of_one_shape_share_one_reference_sample(aniso: np.ndarray) -> None:
+    # The reference depends on (n, d, seed) only: two clouds share its sample and its 1-NN search, and
+    # each cloud's KoLeo ratio is the one it has measured alone.
+    A, B = _f32(aniso[:300]), _f32(aniso[300:600] * 3.0 + 1.0)
+    alone = [la.compute("koleo", X, max_points=None) for X in (A, B)]
+    sp.gaussian_reference.cache_clear()
+    together = [la.compute("koleo", X, max_points=None) for X in (A, B)]
+    assert together == alone
+    assert sp.gaussian_reference(300, A.shape[1], 0) is sp.gaussian_reference(300, A.shape[1], 0)
+    assert sp.gaussian_reference.cache_info().misses == 1
