@@ -235,6 +235,21 @@ def test_probe_decodes_a_linear_signal_and_seeds_vary_the_sample(tiny) -> None:
     assert min(r["score"] for r in rows) > max(0.9, majority)
 
 
+def test_probe_rows_do_not_depend_on_the_number_of_cores(tiny, monkeypatch) -> None:
+    """Folds and (seed, layer) fits run one per core; the rows are those of a serial run, in order."""
+    import latentatlas.downstream.probe as probe_module
+
+    model, tok = tiny
+    task = _sentiment_task(60, 30)
+    tr = features(model, tok, task.train, task.info, layers=[0, 2])
+    va = features(model, tok, task.validation, task.info, layers=[0, 2])
+    monkeypatch.setattr(probe_module, "available_cores", lambda: 1)
+    serial = probe(task, tr, va, layers=[0, 2], seeds=[0, 1])
+    monkeypatch.setattr(probe_module, "available_cores", lambda: 3)
+    assert probe(task, tr, va, layers=[0, 2], seeds=[0, 1]) == serial
+    assert [(r["seed"], r["layer"]) for r in serial] == [(0, 0), (0, 2), (1, 0), (1, 2)]
+
+
 @pytest.mark.parametrize("classifier", ["logistic", "ridge"])
 def test_probe_tagging_scores_per_word(tiny, classifier: str) -> None:
     model, tok = tiny

@@ -31,6 +31,15 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "platform": platform.platform()}
 
 
+def available_cores(cap: int = 8) -> int:
+    """Cores this process may run on (its CPU affinity), at most ``cap``: the width of thread pools."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, cap))
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -16,10 +16,13 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from ..provenance import available_cores
 from ..settings import ProbeSettings
 from .base import Split, TaskData, TaskInfo
 from .encode import Features
@@ -168,18 +171,26 @@ def select_C(
     if k < 2:
         return 1.0, np.full(len(grid), np.nan)
     folds = cv_folds(y, k, seed, groups)
-    scores = np.zeros(len(grid))
-    for f in range(k):
+
+    def fold_scores(f: int) -> np.ndarray:
         train, held = folds != f, folds == f
         classes = np.unique(y[train])
         est = _estimator(info, settings, grid[0], cv=True)
+        out = np.zeros(len(grid))
         for g, C in enumerate(grid):
             if classes.size == 1:
                 pred = np.full(int(held.sum()), classes[0])
             else:
                 est.set_params(logisticregression__C=C)
                 pred = _fit(est, F[train], y[train]).predict(F[held])
-            scores[g] += _cv_score(info, y[held], pred) / k
+            out[g] = _cv_score(info, y[held], pred)
+        return out
+
+    # The folds are independent fits: one BLAS thread each, as many folds at once as there are cores
+    # (L-BFGS's loss and BLAS release the GIL). Each fold's numbers are those of a serial run.
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(min(k, available_cores())) as pool:
+        per_fold = list(pool.map(fold_scores, range(k)))
+    scores = np.sum(per_fold, axis=0) / k
     return float(grid[int(np.argmax(scores))]), scores
 
 
@@ -219,22 +230,25 @@ def probe(
         for layer in layers:
             C_of[layer], _ = select_C(train.by_layer[layer][rows_all], y_train_all[rows_all], info, settings,
                                       seed=int(seeds[0]), groups=groups)
-    rows = []
-    for seed in seeds:
+
+    def run(seed: int, layer: int) -> dict[str, Any]:
         picked = _train_rows(info, task.train, settings.train_fraction, seed)
         picked = picked[train.kept[picked]]
-        for layer in layers:
-            pred = np.empty(y_val.shape, dtype=np.float64 if info.kind == "regression" else np.int64)
-            if fallback is not None:
-                pred[:] = fallback
-            kept = validation.kept
-            fitted = settings.model_copy(update={"C": C_of[layer]})
-            pred[kept] = fit_predict(train.by_layer[layer][picked], y_train_all[picked],
-                                     validation.by_layer[layer][kept], info, fitted)
-            metrics = evaluate(info, per_sentence(info, task.validation, y_val), per_sentence(info, task.validation, pred))
-            rows.append({"layer": int(layer), "seed": int(seed), "n_train": int(picked.size),
-                         **({"C": float(fitted.C or 1.0)} if logistic else {}), **metrics})
-    return rows
+        pred = np.empty(y_val.shape, dtype=np.float64 if info.kind == "regression" else np.int64)
+        if fallback is not None:
+            pred[:] = fallback
+        kept = validation.kept
+        fitted = settings.model_copy(update={"C": C_of[layer]})
+        pred[kept] = fit_predict(train.by_layer[layer][picked], y_train_all[picked],
+                                 validation.by_layer[layer][kept], info, fitted)
+        metrics = evaluate(info, per_sentence(info, task.validation, y_val), per_sentence(info, task.validation, pred))
+        return {"layer": int(layer), "seed": int(seed), "n_train": int(picked.size),
+                **({"C": float(fitted.C or 1.0)} if logistic else {}), **metrics}
+
+    # independent fits, one BLAS thread each and one per core (the rows come out in (seed, layer) order)
+    jobs = [(int(seed), int(layer)) for seed in seeds for layer in layers]
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(available_cores()) as pool:
+        return list(pool.map(lambda job: run(*job), jobs))
 
 
 def _sentence_of_row(info: TaskInfo, split: Split) -> np.ndarray | None:

@@ -83,7 +83,6 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +94,7 @@ from scipy.special import kl_div, xlogy
 from scipy.stats import skew
 
 from ..errors import BadInputError
+from ..provenance import available_cores
 from .cloud import PointCloud, as_cloud, distinct_rows
 from .registry import Choice, Int, measure
 from .spread import eee_from_eigenvalues
@@ -408,14 +408,6 @@ def centroid_distance_variance(fit: QuantizerFit, cloud: PointCloud) -> float:
     return float((values / top).var())
 
 
-def _workers() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
-
-
 def _cell_eee(X: np.ndarray, rows: np.ndarray) -> float | None:
     """EEE of the distinct rows ``X[rows]``, or None when fewer than two distinct rows remain."""
     pts = distinct_rows(X[np.sort(rows)])
@@ -447,7 +439,7 @@ def point_distribution_eee(fit: QuantizerFit, cloud: PointCloud) -> float:
         bounds = np.flatnonzero(np.diff(fit.codes[order, m])) + 1
         cells.extend(rows for rows in np.split(order, bounds) if rows.size > 1)
     # many small eigenproblems: one BLAS thread each, several cells at once (LAPACK releases the GIL)
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(_workers()) as pool:
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(available_cores()) as pool:
         values = [v for v in pool.map(lambda rows: _cell_eee(cloud.X, rows), cells) if v is not None]
     if not values:
         raise BadInputError(
