@@ -146,6 +146,19 @@ def test_measure_stage_equals_measuring_each_cloud_by_hand(
         measure_study([], plan.entries, tiny_study, LocalEngine())
 
 
+def test_measure_stage_values_do_not_depend_on_the_number_of_cores(
+    tiny_study: Study, plan: StudyPlan, extracted: list[ExtractedModel], measured: Measured, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clouds are measured one per core; a run on one core (each with its own empty measure cache) gives
+    the same table."""
+    import latentatlas.pipeline.measure as measure_module
+
+    monkeypatch.setattr(measure_module, "available_cores", lambda: 1)
+    serial = measure_study(extracted, plan.entries, tiny_study.model_copy(update={"cache": str(tmp_path)}), LocalEngine())
+    pd.testing.assert_frame_equal(serial.results, measured.results)
+
+
 # -- downstream --------------------------------------------------------------------------------------------
 
 

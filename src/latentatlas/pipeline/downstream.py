@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..downstream.base import TaskData
 from ..downstream.encode import FeatureCache
@@ -31,6 +33,7 @@ from ..errors import BadInputError
 from ..io import timed
 from ..layers import resolve_layers
 from ..models import LoadedModel
+from ..provenance import available_cores
 from ..settings import LearnabilityRule, Study
 from .plan import task_entries
 
@@ -84,15 +87,18 @@ def _transfer_rows(spec: str, task: TaskData, layer: int, feats: np.ndarray, kep
                    methods: list[str]) -> list[dict[str, Any]]:
     y = targets(task.info, task.train)[kept]
     F = feats[kept]
-    rows = []
-    for method in methods:
+
+    def score(method: str) -> dict[str, Any]:
         try:
             value = transferability(method, F, y, regression=task.info.kind == "regression")
         except BadInputError as exc:  # e.g. H-score on a regression task: reported as missing
             log.info("%s on %s: %s", method, task.info.name, exc)
             value = float("nan")
-        rows.append({"spec": spec, "task": task.info.name, "layer": layer, "method": method, "value": float(value)})
-    return rows
+        return {"spec": spec, "task": task.info.name, "layer": layer, "method": method, "value": float(value)}
+
+    # the methods at once, one BLAS thread each (as the probes' fits), in the order given
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(available_cores()) as pool:
+        return list(pool.map(score, methods))
 
 
 def model_downstream(
