@@ -13,9 +13,10 @@ Tagging words cut off by truncation have no vector and are predicted as the most
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -83,10 +84,19 @@ def _estimator(info: TaskInfo, settings: ProbeSettings, C: float, *, cv: bool = 
 
 
 def _fit(est: Any, X: np.ndarray, y: np.ndarray) -> Any:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(lbfgs failed to converge|max_iter).*")
-        est.fit(X, y)
+    est.fit(X, y)
     return est
+
+
+@contextlib.contextmanager
+def _parallel_fits(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool of ``workers`` threads for independent fits, one BLAS thread each, with L-BFGS's
+    convergence warnings silenced (set here, in the calling thread: ``warnings.catch_warnings`` is not
+    thread-safe). A fit's numbers are those of a one-thread run, whatever the number of workers."""
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max(1, workers)) as pool:
+        warnings.filterwarnings("ignore", message=".*(lbfgs failed to converge|max_iter).*")
+        yield pool
 
 
 def fit_predict(
@@ -186,9 +196,8 @@ def select_C(
             out[g] = _cv_score(info, y[held], pred)
         return out
 
-    # The folds are independent fits: one BLAS thread each, as many folds at once as there are cores
-    # (L-BFGS's loss and BLAS release the GIL). Each fold's numbers are those of a serial run.
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(min(k, available_cores())) as pool:
+    # the folds at once, one per core (L-BFGS's loss and BLAS release the GIL)
+    with _parallel_fits(min(k, available_cores())) as pool:
         per_fold = list(pool.map(fold_scores, range(k)))
     scores = np.sum(per_fold, axis=0) / k
     return float(grid[int(np.argmax(scores))]), scores
@@ -245,9 +254,9 @@ def probe(
         return {"layer": int(layer), "seed": int(seed), "n_train": int(picked.size),
                 **({"C": float(fitted.C or 1.0)} if logistic else {}), **metrics}
 
-    # independent fits, one BLAS thread each and one per core (the rows come out in (seed, layer) order)
+    # one fit per core; the rows come out in (seed, layer) order
     jobs = [(int(seed), int(layer)) for seed in seeds for layer in layers]
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(available_cores()) as pool:
+    with _parallel_fits(available_cores()) as pool:
         return list(pool.map(lambda job: run(*job), jobs))
 
 
