@@ -725,10 +725,10 @@ def score_model_cmd(
         typer.echo(json.dumps({"predictor": str(predictor), "nested_cv": fitted["nested_cv"], "models": rows},
                               indent=2))
         return
-    fit, ncv = fitted["fit"], fitted["nested_cv"]
+    fit, ncv, p_fw = fitted["fit"], fitted["nested_cv"], fitted["selection"].get("p_family_wise")
     rmse = "n/a" if ncv.get("mse") is None else f"{ncv['mse'] ** 0.5:.3g}"
     typer.echo(f"{fit['target']} ~ {fit['column']} (fitted on {fit['n']} training models; nested-CV RMSE {rmse}, "
-               f"family-wise p {fitted['selection'].get('p_family_wise')})")
+               f"family-wise p {'n/a' if p_fw is None else f'{p_fw:.3g}'})")
     for r in rows:
         note = (f"  outside the training range [{fit['x_min']:.4g}, {fit['x_max']:.4g}]: extrapolation"
                 if r["extrapolates"] else "")
