@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import platform
 import resource
@@ -38,6 +40,18 @@ def available_cores(cap: int = 8) -> int:
     except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
         cores = os.cpu_count() or 1
     return max(1, min(cores, cap))
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand the allocator's free pages back to the system (glibc's ``malloc_trim``;
+    elsewhere only the collection). Forward passes of many batch shapes leave the C heap fragmented:
+    after each MiniLM model of the default study 230 MB of freed memory stayed resident, so every later
+    stage started from a higher floor."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def peak_rss_mb() -> float:

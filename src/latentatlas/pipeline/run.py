@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..engine import Engine, LocalEngine
 from ..models import lazy_model
+from ..provenance import release_free_memory
 from ..settings import Study
 from .analyse import analyse_study
 from .corpus import study_corpus
@@ -70,9 +71,11 @@ def run_study(
                 scores.add_model(lm, tasks, study, progress=progress, timings=run.timings)
         log_model(i, len(plan.specs), models[-1], loaded=lm.loaded, seconds=time.perf_counter() - t0)
         del lm
+        release_free_memory()  # each model, and the measure stages after them, start from the live floor
     with run.stage("measures", peak="measures"):
         measured = measure_study(models, plan.entries, study, engine, progress=progress)
     out = StudyOutputs(measured.results, measured.measure_times, tasks=tasks, score_layers=scores.score_layer)
+    release_free_memory()
     if study.noise_seeds:
         with run.stage("noise", peak="noise"):
             out.noise = noise_study(models, plan.entries, out.results, study, engine, progress=progress)
