@@ -188,6 +188,15 @@ def measure_job(ctx: GridContext, job: MeasureJob) -> tuple[dict[str, float], di
     return values, mt, int(X.shape[0])
 
 
+def measure_job_one_thread(ctx: GridContext, job: MeasureJob) -> tuple[dict[str, float], dict[str, float], int]:
+    """:func:`measure_job` with one BLAS and OpenMP thread: what another engine's worker process runs, so its
+    values equal the local engine's (see :func:`measure_grid`)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return measure_job(ctx, job)
+
+
 def measure_grid(
     ctx: GridContext, jobs: list[MeasureJob], engine: Engine, *, progress: bool = False
 ) -> list[tuple[dict[str, float], dict[str, float], int]]:
@@ -211,7 +220,7 @@ def measure_grid(
 
                 outcomes = tqdm(outcomes, total=len(jobs), leave=False, desc="measure", unit="cloud")
             return list(outcomes)
-    return run_all(engine, measure_job, jobs, ctx)
+    return run_all(engine, measure_job_one_thread, jobs, ctx)
 
 
 @dataclass
@@ -249,5 +258,5 @@ def measure_study(
 
 __all__ = [
     "GridContext", "MeasureCache", "MeasureJob", "Measured", "cached_battery", "cloud_key", "entry_key", "measure_grid",
-    "measure_job", "measure_study",
+    "measure_job", "measure_job_one_thread", "measure_study",
 ]
