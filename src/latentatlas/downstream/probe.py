@@ -21,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from ..provenance import available_cores
+from ..provenance import available_cores, single_thread_pool
 from ..settings import ProbeSettings
 from .base import Split, TaskData, TaskInfo
 from .encode import Features
@@ -93,8 +92,7 @@ def _parallel_fits(workers: int) -> Iterator[ThreadPoolExecutor]:
     """A pool of ``workers`` threads for independent fits, one BLAS thread each, with L-BFGS's
     convergence warnings silenced (set here, in the calling thread: ``warnings.catch_warnings`` is not
     thread-safe). A fit's numbers are those of a one-thread run, whatever the number of workers."""
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"), \
-            ThreadPoolExecutor(max(1, workers)) as pool:
+    with warnings.catch_warnings(), single_thread_pool(workers) as pool:
         warnings.filterwarnings("ignore", message=".*(lbfgs failed to converge|max_iter).*")
         yield pool
 

@@ -85,7 +85,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +93,7 @@ from scipy.special import kl_div, xlogy
 from scipy.stats import skew
 
 from ..errors import BadInputError
-from ..provenance import available_cores
+from ..provenance import single_thread_pool
 from .cloud import PointCloud, as_cloud, distinct_rows
 from .registry import Choice, Int, measure
 from .spread import eee_from_eigenvalues
@@ -431,15 +430,13 @@ def point_distribution_eee(fit: QuantizerFit, cloud: PointCloud) -> float:
     Rows are grouped per codebook by one argsort of the codes; a cell's rows are gathered only while
     its spectrum is computed (never all cells at once).
     """
-    from threadpoolctl import threadpool_limits
-
     cells: list[np.ndarray] = []
     for m in range(fit.M):
         order = np.argsort(fit.codes[:, m], kind="stable")
         bounds = np.flatnonzero(np.diff(fit.codes[order, m])) + 1
         cells.extend(rows for rows in np.split(order, bounds) if rows.size > 1)
     # many small eigenproblems: one BLAS thread each, several cells at once (LAPACK releases the GIL)
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(available_cores()) as pool:
+    with single_thread_pool() as pool:
         values = [v for v in pool.map(lambda rows: _cell_eee(cloud.X, rows), cells) if v is not None]
     if not values:
         raise BadInputError(

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ..downstream.base import TaskData
 from ..downstream.encode import FeatureCache
@@ -33,7 +31,7 @@ from ..errors import BadInputError
 from ..io import timed
 from ..layers import resolve_layers
 from ..models import LoadedModel
-from ..provenance import available_cores
+from ..provenance import single_thread_pool
 from ..settings import LearnabilityRule, Study
 from .plan import task_entries
 
@@ -97,7 +95,7 @@ def _transfer_rows(spec: str, task: TaskData, layer: int, feats: np.ndarray, kep
         return {"spec": spec, "task": task.info.name, "layer": layer, "method": method, "value": float(value)}
 
     # the methods at once, one BLAS thread each (as the probes' fits), in the order given
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(available_cores()) as pool:
+    with single_thread_pool() as pool:
         return list(pool.map(score, methods))
 
 

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from ..engine import Engine, LocalEngine, run_all
 from ..errors import BadInputError
 from ..io import atomic_write_json, content_key, entry_lock, warn_read_only, writable
 from ..measures import registry as reg
-from ..provenance import available_cores
+from ..provenance import available_cores, single_thread_pool
 from ..settings import MeasureEntry, Study
 from ..store import ActivationStore
 from .extract import ExtractedModel
@@ -210,9 +209,7 @@ def measure_grid(
     of 3.2).
     """
     if isinstance(engine, LocalEngine):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1), ThreadPoolExecutor(available_cores()) as pool:
+        with single_thread_pool(available_cores(), openmp=True) as pool:
             outcomes: Iterable[tuple[dict[str, float], dict[str, float], int]] = pool.map(
                 functools.partial(measure_job, ctx), jobs)
             if progress:
